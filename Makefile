@@ -1,0 +1,159 @@
+# c10k-bench: one echo server per I/O model, one load generator, one harness.
+#
+#   make                 build every server, the load generator and the unit tests
+#   make test            set-up + build + the whole test suite (never the benchmark)
+#   make bench           set-up + build + the default benchmark profile (never the tests)
+#   make regress         compare a quick run with the committed baseline
+#   make SANITIZER=address|undefined|thread   sanitized build in bin-<sanitizer>/
+#   make lint            clang-tidy + cppcheck
+#   V=1                  show full commands
+
+CC       ?= gcc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes
+ifdef CI
+WARN     += -Werror
+endif
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS  ?=
+
+# Output folder: bin/ for the normal build, bin-<sanitizer>/ for a sanitized
+# one, bin-extra/ for the regression gate's self test (EXTRA_SYSCALL=1).
+ifeq ($(SANITIZER),)
+  BIN := bin
+else ifeq ($(SANITIZER),address)
+  BIN := bin-address
+  SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(SANITIZER),undefined)
+  BIN := bin-undefined
+  SAN_CFLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(SANITIZER),thread)
+  BIN := bin-thread
+  SAN_CFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else
+  $(error SANITIZER must be address, undefined or thread, not '$(SANITIZER)')
+endif
+ifdef EXTRA_SYSCALL
+  BIN := bin-extra
+  EXTRA_CFLAGS += -DEXTRA_SYSCALL
+endif
+OBJ := build/$(BIN)
+
+ifeq ($(V),1)
+  Q :=
+  say :=
+else
+  Q := @
+  say = @printf '  %-4s %s\n' $(1) $(2);
+endif
+
+# ---- what gets built -------------------------------------------------------
+MODELS      := $(sort $(basename $(notdir $(filter-out servers/common.c,$(wildcard servers/*.c)))))
+SERVERS     := $(MODELS:%=$(BIN)/echo_%)
+CLIENT_SRCS := $(filter-out clients/loadgen.c,$(wildcard clients/*.c))
+CLIENT_OBJS := $(CLIENT_SRCS:clients/%.c=$(OBJ)/clients/%.o)
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BIN)/tests/%.t,$(wildcard tests/unit/*.c))
+TOOLS       := $(patsubst tests/tools/%.c,$(BIN)/tools/%,$(wildcard tests/tools/*.c))
+
+# Libraries per model (everything else needs only libc).
+LIBS_threads    := -pthread
+LIBS_posix_aio  := -pthread -lrt
+LIBS_libaio     := -laio
+LIBS_io_uring   := -luring
+LIBS_libevent   := -levent
+LIBS_libev      := -lev
+LIBS_libuv      := -luv
+LIBS_pool       := -pthread
+LIBS_reactors   := -pthread
+LIBS_prefork    :=
+LIBS_loadgen    := -pthread -lm
+
+.PHONY: all servers loadgen unit-tests tools test test-sanitize bench regress \
+        baseline lint deps clean help
+.DEFAULT_GOAL := all
+
+all: servers loadgen unit-tests tools
+servers: $(SERVERS)
+loadgen: $(BIN)/loadgen
+unit-tests: $(UNIT_TESTS)
+tools: $(TOOLS)
+
+$(OBJ)/%.o: %.c $(wildcard servers/*.h clients/*.h tests/unit/*.h) | $(OBJ)/servers $(OBJ)/clients $(OBJ)/tests/unit $(OBJ)/tests/tools
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -Iservers -Iclients -c -o $@ $<
+
+# One pattern rule per kind (liburing's examples: `%: %.c $(helpers)`).
+$(BIN)/echo_%: $(OBJ)/servers/%.o $(OBJ)/servers/common.o | $(BIN)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_$*)
+
+$(BIN)/loadgen: $(OBJ)/clients/loadgen.o $(CLIENT_OBJS) | $(BIN)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_loadgen)
+
+$(BIN)/tests/%.t: $(OBJ)/tests/unit/%.o $(CLIENT_OBJS) $(OBJ)/servers/common.o | $(BIN)/tests
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -pthread -lm
+
+$(BIN)/tools/%: $(OBJ)/tests/tools/%.o $(OBJ)/servers/common.o | $(BIN)/tools
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -pthread -lm
+
+$(BIN) $(BIN)/tests $(BIN)/tools $(OBJ)/servers $(OBJ)/clients $(OBJ)/tests/unit $(OBJ)/tests/tools:
+	@mkdir -p $@
+
+# ---- set-up ------------------------------------------------------------------
+# Checks the Debian packages and, as root, installs what is missing.
+deps:
+	@sh harness/deps.sh
+
+# ---- tests ---------------------------------------------------------------------
+# Unit tests (C, TAP) and integration tests (tests/*.t, TAP) under prove.
+# TEST_JOBS runs that many test files at once; every test picks its own port.
+# The conformance battery (tests/conformance.py) runs once per model on the
+# normal build, once under ASan+UBSan, and under TSan for the threaded models;
+# make writes a one-line TAP wrapper per run so prove can run them in parallel.
+TEST_JOBS ?= 2
+THREADED_MODELS := $(filter threads posix_aio pool reactors,$(MODELS))
+CONF_TESTS := $(MODELS:%=build/t/conf-%.t) $(MODELS:%=build/t/conf-asan-%.t) \
+              $(THREADED_MODELS:%=build/t/conf-tsan-%.t)
+build/t/conf-asan-%.t: | build/t
+	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin bin-address\n' $* >$@; chmod +x $@
+build/t/conf-tsan-%.t: | build/t
+	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin bin-thread\n' $* >$@; chmod +x $@
+build/t/conf-%.t: | build/t
+	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin bin\n' $* >$@; chmod +x $@
+build/t:
+	@mkdir -p $@
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SANITIZER=address servers loadgen
+	@$(MAKE) --no-print-directory SANITIZER=thread $(THREADED_MODELS:%=bin-thread/echo_%)
+	@$(MAKE) --no-print-directory EXTRA_SYSCALL=1 servers
+	@$(MAKE) --no-print-directory $(CONF_TESTS)
+	prove --exec '' --timer -j$(TEST_JOBS) $(UNIT_TESTS) $(wildcard tests/*.t) $(CONF_TESTS)
+
+# ---- benchmark -------------------------------------------------------------
+PROFILE ?= default
+bench: deps
+	@$(MAKE) --no-print-directory all
+	python3 harness/bench.py --profile $(PROFILE) $(if $(MODELS),--models $(MODELS)) $(if $(CONNS),--conns $(CONNS))
+
+regress: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory EXTRA_SYSCALL=1 servers
+	python3 harness/regress.py $(if $(MODELS),--models $(MODELS))
+
+baseline: deps
+	@$(MAKE) --no-print-directory all
+	python3 harness/regress.py --accept
+
+# ---- lint ----------------------------------------------------------------------
+LINT_SRCS := $(wildcard servers/*.c clients/*.c tests/unit/*.c tests/tools/*.c)
+lint: deps
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --std=c11 -D_GNU_SOURCE --inline-suppr --suppress=missingIncludeSystem \
+	  -Iservers -Iclients $(LINT_SRCS)
+	clang-tidy --quiet --warnings-as-errors='*' $(LINT_SRCS) -- -std=gnu11 -D_GNU_SOURCE -Iservers -Iclients
+
+clean:
+	rm -rf bin bin-* build
+
+help:
+	@sed -n '1,/^$$/p' Makefile

@@ -1,0 +1,532 @@
+/*
+ * common.c - the parts of every echo server that are not its I/O model.
+ * See common.h for the contract each function keeps.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+struct config cfg = {
+	.addr = "127.0.0.1", .port = 0, .backlog = 4096, .bufsize = 16384,
+	.work_every = 1, .stack_kb = 64, .drain = 16,
+};
+struct stats stats;
+volatile sig_atomic_t stop;
+
+static int spare_fd = -1;           /* reserved for the EMFILE dance (libuv) */
+static uint64_t work_iters_per_us;  /* calibrated once at start */
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void vmsg(int err, const char *fmt, va_list ap)
+{
+	char line[512];
+	int n = snprintf(line, sizeof line, "%s: ", cfg.model ? cfg.model : "echo");
+	if (n < 0)
+		n = 0;
+	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	if (err)
+		fprintf(stderr, "%s: %s\n", line, strerror(err));
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+void die(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(err, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void die_err(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(err, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(0, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+static const struct {
+	unsigned bit;
+	const char *name, *help;
+} model_opts[] = {
+	{ OPT_STACK_KB, "stack-kb", "thread stack size in KiB (default 64)" },
+	{ OPT_AIO_THREADS, "aio-threads", "glibc AIO helper threads (aio_init)" },
+	{ OPT_LOOPS, "loops", "event loops, one per CPU by default" },
+	{ OPT_WORKERS, "workers", "worker threads" },
+	{ OPT_PROCS, "procs", "worker processes" },
+	{ OPT_MAX_CONNS, "max-conns", "connection table size (default: from RLIMIT_NOFILE)" },
+	{ OPT_DRAIN, "drain", "max reads per readiness event (default 16)" },
+};
+#define N_MODEL_OPTS (sizeof model_opts / sizeof model_opts[0])
+
+static void usage(FILE *f, unsigned extra)
+{
+	fprintf(f,
+		"usage: echo_%s [--addr A] [--port P] [--backlog N] [--bufsize BYTES]\n"
+		"       [--reuseport] [--work-us N] [--work-every K]", cfg.model);
+	for (size_t i = 0; i < N_MODEL_OPTS; i++)
+		if (extra & model_opts[i].bit)
+			fprintf(f, " [--%s N]", model_opts[i].name);
+	fprintf(f, "\n"
+		"  --addr A        IPv4 address to listen on (default 127.0.0.1)\n"
+		"  --port P        TCP port, 0 = any free port (default 0)\n"
+		"  --backlog N     listen() backlog (default 4096)\n"
+		"  --bufsize BYTES read/pending buffer per read (default 16384)\n"
+		"  --reuseport     set SO_REUSEPORT to share the port with other servers\n"
+		"  --work-us N     spin N microseconds of CPU per message (default 0)\n"
+		"  --work-every K  only every K-th message does the work (default 1)\n");
+	for (size_t i = 0; i < N_MODEL_OPTS; i++)
+		if (extra & model_opts[i].bit)
+			fprintf(f, "  --%-14s %s\n", model_opts[i].name, model_opts[i].help);
+	fprintf(f, "Prints 'READY <port>' when listening; on SIGTERM/SIGINT prints one JSON\n"
+		"line of counters and exits 0.\n");
+}
+
+static __attribute__((noreturn, format(printf, 2, 3))) void bad_arg(unsigned extra, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(0, fmt, ap);
+	va_end(ap);
+	usage(stderr, extra);
+	exit(2);
+}
+
+static unsigned long parse_num(unsigned extra, const char *flag, const char *s,
+			       unsigned long min, unsigned long max)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		bad_arg(extra, "--%s: '%s' is not a whole number from %lu to %lu", flag, s, min, max);
+	return v;
+}
+
+void parse_args(int argc, char **argv, const char *model, unsigned extra)
+{
+	enum { O_ADDR = 256, O_PORT, O_BACKLOG, O_BUFSIZE, O_REUSEPORT, O_WORK_US,
+	       O_WORK_EVERY, O_HELP, O_MODEL };
+	struct option opts[8 + N_MODEL_OPTS + 2];
+	int n = 0;
+	opts[n++] = (struct option){ "addr", required_argument, NULL, O_ADDR };
+	opts[n++] = (struct option){ "port", required_argument, NULL, O_PORT };
+	opts[n++] = (struct option){ "backlog", required_argument, NULL, O_BACKLOG };
+	opts[n++] = (struct option){ "bufsize", required_argument, NULL, O_BUFSIZE };
+	opts[n++] = (struct option){ "reuseport", no_argument, NULL, O_REUSEPORT };
+	opts[n++] = (struct option){ "work-us", required_argument, NULL, O_WORK_US };
+	opts[n++] = (struct option){ "work-every", required_argument, NULL, O_WORK_EVERY };
+	opts[n++] = (struct option){ "help", no_argument, NULL, O_HELP };
+	for (size_t i = 0; i < N_MODEL_OPTS; i++)
+		if (extra & model_opts[i].bit)
+			opts[n++] = (struct option){ model_opts[i].name, required_argument,
+						     NULL, O_MODEL + (int)i };
+	opts[n] = (struct option){ 0, 0, 0, 0 };
+
+	cfg.model = model;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ADDR: {
+			struct in_addr a;
+			if (inet_pton(AF_INET, optarg, &a) != 1)
+				bad_arg(extra, "--addr: '%s' is not an IPv4 address", optarg);
+			cfg.addr = optarg;
+			break;
+		}
+		case O_PORT: cfg.port = (int)parse_num(extra, "port", optarg, 0, 65535); break;
+		case O_BACKLOG: cfg.backlog = (int)parse_num(extra, "backlog", optarg, 1, INT_MAX); break;
+		case O_BUFSIZE:
+			cfg.bufsize = parse_num(extra, "bufsize", optarg, 64, 64u << 20);
+			break;
+		case O_REUSEPORT: cfg.reuseport = 1; break;
+		case O_WORK_US: cfg.work_us = (unsigned)parse_num(extra, "work-us", optarg, 0, 10000000); break;
+		case O_WORK_EVERY: cfg.work_every = (unsigned)parse_num(extra, "work-every", optarg, 1, UINT_MAX); break;
+		case O_HELP: usage(stdout, extra); exit(0);
+		case '?':
+			if (optopt)
+				bad_arg(extra, "unknown or incomplete option '%s'", argv[optind - 1]);
+			bad_arg(extra, "unknown option '%s'", argv[optind - 1]);
+		case ':':
+			bad_arg(extra, "option '%s' needs a value", argv[optind - 1]);
+		default: {
+			size_t i = (size_t)(c - O_MODEL);
+			unsigned v = (unsigned)parse_num(extra, model_opts[i].name, optarg, 1, 1000000);
+			switch (model_opts[i].bit) {
+			case OPT_STACK_KB:
+				if (v < 16)
+					bad_arg(extra, "--stack-kb: %u is below the 16 KiB minimum (PTHREAD_STACK_MIN)", v);
+				cfg.stack_kb = v; break;
+			case OPT_AIO_THREADS: cfg.aio_threads = v; break;
+			case OPT_LOOPS: cfg.loops = v; break;
+			case OPT_WORKERS: cfg.workers = v; break;
+			case OPT_PROCS: cfg.procs = v; break;
+			case OPT_MAX_CONNS: cfg.max_conns = v; break;
+			case OPT_DRAIN: cfg.drain = v; break;
+			}
+		}
+		}
+	}
+	if (optind < argc)
+		bad_arg(extra, "unexpected argument '%s'", argv[optind]);
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+void conn_opened(void)
+{
+	STAT_ADD(accepted, 1);
+	uint64_t cur = __atomic_add_fetch(&stats.cur_conns, 1, __ATOMIC_RELAXED);
+	uint64_t peak = __atomic_load_n(&stats.peak_conns, __ATOMIC_RELAXED);
+	while (cur > peak &&
+	       !__atomic_compare_exchange_n(&stats.peak_conns, &peak, cur, 1,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void conn_closed(void)
+{
+	STAT_ADD(closed, 1);
+	__atomic_sub_fetch(&stats.cur_conns, 1, __ATOMIC_RELAXED);
+}
+
+void conn_error(int err)
+{
+	STAT_ADD(errors, 1);
+	if (err == ECONNRESET || err == EPIPE)
+		STAT_ADD(resets, 1);
+}
+
+static const char *const sc_names[SC_KINDS] = {
+	"accept", "read", "write", "close", "wait", "ctl", "submit", "sigwait", "other"
+};
+
+void print_stats(void)
+{
+	uint64_t sc[SC_KINDS], total = 0;
+	for (int i = 0; i < SC_KINDS; i++)
+		total += sc[i] = __atomic_load_n(&stats.sc[i], __ATOMIC_RELAXED);
+#define L(f) (unsigned long long)__atomic_load_n(&stats.f, __ATOMIC_RELAXED)
+	char line[1024];
+	int n = snprintf(line, sizeof line,
+		"{\"model\":\"%s\",\"accepted\":%llu,\"closed\":%llu,\"peak_conns\":%llu,"
+		"\"bytes_in\":%llu,\"bytes_out\":%llu,\"messages\":%llu,\"errors\":%llu,"
+		"\"resets\":%llu,\"emfile\":%llu,\"overflows\":%llu,\"syscalls\":{",
+		cfg.model, L(accepted), L(closed), L(peak_conns), L(bytes_in), L(bytes_out),
+		L(messages), L(errors), L(resets), L(emfile), L(overflows));
+#undef L
+	for (int i = 0; i < SC_KINDS; i++)
+		n += snprintf(line + n, sizeof line - (size_t)n, "\"%s\":%llu,", sc_names[i],
+			      (unsigned long long)sc[i]);
+	snprintf(line + n, sizeof line - (size_t)n, "\"total\":%llu}}\n", (unsigned long long)total);
+	fputs(line, stdout);
+	fflush(stdout);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static uint64_t work_sink;   /* published result: keeps the spin from being optimised away */
+
+/* The work: a dependent chain of 64-bit multiply-adds (an LCG), n steps. */
+static __attribute__((noinline)) uint64_t spin(uint64_t n, uint64_t x)
+{
+	for (uint64_t i = 0; i < n; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	return x;
+}
+
+static void calibrate_work(void)
+{
+	/* Time the same loop maybe_work() runs; best of 5 against preemption. */
+	const uint64_t N = 1u << 20;
+	double us = 1e18;
+	for (int r = 0; r < 5; r++) {
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		__atomic_store_n(&work_sink, spin(N, r), __ATOMIC_RELAXED);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		double t = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+		if (t < us)
+			us = t;
+	}
+	work_iters_per_us = us > 0 ? (uint64_t)((double)N / us) : 1000;
+	if (work_iters_per_us == 0)
+		work_iters_per_us = 1;
+}
+
+void setup_process(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;        /* no SA_RESTART: blocked waits see EINTR */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL))
+		die("sigaction(SIGTERM/SIGINT)");
+	signal(SIGPIPE, SIG_IGN);       /* a write to a reset peer returns EPIPE instead */
+
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;  /* hard limit here is 20,000; root cannot go past it */
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (cfg.work_us)
+		calibrate_work();
+}
+
+void block_stop_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1u << 24)
+		return 1 << 20;
+	return (int)rl.rlim_cur;
+}
+
+void announce_ready(int lfd)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof sa;
+	if (getsockname(lfd, (struct sockaddr *)&sa, &len) != 0)
+		die("getsockname(%d)", lfd);
+	printf("READY %d\n", ntohs(sa.sin_port));
+	fflush(stdout);
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int set_block(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+int listen_socket(int blocking)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK), 0);
+	if (fd == -1)
+		die("socket(AF_INET, SOCK_STREAM)");
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one))
+		die("setsockopt(SO_REUSEADDR)");
+	if (cfg.reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one))
+		die("setsockopt(SO_REUSEPORT)");
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg.port) };
+	inet_pton(AF_INET, cfg.addr, &sa.sin_addr);   /* validated in parse_args */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa))
+		die("bind(%s:%d)", cfg.addr, cfg.port);
+	/* The kernel caps the backlog at net.core.somaxconn (4096 by default). */
+	if (listen(fd, cfg.backlog))
+		die("listen(backlog %d)", cfg.backlog);
+	return fd;
+}
+
+int accept_client(int lfd, int blocking)
+{
+	for (;;) {
+		SC(SC_ACCEPT);
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK));
+		if (fd >= 0) {
+			int one = 1;   /* echo replies are small: do not wait for Nagle */
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			conn_opened();
+			return fd;
+		}
+		switch (errno) {
+		case ECONNABORTED: case EPROTO:
+			continue;          /* the peer gave up while queued: try the next */
+		case EMFILE: case ENFILE:
+			/* Out of descriptors. A level-triggered wait would report the
+			 * listener ready forever (libev's ev.pod: the 100% CPU spin),
+			 * so free the reserved fd, accept and drop what is queued,
+			 * then reserve it again. The dropped clients see a close. */
+			if (spare_fd >= 0) {
+				close(spare_fd);
+				spare_fd = -1;
+			}
+			for (;;) {
+				SC(SC_ACCEPT);
+				int d = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+				if (d < 0)
+					break;
+				close(d);
+				STAT_ADD(emfile, 1);
+			}
+			spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (blocking) {
+				/* Nothing queued could be dropped (e.g. a blocking listener
+				 * raced): back off instead of spinning on EMFILE. */
+				struct timespec ts = { 0, 10 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+			}
+			errno = EAGAIN;
+			return -1;
+		default:
+			return -1;     /* EAGAIN, EINTR, or fatal: caller decides */
+		}
+	}
+}
+
+ssize_t conn_read(int fd, void *buf, size_t n)
+{
+	ssize_t r;
+	do {
+		SC(SC_READ);
+		r = read(fd, buf, n);
+	} while (r == -1 && errno == EINTR);
+	if (r > 0) {
+		STAT_ADD(bytes_in, r);
+		STAT_ADD(messages, 1);
+#ifdef EXTRA_SYSCALL
+		/* Regression-gate self test: one deliberate extra system call per echo. */
+		SC(SC_OTHER);
+		(void)getppid();
+#endif
+	}
+	return r;
+}
+
+ssize_t conn_write(int fd, const void *buf, size_t n)
+{
+	ssize_t w;
+	do {
+		SC(SC_WRITE);
+		w = send(fd, buf, n, MSG_NOSIGNAL);
+	} while (w == -1 && errno == EINTR);
+	if (w > 0)
+		STAT_ADD(bytes_out, w);
+	return w;
+}
+
+void conn_close_fd(int fd)
+{
+	SC(SC_CLOSE);
+	close(fd);
+	conn_closed();
+}
+
+ssize_t writen(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	size_t left = n;
+	while (left > 0) {
+		ssize_t w = conn_write(fd, p, left);
+		if (w <= 0)
+			return -1;   /* EINTR already retried inside conn_write */
+		left -= (size_t)w;
+		p += w;
+	}
+	return (ssize_t)n;
+}
+
+int send_or_keep(int fd, struct outbuf *ob, const char *p, size_t n)
+{
+	ssize_t w = conn_write(fd, p, n);
+	if (w == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		w = 0;
+	}
+	if ((size_t)w == n)
+		return 0;
+	/* Short write: keep the rest. The caller stops reading this connection
+	 * until it drains, so at most one read's worth (cfg.bufsize) is kept. */
+	if (!ob->data && !(ob->data = malloc(cfg.bufsize)))
+		return errno = ENOMEM, -1;
+	size_t rest = n - (size_t)w;
+	if (ob->len - ob->off + rest > cfg.bufsize)
+		return errno = ENOBUFS, -1;   /* caller broke the one-read rule */
+	if (ob->off) {
+		memmove(ob->data, ob->data + ob->off, ob->len - ob->off);
+		ob->len -= ob->off;
+		ob->off = 0;
+	}
+	memcpy(ob->data + ob->len, p + w, rest);
+	ob->len += (uint32_t)rest;
+	return 0;
+}
+
+int flush_pending(int fd, struct outbuf *ob)
+{
+	while (ob->off < ob->len) {
+		ssize_t w = conn_write(fd, ob->data + ob->off, ob->len - ob->off);
+		if (w == -1)
+			return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+		ob->off += (uint32_t)w;
+	}
+	/* Drained: give the storage back, so idle connections stay small. */
+	outbuf_free(ob);
+	return 1;
+}
+
+void outbuf_free(struct outbuf *ob)
+{
+	free(ob->data);
+	ob->data = NULL;
+	ob->off = ob->len = 0;
+}
+
+/* ---- per-message work --------------------------------------------------- */
+
+static uint64_t work_count;
+
+void maybe_work(void)
+{
+	if (!cfg.work_us)
+		return;
+	uint64_t k = __atomic_add_fetch(&work_count, 1, __ATOMIC_RELAXED);
+	if (k % cfg.work_every)
+		return;
+	__atomic_store_n(&work_sink, spin(work_iters_per_us * cfg.work_us, k), __ATOMIC_RELAXED);
+}
