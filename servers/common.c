@@ -330,7 +330,7 @@ int fd_limit(void)
 
 void announce_ready(int lfd)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_in sa = { 0 };
 	socklen_t len = sizeof sa;
 	if (getsockname(lfd, (struct sockaddr *)&sa, &len) != 0)
 		die("getsockname(%d)", lfd);

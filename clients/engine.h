@@ -1,0 +1,88 @@
+/*
+ * engine.h - the load generator's threads: each owns an epoll loop, a slice
+ * of the connections, its counters and its histograms (no sharing, no
+ * atomics on the hot path), and follows a phase set by its process's main
+ * thread: connect -> warm-up -> measure -> stop.
+ */
+#ifndef LG_ENGINE_H
+#define LG_ENGINE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "hist.h"
+#include "lgargs.h"
+#include "pace.h"
+
+enum lg_phase { LG_PH_CONNECT, LG_PH_WARMUP, LG_PH_MEASURE, LG_PH_STOP };
+
+#define LG_REASONS 160   /* connect failure counts: [0] timeout, [e] errno e */
+
+/* Everything a run measures; merged across threads and processes by
+ * adding (histograms bucket-wise). Plain data: goes through a pipe as is. */
+struct lg_result {
+	uint64_t conns, connected, connect_errors;
+	uint64_t connect_reasons[LG_REASONS];
+	uint64_t echoes, bytes, idle_echoes, churn_conns;
+	uint64_t verify_errors, unexpected_closes, timeouts, open_missed;
+	uint64_t fair_n, fair_min, fair_max;   /* per active connection echoes */
+	double fair_sum, fair_sumsq;
+	double cpu_user, cpu_sys;              /* seconds, measured window */
+	struct hist lat;                       /* echo latency, us */
+	struct hist conn_lat;                  /* churn connect latency, us */
+};
+
+void lg_result_init(struct lg_result *r);
+void lg_result_merge(struct lg_result *dst, const struct lg_result *src);
+/* Jain's fairness index (sum x)^2 / (n sum x^2): 1 = perfectly even. */
+double lg_result_jain(const struct lg_result *r);
+
+struct lg_conn;
+
+struct lg_thread {
+	const struct lg_cfg *cfg;
+	pthread_t tid;
+	int epfd;
+	uint32_t first, count;          /* global connection ids [first, first+count) */
+	uint32_t connect_cap;           /* connects in flight at most */
+	struct lg_conn *conns;
+	uint64_t *ring;                 /* count x depth send times */
+	struct lg_conn **act_conns, **idle_conns;
+	uint32_t *act_slots, *idle_slots;
+	uint32_t nact, nidle;
+	struct pace pace_act, pace_idle;
+	uint8_t *sbuf, *rbuf;
+	int draining;                   /* run over: nothing new is sent */
+	int ready;                      /* connect phase over (atomic) */
+	uint64_t progress;              /* echoes so far (atomic, for progress lines) */
+	struct lg_result res;
+};
+
+/* One process's share of the run. */
+struct lg_proc {
+	const struct lg_cfg *cfg;
+	int nthreads;
+	struct lg_thread *threads;
+};
+
+/* Phase and the shared schedule origin (ns), set by the process's main. */
+void lg_set_phase(enum lg_phase ph, uint64_t t0);
+enum lg_phase lg_get_phase(void);
+uint64_t lg_now_ns(void);
+
+/* Slots of the open-loop schedule: connection id -> active or idle. */
+int lg_is_active(const struct lg_cfg *c, uint32_t id);
+uint32_t lg_slot(const struct lg_cfg *c, uint32_t id);
+
+/* Start the threads for connections [first, first+count); 0 or -1 (errno).
+ * conns_total is the run's total (for pacing), connect_cap the in-flight
+ * connects each thread may have. */
+int lg_proc_start(struct lg_proc *p, const struct lg_cfg *c, uint32_t first, uint32_t count);
+/* 1 when every thread finished its connect phase. */
+int lg_proc_connected(const struct lg_proc *p);
+/* Echoes so far (progress lines). */
+uint64_t lg_proc_progress(const struct lg_proc *p);
+/* After LG_PH_STOP: join, merge into r (r initialised by the caller). */
+void lg_proc_finish(struct lg_proc *p, struct lg_result *r);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * test_lgargs.c - argument parsing: defaults, every flag, and the error
+ * message naming the flag for bad values and impossible combinations.
+ */
+#include <string.h>
+
+#include "lgargs.h"
+#include "tap.h"
+
+static struct lg_cfg c;
+static char err[512];
+
+static const char *run(const char *line)
+{
+	static char buf[1024];
+	char *argv[64];
+	int argc = 0;
+	argv[argc++] = "loadgen";
+	strncpy(buf, line, sizeof buf - 1);
+	for (char *s = NULL, *t = strtok_r(buf, " ", &s); t; t = strtok_r(NULL, " ", &s))
+		argv[argc++] = t;
+	return lg_parse(argc, argv, &c, err, sizeof err);
+}
+
+/* bad input: an error naming `flag` */
+static void bad(const char *line, const char *flag)
+{
+	const char *e = run(line);
+	ok(e && strstr(e, flag), "'%s' -> error naming %s%s%s", line, flag, e ? ": " : "", e ? e : "(none)");
+}
+
+int main(void)
+{
+	ok(run("--port 8080") == NULL, "minimal");
+	is(c.conns, 1, "default conns");
+	is(c.size, 64, "default size");
+	is(c.depth, 1, "default depth");
+	is(c.threads, 1, "default threads");
+	is(c.procs, 1, "default procs");
+	ok(c.duration_s == 10, "default duration 10 s");
+	ok(c.connect_timeout_s == 5 && c.timeout_s == 10, "default timeouts");
+	is(c.mode, LG_CLOSED, "closed loop by default");
+	is(c.active, 1, "active defaults to conns");
+
+	ok(run("--port 1,2,3 --conns 100 --active 10 --idle-ping 0.5 --size 128 --depth 4 --duration 2.5 "
+	       "--warmup 1 --threads 2 --procs 2 --src 127.0.0.2-127.0.0.5,127.0.0.9 --connect-timeout 3 "
+	       "--timeout 4 --json --quiet --hgrm /tmp/x") == NULL, "everything: %s", err);
+	is(c.nports, 3, "3 ports");
+	is(c.ports[2], 3, "third port");
+	is(c.nsrcs, 5, "src range + one");
+	is(c.active, 10, "--active");
+	ok(c.idle_ping_s == 0.5 && c.duration_s == 2.5 && c.warmup_s == 1, "seconds");
+	ok(c.json && c.quiet && c.hgrm && !strcmp(c.hgrm, "/tmp/x"), "switches");
+	ok(run("--port=9 --rate=1000 --conns=5") == NULL && c.mode == LG_OPEN && c.rate == 1000, "--flag=value, open loop");
+	ok(run("--port 9 --churn --conns 5") == NULL && c.mode == LG_CHURN, "churn");
+	ok(run("--help") == NULL && c.help, "--help");
+
+	bad("", "--port");
+	bad("--port 0", "--port");
+	bad("--port 70000", "--port");
+	bad("--port 80,x", "--port");
+	bad("--port 80 --bogus", "--bogus");
+	bad("--port 80 --conns", "--conns");
+	bad("--port 80 --conns 0", "--conns");
+	bad("--port 80 --conns -5", "--conns");
+	bad("--port 80 --size 0", "--size");
+	bad("--port 80 --size 1k", "--size");
+	bad("--port 80 --conns 5 --active 6", "--active");
+	bad("--port 80 --rate 100 --churn", "--rate");
+	bad("--port 80 --churn --active 1", "--active");
+	bad("--port 80 --churn --idle-ping 1", "--idle-ping");
+	bad("--port 80 --rate 0", "--rate");
+	bad("--port 80 --conns 5 --active 0 --rate 10", "--rate");
+	bad("--port 80 --duration 0", "--duration");
+	bad("--port 80 --duration 3601", "--duration");
+	bad("--port 80 --duration abc", "--duration");
+	bad("--port 80 --warmup -1", "--warmup");
+	bad("--port 80 --depth 0", "--depth");
+	bad("--port 80 --threads 0", "--threads");
+	bad("--port 80 --threads 4 --conns 2", "--threads");
+	bad("--port 80 --procs 100", "--procs");
+	bad("--port 80 --host 10.0.0.1", "--host");
+	bad("--port 80 --host nope", "--host");
+	bad("--port 80 --src 10.0.0.1", "--src");
+	bad("--port 80 --src 127.0.0.9-127.0.0.2", "--src");
+	bad("--port 80 --conns 30000", "--src");
+	bad("--port 80 --json=1", "--json");
+	bad("--port 80 extra", "extra");
+	ok(run("--port 80 --host 10.0.0.1 --allow-remote") == NULL, "--allow-remote lets a remote host through");
+	ok(run("--port 80 --conns 30000 --src 127.0.0.2-127.0.0.3") == NULL, "two sources: 30,000 conns fit");
+
+	/* descriptors: one process holds limit - reserve sockets */
+	run("--port 80 --conns 19000");
+	ok(lg_check_fds(&c, 20000, err, sizeof err) == NULL, "19,000 conns fit in 20,000 fds");
+	run("--port 80 --conns 50000 --src 127.0.0.2-127.0.0.3");
+	const char *e = lg_check_fds(&c, 20000, err, sizeof err);
+	ok(e && strstr(e, "--procs 3"), "50,000 conns: says --procs 3: %s", e ? e : "(none)");
+	run("--port 80 --conns 50000 --procs 3 --src 127.0.0.2-127.0.0.3");
+	ok(lg_check_fds(&c, 20000, err, sizeof err) == NULL, "--procs 3 makes 50,000 fit");
+	return done_testing();
+}
