@@ -530,3 +530,9 @@ void maybe_work(void)
 		return;
 	__atomic_store_n(&work_sink, spin(work_iters_per_us * cfg.work_us, k), __ATOMIC_RELAXED);
 }
+
+#if defined(__SANITIZE_THREAD__)
+/* TSan sleeps 1 s at exit by default, which would break the 1 s stop promise. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void) { return "atexit_sleep_ms=0"; }
+#endif
