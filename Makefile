@@ -71,6 +71,8 @@ LIBS_loadgen    := -pthread -lm
 .PHONY: all servers loadgen unit-tests tools test test-sanitize bench regress \
         baseline lint deps clean help
 .DEFAULT_GOAL := all
+# Keep the objects: they are intermediates of the pattern rules, not throw-aways.
+.SECONDARY:
 
 all: servers loadgen unit-tests tools
 servers: $(SERVERS)
