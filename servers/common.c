@@ -391,10 +391,10 @@ int accept_client(int lfd, int blocking)
 			 * listener ready forever (libev's ev.pod: the 100% CPU spin),
 			 * so free the reserved fd, accept and drop what is queued,
 			 * then reserve it again. The dropped clients see a close. */
-			if (spare_fd >= 0) {
-				close(spare_fd);
-				spare_fd = -1;
-			}
+			/* Atomic swaps: several reactor threads may get here at once. */
+			int spare = __atomic_exchange_n(&spare_fd, -1, __ATOMIC_ACQ_REL);
+			if (spare >= 0)
+				close(spare);
 			for (;;) {
 				SC(SC_ACCEPT);
 				int d = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
@@ -403,7 +403,10 @@ int accept_client(int lfd, int blocking)
 				close(d);
 				STAT_ADD(emfile, 1);
 			}
-			spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			int fresh = open("/dev/null", O_RDONLY | O_CLOEXEC), none = -1;
+			if (fresh >= 0 && !__atomic_compare_exchange_n(&spare_fd, &none, fresh, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				close(fresh);   /* another thread re-reserved first */
 			if (blocking) {
 				/* Nothing queued could be dropped (e.g. a blocking listener
 				 * raced): back off instead of spinning on EMFILE. */
