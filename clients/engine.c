@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -54,6 +55,8 @@ struct lg_conn {
 	uint64_t sent_off, target_off, recv_off;   /* stream offsets, bytes */
 	uint64_t wait_since;   /* ns: connect start, or last progress while waiting */
 	uint64_t echoes;       /* measured echoes (fairness) */
+	uint64_t nsent;        /* messages queued so far (--count) */
+	uint8_t finished;      /* --count: all sent and echoed, or lost */
 	uint64_t bad_msg;      /* 1 + last message counted as a verify error */
 	uint64_t *ring;        /* depth send times (closed) or due times (open) */
 };
@@ -119,6 +122,7 @@ void lg_result_merge(struct lg_result *d, const struct lg_result *s)
 	d->unexpected_closes += s->unexpected_closes;
 	d->timeouts += s->timeouts;
 	d->open_missed += s->open_missed;
+	d->unfinished += s->unfinished;
 	d->fair_n += s->fair_n;
 	if (s->fair_n && s->fair_min < d->fair_min)
 		d->fair_min = s->fair_min;
@@ -163,12 +167,41 @@ static void conn_close(struct lg_conn *c, int state)
 	c->out_armed = 0;
 }
 
+/* --count: tell the process's main thread this thread is done (once). */
+static void signal_done(struct lg_thread *t)
+{
+	uint64_t one = 1;
+	if (t->done_sent)
+		return;
+	t->done_sent = 1;
+	if (write(t->done_fd, &one, sizeof one) != sizeof one)
+		t->res.unfinished++;   /* cannot happen on an eventfd; be loud if it does */
+}
+
+/* --count: this active connection has nothing more to do (all its echoes
+ * back, or it was lost); the thread's last one tells the main thread. */
+static void conn_finished(struct lg_thread *t, struct lg_conn *c)
+{
+	if (!t->cfg->count || !c->active || c->finished)
+		return;
+	c->finished = 1;
+	if (--t->left == 0)
+		signal_done(t);
+}
+
 /* A connection lost during the run: reset, EOF, send error. */
 static void conn_lost(struct lg_thread *t, struct lg_conn *c)
 {
 	if (counting())
 		t->res.unexpected_closes++;
 	conn_close(c, ST_DEAD);
+	conn_finished(t, c);
+}
+
+/* --count: may c queue another message? */
+static int may_send(const struct lg_thread *t, const struct lg_conn *c)
+{
+	return !t->cfg->count || !c->active || c->nsent < t->cfg->count;
 }
 
 static void connect_failed(struct lg_thread *t, struct lg_conn *c, int err, uint64_t now)
@@ -177,6 +210,7 @@ static void connect_failed(struct lg_thread *t, struct lg_conn *c, int err, uint
 	t->res.connect_reasons[err > 0 && err < LG_REASONS ? err : 0]++;
 	conn_close(c, t->cfg->mode == LG_CHURN ? ST_RETRY : ST_DEAD);
 	c->wait_since = now;
+	conn_finished(t, c);
 }
 
 static void queue_msg(struct lg_thread *t, struct lg_conn *c, uint64_t ts, uint64_t now)
@@ -185,6 +219,7 @@ static void queue_msg(struct lg_thread *t, struct lg_conn *c, uint64_t ts, uint6
 	c->ring[i >= depth ? i - depth : i] = ts;
 	if (c->inflight++ == 0)
 		c->wait_since = now;
+	c->nsent++;
 	c->target_off += t->cfg->size;
 }
 
@@ -226,7 +261,7 @@ static int flush_send(struct lg_thread *t, struct lg_conn *c)
 static void send_owed(struct lg_thread *t, struct lg_conn *c, const struct pace *p, uint64_t now)
 {
 	uint32_t depth = t->cfg->depth;
-	while (c->k_send < c->k_due && c->inflight < depth) {
+	while (c->k_send < c->k_due && c->inflight < depth && may_send(t, c)) {
 		queue_msg(t, c, pace_slot_time(p, c->slot, c->k_send), now);
 		c->k_send++;
 	}
@@ -317,7 +352,8 @@ static void on_readable(struct lg_thread *t, struct lg_conn *c, uint64_t now, in
 	uint64_t got = (uint64_t)n;
 	if (c->recv_off + got > c->sent_off) {   /* bytes we never sent */
 		t->res.verify_errors++;
-		return conn_close(c, ST_DEAD);
+		conn_close(c, ST_DEAD);
+		return conn_finished(t, c);
 	}
 	if (payload_check(t->rbuf, c->id, c->recv_off, (size_t)n) != (size_t)n)
 		count_bad(t, c, t->rbuf, (size_t)n);
@@ -341,6 +377,8 @@ static void on_readable(struct lg_thread *t, struct lg_conn *c, uint64_t now, in
 			t->res.idle_echoes++;
 		}
 	}
+	if (cf->count && c->active && c->inflight == 0 && !may_send(t, c))
+		conn_finished(t, c);
 	if (!done || t->draining)
 		return;
 	if (cf->mode == LG_CHURN) {
@@ -350,7 +388,7 @@ static void on_readable(struct lg_thread *t, struct lg_conn *c, uint64_t now, in
 		return start_connect(t, c, lg_now_ns());
 	}
 	if (c->active && cf->mode == LG_CLOSED) {
-		for (uint64_t i = 0; i < done; i++)
+		for (uint64_t i = 0; i < done && may_send(t, c); i++)
 			queue_msg(t, c, now, now);
 	} else {
 		send_owed(t, c, c->active ? &t->pace_act : &t->pace_idle, now);
@@ -407,6 +445,7 @@ static void scan_timeouts(struct lg_thread *t, uint64_t now)
 			if (counting())
 				t->res.timeouts++;
 			conn_close(c, ST_DEAD);
+			conn_finished(t, c);
 		} else if (c->state == ST_RETRY && now - c->wait_since > LG_RETRY_NS && counting()) {
 			start_connect(t, c, now);
 		}
@@ -478,11 +517,15 @@ static void *thread_main(void *arg)
 		if (cf->mode == LG_CHURN)
 			start_connect(t, c, now);
 		else if (cf->mode == LG_CLOSED && c->active && c->state == ST_UP) {
-			for (uint32_t d = 0; d < cf->depth; d++)
+			for (uint32_t d = 0; d < cf->depth && may_send(t, c); d++)
 				queue_msg(t, c, now, now);
 			flush_send(t, c);
 		}
+		if (c->active && c->state != ST_UP)
+			conn_finished(t, c);   /* never connected: nothing to wait for */
 	}
+	if (cf->count && t->left == 0)
+		signal_done(t);            /* no active connection here at all */
 
 	uint64_t last_scan = now;
 	for (;;) {
@@ -528,6 +571,8 @@ static void *thread_main(void *arg)
 	/* fairness over the active connections that were ever up */
 	for (uint32_t i = 0; i < t->count; i++) {
 		struct lg_conn *c = &t->conns[i];
+		if (cf->count && c->active && !c->finished)
+			t->res.unfinished++;   /* the --duration cap came first */
 		if (c->active && c->was_up && cf->mode != LG_CHURN) {
 			struct lg_result *r = &t->res;
 			r->fair_n++;
@@ -545,9 +590,10 @@ static void *thread_main(void *arg)
 }
 
 static int thread_setup(struct lg_thread *t, const struct lg_cfg *c, uint32_t first, uint32_t count,
-			uint32_t cap)
+			uint32_t cap, int done_fd)
 {
 	memset(t, 0, sizeof *t);
+	t->done_fd = done_fd;
 	t->cfg = c;
 	t->first = first;
 	t->count = count;
@@ -556,8 +602,8 @@ static int thread_setup(struct lg_thread *t, const struct lg_cfg *c, uint32_t fi
 	t->res.conns = count;
 	t->conns = calloc(count, sizeof *t->conns);
 	t->ring = calloc((size_t)count * c->depth, sizeof *t->ring);
-	t->act_conns = calloc(count, sizeof *t->act_conns);
-	t->idle_conns = calloc(count, sizeof *t->idle_conns);
+	t->act_conns = calloc(count, sizeof(struct lg_conn *));
+	t->idle_conns = calloc(count, sizeof(struct lg_conn *));
 	t->act_slots = calloc(count, sizeof *t->act_slots);
 	t->idle_slots = calloc(count, sizeof *t->idle_slots);
 	t->sbuf = malloc(LG_BUF);
@@ -569,6 +615,7 @@ static int thread_setup(struct lg_thread *t, const struct lg_cfg *c, uint32_t fi
 		return -1;
 	for (uint32_t i = 0; i < count; i++) {
 		struct lg_conn *k = &t->conns[i];
+		t->left += c->mode != LG_CHURN && lg_is_active(c, first + i);
 		k->fd = -1;
 		k->id = first + i;
 		k->ring = t->ring + (size_t)i * c->depth;
@@ -589,9 +636,15 @@ int lg_proc_start(struct lg_proc *p, const struct lg_cfg *c, uint32_t first, uin
 {
 	p->cfg = c;
 	p->nthreads = c->threads;
+	p->ndone = 0;
+	p->done_fd = -1;
 	p->threads = calloc((size_t)p->nthreads, sizeof *p->threads);
 	if (!p->threads)
 		return -1;
+	if (c->count && (p->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		p->nthreads = 0;
+		return -1;
+	}
 	/* "a few hundred connects in flight" in all: 256 split over every thread */
 	uint32_t cap = 256u / (uint32_t)(c->threads * c->procs);
 	if (cap < 8)
@@ -604,7 +657,7 @@ int lg_proc_start(struct lg_proc *p, const struct lg_cfg *c, uint32_t first, uin
 	for (int i = 0; i < p->nthreads && !rc; i++) {
 		uint32_t a = first + (uint32_t)((uint64_t)count * (uint64_t)i / (uint64_t)p->nthreads);
 		uint32_t b = first + (uint32_t)((uint64_t)count * (uint64_t)(i + 1) / (uint64_t)p->nthreads);
-		if (thread_setup(&p->threads[i], c, a, b - a, cap) ||
+		if (thread_setup(&p->threads[i], c, a, b - a, cap, p->done_fd) ||
 		    (errno = pthread_create(&p->threads[i].tid, NULL, thread_main, &p->threads[i])) != 0) {
 			p->nthreads = i;   /* join only those started */
 			rc = -1;
@@ -620,6 +673,16 @@ int lg_proc_connected(const struct lg_proc *p)
 		if (!__atomic_load_n(&p->threads[i].ready, __ATOMIC_ACQUIRE))
 			return 0;
 	return 1;
+}
+
+int lg_proc_done(struct lg_proc *p)
+{
+	uint64_t n;
+	if (p->done_fd < 0)
+		return 0;
+	if (read(p->done_fd, &n, sizeof n) == sizeof n)
+		p->ndone += (int)n;
+	return p->ndone >= p->nthreads;
 }
 
 uint64_t lg_proc_progress(const struct lg_proc *p)
@@ -648,4 +711,7 @@ void lg_proc_finish(struct lg_proc *p, struct lg_result *r)
 	}
 	free(p->threads);
 	p->threads = NULL;
+	if (p->done_fd >= 0)
+		close(p->done_fd);
+	p->done_fd = -1;
 }

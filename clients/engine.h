@@ -25,6 +25,7 @@ struct lg_result {
 	uint64_t connect_reasons[LG_REASONS];
 	uint64_t echoes, bytes, idle_echoes, churn_conns;
 	uint64_t verify_errors, unexpected_closes, timeouts, open_missed;
+	uint64_t unfinished;                   /* --count: connections not done at the cap */
 	uint64_t fair_n, fair_min, fair_max;   /* per active connection echoes */
 	double fair_sum, fair_sumsq;
 	double cpu_user, cpu_sys;              /* seconds, measured window */
@@ -54,6 +55,9 @@ struct lg_thread {
 	uint8_t *sbuf, *rbuf;
 	int draining;                   /* run over: nothing new is sent */
 	int ready;                      /* connect phase over (atomic) */
+	uint32_t left;                  /* --count: active connections not yet done */
+	int done_fd;                    /* --count: eventfd, +1 when left reaches 0 */
+	int done_sent;                  /* --count: done_fd written */
 	uint64_t progress;              /* echoes so far (atomic, for progress lines) */
 	struct lg_result res;
 };
@@ -63,6 +67,8 @@ struct lg_proc {
 	const struct lg_cfg *cfg;
 	int nthreads;
 	struct lg_thread *threads;
+	int done_fd;                    /* --count: eventfd the threads signal, else -1 */
+	int ndone;                      /* threads that signalled it */
 };
 
 /* Phase and the shared schedule origin (ns), set by the process's main. */
@@ -80,6 +86,9 @@ uint32_t lg_slot(const struct lg_cfg *c, uint32_t id);
 int lg_proc_start(struct lg_proc *p, const struct lg_cfg *c, uint32_t first, uint32_t count);
 /* 1 when every thread finished its connect phase. */
 int lg_proc_connected(const struct lg_proc *p);
+/* --count: 1 when every thread's connections are done (reads done_fd,
+ * which the caller may poll for POLLIN); always 0 without --count. */
+int lg_proc_done(struct lg_proc *p);
 /* Echoes so far (progress lines). */
 uint64_t lg_proc_progress(const struct lg_proc *p);
 /* After LG_PH_STOP: join, merge into r (r initialised by the caller). */

@@ -24,6 +24,9 @@ const char lg_usage[] =
 "                       the intended send time (default: closed loop)\n"
 "  --churn              connect, one echo, close, repeat (--conns at a time)\n"
 "  --duration S         measured seconds (default 10, at most 3600)\n"
+"  --count N            fixed work: each active connection stops after N echoes;\n"
+"                       the run ends when all are done (--duration is then a cap:\n"
+"                       reaching it counts the unfinished connections as timeouts)\n"
 "  --warmup S           seconds of load before measuring (default 0)\n"
 "  --threads T          threads per process, one epoll loop each (default 1)\n"
 "  --procs P            worker processes (needed past ~19,960 conns)\n"
@@ -155,7 +158,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 		}
 		static const char *const valued[] = {
 			"--host", "--port", "--conns", "--size", "--duration", "--warmup", "--active",
-			"--idle-ping", "--depth", "--rate", "--threads", "--procs", "--src",
+			"--idle-ping", "--depth", "--rate", "--count", "--threads", "--procs", "--src",
 			"--connect-timeout", "--timeout", "--hgrm" };
 		int known = 0;
 		for (size_t b = 0; b < sizeof valued / sizeof valued[0]; b++)
@@ -205,6 +208,10 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			if (parse_u64(val, 1, 100000000, &u))
 				FAIL("--rate: '%s' is not a whole number of messages/s from 1 to 100000000", val);
 			c->rate = u;
+		} else if (!strcmp(name, "--count")) {
+			if (parse_u64(val, 1, 1000000000000ull, &u))
+				FAIL("--count: '%s' is not a whole number of echoes from 1 to 10^12", val);
+			c->count = u;
 		} else if (!strcmp(name, "--threads")) {
 			if (parse_u64(val, 1, LG_MAX_THREADS, &u))
 				FAIL("--threads: '%s' is not a whole number from 1 to %d", val, LG_MAX_THREADS);
@@ -255,6 +262,8 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			FAIL("--idle-ping: cannot be combined with --churn");
 		if (depth_set && c->depth != 1)
 			FAIL("--depth: --churn sends exactly one message per connection");
+		if (c->count)
+			FAIL("--count: cannot be combined with --churn");
 	} else {
 		c->mode = c->rate ? LG_OPEN : LG_CLOSED;
 	}
@@ -262,6 +271,10 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 		c->active = c->conns;
 	if (c->active > c->conns)
 		FAIL("--active: %u is more than --conns %u", c->active, c->conns);
+	if (c->count && c->warmup_s > 0)
+		FAIL("--count: cannot be combined with --warmup (fixed work is measured whole)");
+	if (c->count && c->active == 0)
+		FAIL("--count: needs at least one --active connection");
 	if (c->mode == LG_OPEN && c->active == 0)
 		FAIL("--rate: needs at least one --active connection");
 	if ((uint64_t)c->threads * (uint64_t)c->procs > c->conns)

@@ -38,7 +38,8 @@ struct lg_cfg {
 	uint32_t size;                /* --size BYTES (default 64) */
 	uint32_t depth;               /* --depth D (default 1) */
 	uint64_t rate;                /* --rate R msgs/s in total, 0 = closed loop */
-	double duration_s;            /* --duration S (default 10) */
+	uint64_t count;               /* --count N echoes per active connection, 0 = none */
+	double duration_s;            /* --duration S (default 10; the cap with --count) */
 	double warmup_s;              /* --warmup S (default 0) */
 	double idle_ping_s;           /* --idle-ping S (0 = idle conns stay silent) */
 	double connect_timeout_s;     /* --connect-timeout S (default 5) */

@@ -58,13 +58,14 @@ static double cpu_of(const struct timeval *tv)
 	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
-/* Sleep until deadline (ns) or a signal; progress lines every second. */
-static void sleep_until(uint64_t deadline, const struct lg_proc *p, uint64_t start, int progress)
+/* Sleep until deadline (ns) or a signal; progress lines every second.
+ * With --count, also until every thread is done (p's eventfd wakes us). */
+static void sleep_until(uint64_t deadline, struct lg_proc *p, uint64_t start, int progress)
 {
 	uint64_t next_report = start + 1000000000ull, last_echoes = 0;
 	while (!lg_stop) {
 		uint64_t now = lg_now_ns();
-		if (now >= deadline)
+		if (now >= deadline || (p && cfg.count && lg_proc_done(p)))
 			return;
 		if (progress && now >= next_report) {
 			if (p) {
@@ -80,8 +81,14 @@ static void sleep_until(uint64_t deadline, const struct lg_proc *p, uint64_t sta
 		uint64_t left = deadline - now;
 		if (left > 100000000ull)
 			left = 100000000ull;   /* wake 10x a second: lg_stop, progress */
-		struct timespec ts = { 0, (long)left };
-		nanosleep(&ts, NULL);
+		if (p && cfg.count) {
+			struct pollfd pfd = { .fd = p->done_fd, .events = POLLIN };
+			struct timespec ts = { 0, (long)left };
+			ppoll(&pfd, 1, &ts, NULL);
+		} else {
+			struct timespec ts = { 0, (long)left };
+			nanosleep(&ts, NULL);
+		}
 	}
 }
 
@@ -124,11 +131,12 @@ struct window {
 	double user, sys;         /* CPU seconds in the window */
 };
 
-static void mark_start(struct window *w, struct rusage *ru, int print)
+/* t0: the open-loop schedule's origin, 0 = keep the warm-up's */
+static void mark_start(struct window *w, struct rusage *ru, int print, uint64_t t0)
 {
 	getrusage(RUSAGE_SELF, ru);
 	w->start = lg_now_ns();
-	lg_set_phase(LG_PH_MEASURE, 0);
+	lg_set_phase(LG_PH_MEASURE, t0);
 	if (print)
 		fprintf(stderr, "loadgen: measure start\n");
 }
@@ -160,10 +168,14 @@ static int run_single(struct window *w)
 	}
 	struct rusage ru0;
 	uint64_t t = lg_now_ns();
-	lg_set_phase(LG_PH_WARMUP, t);
-	sleep_until(t + (uint64_t)(cfg.warmup_s * 1e9), NULL, t, 0);
+	/* --count: no warm-up phase at all (lgargs refuses --warmup), so every
+	 * echo of the fixed work is sent and counted inside the measured window */
+	if (!cfg.count) {
+		lg_set_phase(LG_PH_WARMUP, t);
+		sleep_until(t + (uint64_t)(cfg.warmup_s * 1e9), NULL, t, 0);
+	}
 	if (!lg_stop) {
-		mark_start(w, &ru0, 1);
+		mark_start(w, &ru0, 1, cfg.count ? lg_now_ns() : 0);
 		int progress = !cfg.quiet && cfg.duration_s > 5;
 		sleep_until(w->start + (uint64_t)(cfg.duration_s * 1e9), &p, w->start, progress);
 		mark_end(w, &ru0, 1);
@@ -225,21 +237,38 @@ static void worker(int ctl, int out, uint32_t first, uint32_t count)
 	}
 	if (!ended)
 		write_all(out, "R", 1);
+	/* --count: one 'D' goes up when this worker's connections are done, or
+	 * at 'E' if they never were, so the parent reads exactly one before the
+	 * result */
+	int d_sent = !cfg.count;
 	while (!ended) {
 		char cmd;
+		struct pollfd pfd[2] = { { .fd = ctl, .events = POLLIN },
+					 { .fd = d_sent ? -1 : p.done_fd, .events = POLLIN } };
+		if (poll(pfd, 2, -1) < 0)
+			continue;   /* EINTR */
+		if (!d_sent && w.start && lg_proc_done(&p)) {
+			mark_end(&w, &ru0, 0);   /* the window ends when the work does */
+			write_all(out, "D", 1);
+			d_sent = 1;
+		}
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
 		ssize_t r = read(ctl, &cmd, 1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0 || cmd == 'E') {
-			if (w.start)
+			if (w.start && !w.end)
 				mark_end(&w, &ru0, 0);
 			ended = 1;
 		} else if (cmd == 'W') {
 			lg_set_phase(LG_PH_WARMUP, lg_now_ns());
 		} else if (cmd == 'M') {
-			mark_start(&w, &ru0, 0);
+			mark_start(&w, &ru0, 0, cfg.count ? lg_now_ns() : 0);
 		}
 	}
+	if (!d_sent)
+		write_all(out, "D", 1);
 	lg_set_phase(LG_PH_STOP, 0);
 	lg_result_init(&res);
 	lg_proc_finish(&p, &res);
@@ -254,6 +283,33 @@ static void send_all(const int *ctl, int n, char cmd)
 	for (int i = 0; i < n; i++)
 		if (ctl[i] >= 0)
 			write_all(ctl[i], &cmd, 1);
+}
+
+/* --count: wait for one 'D' from each worker, the deadline or a signal. */
+static void wait_workers_done(const int *out, int np, int *got_d, uint64_t deadline)
+{
+	int left = np;
+	while (left && !lg_stop) {
+		uint64_t now = lg_now_ns();
+		if (now >= deadline)
+			return;
+		struct pollfd pfd[LG_MAX_PROCS];
+		for (int i = 0; i < np; i++)
+			pfd[i] = (struct pollfd){ .fd = got_d[i] ? -1 : out[i], .events = POLLIN };
+		uint64_t wait_ns = deadline - now;
+		struct timespec ts = { (time_t)(wait_ns / 1000000000ull), (long)(wait_ns % 1000000000ull) };
+		if (ppoll(pfd, (nfds_t)np, &ts, NULL) <= 0)
+			continue;   /* EINTR (lg_stop) or the deadline */
+		for (int i = 0; i < np; i++) {
+			char d;
+			if (got_d[i] || !pfd[i].revents)
+				continue;
+			/* 'D', or EOF from a dead worker: its missing result says so below */
+			(void)read_all(out[i], &d, 1);
+			got_d[i] = 1;
+			left--;
+		}
+	}
 }
 
 static int run_procs(struct window *w)
@@ -309,16 +365,23 @@ static int run_procs(struct window *w)
 			i++;
 		}
 	}
+	int got_d[LG_MAX_PROCS] = { 0 };
 	if (!fail && !lg_stop) {
 		uint64_t t = lg_now_ns();
-		send_all(ctl, np, 'W');
-		sleep_until(t + (uint64_t)(cfg.warmup_s * 1e9), NULL, t, 0);
+		if (!cfg.count) {
+			send_all(ctl, np, 'W');
+			sleep_until(t + (uint64_t)(cfg.warmup_s * 1e9), NULL, t, 0);
+		}
 		if (!lg_stop) {
 			send_all(ctl, np, 'M');
 			w->start = lg_now_ns();
 			fprintf(stderr, "loadgen: measure start\n");
 			int progress = !cfg.quiet && cfg.duration_s > 5;
-			sleep_until(w->start + (uint64_t)(cfg.duration_s * 1e9), NULL, w->start, progress);
+			uint64_t deadline = w->start + (uint64_t)(cfg.duration_s * 1e9);
+			if (cfg.count)
+				wait_workers_done(out, np, got_d, deadline);
+			else
+				sleep_until(deadline, NULL, w->start, progress);
 			send_all(ctl, np, 'E');
 			w->end = lg_now_ns();
 			fprintf(stderr, "loadgen: measure end\n");
@@ -326,6 +389,9 @@ static int run_procs(struct window *w)
 	}
 	send_all(ctl, np, 'E');
 	for (int i = 0; i < np; i++) {
+		char d;
+		if (cfg.count && !got_d[i] && read_all(out[i], &d, 1) == 0 && d != 'D')
+			fprintf(stderr, "loadgen: worker %d: unexpected '%c'\n", i, d);
 		if (read_all(out[i], &part, sizeof part) == 0) {
 			lg_result_merge(&res, &part);
 			proc_echoes[i] = part.echoes;
@@ -381,6 +447,8 @@ static void print_json(double dur, int saturated, int interrupted)
 	printf("\"verify_errors\":%llu,\"unexpected_closes\":%llu,\"timeouts\":%llu,\"open_missed\":%llu,",
 	       (unsigned long long)res.verify_errors, (unsigned long long)res.unexpected_closes,
 	       (unsigned long long)res.timeouts, (unsigned long long)res.open_missed);
+	printf("\"count\":%llu,\"unfinished\":%llu,", (unsigned long long)cfg.count,
+	       (unsigned long long)res.unfinished);
 	printf("\"latency_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"p9999\":%llu,"
 	       "\"max\":%llu,\"mean\":%.1f,\"count\":%llu,\"over_range\":%llu},",
 	       (unsigned long long)hist_percentile(h, 50), (unsigned long long)hist_percentile(h, 90),
@@ -440,6 +508,10 @@ static void print_summary(double dur, int saturated, int interrupted)
 		saturated ? "  SATURATED: the generator, not the server, may be the limit" : "");
 	if (res.connect_errors)
 		fprintf(stderr, "  WARNING: %llu connects failed\n", (unsigned long long)res.connect_errors);
+	if (res.unfinished)
+		fprintf(stderr, "  TIMEOUT: --count %llu: %llu connection(s) not done within the --duration "
+			"cap of %g s\n", (unsigned long long)cfg.count, (unsigned long long)res.unfinished,
+			cfg.duration_s);
 	if (res.verify_errors || res.unexpected_closes || res.timeouts)
 		fprintf(stderr, "  ERRORS: verify %llu, unexpected closes %llu, timeouts %llu\n",
 			(unsigned long long)res.verify_errors, (unsigned long long)res.unexpected_closes,
@@ -478,6 +550,8 @@ int main(int argc, char **argv)
 	}
 	if (probe_ports(err, sizeof err)) {
 		fprintf(stderr, "loadgen: %s\n", err);
+		if (hgrm)
+			fclose(hgrm);
 		return 2;
 	}
 
@@ -499,6 +573,8 @@ int main(int argc, char **argv)
 		lanes = ncpu;
 	int saturated = dur > 0 && cpu >= 0.9 * dur * lanes;
 	int interrupted = lg_stop != 0;
+	if (!interrupted)
+		res.timeouts += res.unfinished;   /* --count hit the --duration cap: an error */
 
 	if (cfg.json)
 		print_json(dur, saturated, interrupted);

@@ -151,6 +151,21 @@ with Server("epoll_lt") as srv:
     t.ok(rc == 0 and rec and rec["connected"] == 20 and rec["srcs"] == 2 and rec["echoes"] > 0,
          "--src 127.0.0.2-127.0.0.3: all connected and echoing", err)
 
+    # ---- --count: fixed work, the run ends when it is done ----
+    st0 = time.monotonic()
+    rc, rec, out, err = loadgen(srv.port, "--conns", 4, "--depth", 2, "--count", 500, "--duration", 20)
+    took = time.monotonic() - st0
+    t.ok(rc == 0 and rec and rec["echoes"] == 2000 and rec["count"] == 500 and rec["unfinished"] == 0
+         and rec["fairness"]["min"] == rec["fairness"]["max"] == 500 and took < 10,
+         f"--count 500 x 4 conns: {rec and rec['echoes']} echoes, every conn 500, done in {took:.2f} s "
+         "(not the 20 s cap)", err)
+    rc, rec, out, err = loadgen(srv.port, "--conns", 6, "--procs", 2, "--count", 300, "--duration", 20)
+    t.ok(rc == 0 and rec and rec["echoes"] == 1800 and rec["proc_echoes"] == [900, 900],
+         f"--count 300 --procs 2: {rec and rec.get('proc_echoes')}", err)
+    rc, rec, out, err = loadgen(srv.port, "--count", 100000000, "--duration", 0.3)
+    t.ok(rc == 1 and rec and rec["unfinished"] == 1 and rec["timeouts"] >= 1 and "TIMEOUT" in err,
+         f"--count past the --duration cap: exit {rc}, unfinished {rec and rec['unfinished']}", err)
+
     # ---- SIGINT mid-run still prints the record ----
     p = subprocess.Popen([LOADGEN, "--port", str(srv.port), "--conns", 10, "--procs", 2, "--duration", 30,
                           "--json", "--quiet"] if False else

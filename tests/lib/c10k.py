@@ -13,6 +13,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -97,6 +98,8 @@ class Server:
         self.stats = None
         self.exit_code = None
         self.stderr = ""
+        self.stdout = ""        # everything printed after the READY line
+        self.stop_seconds = None  # SIGTERM -> exit, measured by stop()
 
     def _preexec(self):
         os.setpgid(0, 0)
@@ -111,7 +114,11 @@ class Server:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             preexec_fn=self._preexec, env=self.env)
         _live.append(self.proc)
+        # Drain stderr (and, after READY, stdout) all the time: a server that
+        # logs a lot must not block on a full pipe and look hung or idle.
+        self._drains = [_Drain(self.proc.stderr, keep_last=256 << 10)]
         line = _readline(self.proc.stdout, self.ready_timeout)
+        self._drains.insert(0, _Drain(self.proc.stdout, keep_last=None))
         if not line.startswith(b"READY "):
             self.kill()
             raise RuntimeError(f"echo_{self.model}: no READY line within "
@@ -126,20 +133,29 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
+    def _collect(self, timeout):
+        """Wait for the pipes' EOF (children may hold them), then keep their text."""
+        for d in self._drains:
+            d.join(timeout)
+        self.stdout = self._drains[0].text()
+        self.stderr = self._drains[1].text()
+
     def stop(self, timeout=5.0):
         """SIGTERM, read the JSON line, wait. Returns the stats dict or None."""
         if self.proc is None or self.exit_code is not None:
             return self.stats
+        t0 = time.monotonic()
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
         try:
-            out, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
+            self.stop_seconds = time.monotonic() - t0
         except subprocess.TimeoutExpired:
             self.kill()
             raise RuntimeError(f"echo_{self.model} did not exit within {timeout}s of SIGTERM")
-        self.stderr += err.decode(errors="replace")
+        self._collect(1.0)
         self.exit_code = self.proc.returncode
-        for ln in out.decode(errors="replace").splitlines():
+        for ln in self.stdout.splitlines():
             ln = ln.strip()
             if ln.startswith("{"):
                 try:
@@ -155,10 +171,10 @@ class Server:
         except OSError:
             pass
         try:
-            _, err = self.proc.communicate(timeout=5)
-            self.stderr += err.decode(errors="replace")
-        except (subprocess.TimeoutExpired, ValueError):
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             pass
+        self._collect(1.0)
         self.exit_code = self.proc.returncode
         _forget(self.proc)
 
@@ -171,6 +187,35 @@ class Server:
         except RuntimeError:
             pass
         return False
+
+
+class _Drain(threading.Thread):
+    """Reads a pipe until EOF in the background; keeps all of it, or the last bytes."""
+
+    def __init__(self, f, keep_last=None):
+        super().__init__(daemon=True)
+        self.f, self.keep_last = f, keep_last
+        self.buf = bytearray()
+        self.lock = threading.Lock()
+        self.start()
+
+    def run(self):
+        fd = self.f.fileno()
+        while True:
+            try:
+                b = os.read(fd, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            with self.lock:
+                self.buf += b
+                if self.keep_last and len(self.buf) > self.keep_last:
+                    del self.buf[:len(self.buf) - self.keep_last]
+
+    def text(self):
+        with self.lock:
+            return self.buf.decode(errors="replace")
 
 
 def _forget(p):
@@ -226,3 +271,56 @@ def wait_until(pred, timeout, step=0.05):
             return True
         time.sleep(step)
     return pred()
+
+
+# ---- process groups (multi-process servers: prefork, reactors --procs ...) ----
+# Server starts every binary as the leader of its own process group, so the
+# group id is the server's pid; the readings below sum over that group.
+
+def group_pids(pgid):
+    """Live pids whose process group is pgid (the leader first)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(d))
+    pids.sort(key=lambda p: (p != pgid, p))
+    return pids
+
+
+def _sum_group(fn, pgid):
+    total = 0
+    for p in group_pids(pgid) or [pgid]:
+        try:
+            total += fn(p)
+        except OSError:
+            pass      # exited between the listing and the reading
+    return total
+
+
+def rss_kb_group(pgid):
+    """RSS summed over the process group (shared pages counted per process)."""
+    return _sum_group(rss_kb, pgid)
+
+
+def fd_count_group(pgid):
+    return _sum_group(fd_count, pgid)
+
+
+def cpu_seconds_group(pgid):
+    return _sum_group(cpu_seconds, pgid)
+
+
+def raise_nofile(want=None):
+    """Raise this process's RLIMIT_NOFILE soft limit (to the hard one by default)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new = hard if want is None else min(want, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]

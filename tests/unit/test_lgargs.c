@@ -41,6 +41,7 @@ int main(void)
 	ok(c.connect_timeout_s == 5 && c.timeout_s == 10, "default timeouts");
 	is(c.mode, LG_CLOSED, "closed loop by default");
 	is(c.active, 1, "active defaults to conns");
+	ok(c.count == 0, "no --count by default: a timed run");
 
 	ok(run("--port 1,2,3 --conns 100 --active 10 --idle-ping 0.5 --size 128 --depth 4 --duration 2.5 "
 	       "--warmup 1 --threads 2 --procs 2 --src 127.0.0.2-127.0.0.5,127.0.0.9 --connect-timeout 3 "
@@ -54,6 +55,11 @@ int main(void)
 	ok(run("--port=9 --rate=1000 --conns=5") == NULL && c.mode == LG_OPEN && c.rate == 1000, "--flag=value, open loop");
 	ok(run("--port 9 --churn --conns 5") == NULL && c.mode == LG_CHURN, "churn");
 	ok(run("--help") == NULL && c.help, "--help");
+	ok(run("--port 9 --count 5000 --conns 4 --depth 2") == NULL && c.count == 5000 && c.mode == LG_CLOSED,
+	   "--count 5000, closed loop");
+	ok(run("--port 9 --count=10 --rate 100 --duration 30") == NULL && c.count == 10 && c.mode == LG_OPEN
+	   && c.duration_s == 30, "--count with --rate and a --duration cap");
+	ok(strstr(lg_usage, "--count N") != NULL, "usage text names --count");
 
 	bad("", "--port");
 	bad("--port 0", "--port");
@@ -85,6 +91,13 @@ int main(void)
 	bad("--port 80 --src 127.0.0.9-127.0.0.2", "--src");
 	bad("--port 80 --conns 30000", "--src");
 	bad("--port 80 --json=1", "--json");
+	bad("--port 80 --count 0", "--count");
+	bad("--port 80 --count -1", "--count");
+	bad("--port 80 --count 1e3", "--count");
+	bad("--port 80 --count", "--count");
+	bad("--port 80 --count 10 --churn", "--count");
+	bad("--port 80 --count 10 --warmup 1", "--count");
+	bad("--port 80 --count 10 --conns 5 --active 0", "--count");
 	bad("--port 80 extra", "extra");
 	ok(run("--port 80 --host 10.0.0.1 --allow-remote") == NULL, "--allow-remote lets a remote host through");
 	ok(run("--port 80 --conns 30000 --src 127.0.0.2-127.0.0.3") == NULL, "two sources: 30,000 conns fit");
