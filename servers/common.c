@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -396,6 +397,12 @@ int accept_client(int lfd, int blocking)
 			if (spare >= 0)
 				close(spare);
 			for (;;) {
+				/* A blocking listener would sleep in accept4 once the
+				 * queue is empty: ask poll() first (SOCK_NONBLOCK is for
+				 * the new socket, not for the accept call). */
+				struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+				if (blocking && poll(&pfd, 1, 0) != 1)
+					break;
 				SC(SC_ACCEPT);
 				int d = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
 				if (d < 0)
