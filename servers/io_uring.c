@@ -32,16 +32,17 @@
  * empty. A recv that met an empty ring (-ENOBUFS) waits in waitq.
  *
  * Speed, measured (1,000 conns, 64 B ping-pong, server on CPU 0, loadgen on
- * CPU 1, shared and noisy 2-CPU VM, median of 5 interleaved 3 s runs): 41k
- * msgs/s at 5.3 us of server CPU per message, epoll_et 37k at 7.0 us. Nearly
- * all of it is kernel TCP (user < 1%); we make 0.1 enters per message where
- * epoll_et makes 3 system calls. What matters: SINGLE_ISSUER|DEFER_TASKRUN
- * (6.1) runs the recv task_work only inside our io_uring_enter(), in one
- * batch. With COOP_TASKRUN (our pre-6.1 fallback) or default task_work,
- * completions trickle in while we work, batches outgrow the refilled ring:
- * 8% of recvs end in -ENOBUFS, the whole pool is touched (RSS 15 MB, not
- * 4), CPU per message +15%. Left: fget() per send, 2.7% of the profile;
- * fixed files would save it at one register call per connection.
+ * CPU 1, a shared and noisy 2-CPU VM, medians of 7 interleaved 3 s runs):
+ * 69k msgs/s at 5.9 us of server CPU per message; epoll_et 64k at 6.8 us
+ * (10,000 conns: 41k at 8.8 us vs 34k at 10.2 us). Nearly all of it is
+ * kernel TCP (user ~1%); we make 0.1-0.3 enters per message where epoll_et
+ * makes 3 system calls. What matters: SINGLE_ISSUER|DEFER_TASKRUN (6.1)
+ * runs the recv task_work only inside our io_uring_enter(), in one batch.
+ * With COOP_TASKRUN (our pre-6.1 fallback) or default task_work, completions
+ * trickle in while we work and batches outgrow the refilled ring: 5-6% of
+ * recvs end in -ENOBUFS, the whole pool gets touched (RSS 15 MB, not 4),
+ * 58-63k msgs/s. A registered ring fd made no measurable difference. Left:
+ * fget() per send is 2.7% of the profile; fixed files would save it.
  */
 #include <errno.h>
 #include <liburing.h>
