@@ -40,7 +40,7 @@ static void vmsg(int err, const char *fmt, va_list ap)
 	int n = snprintf(line, sizeof line, "%s: ", cfg.model ? cfg.model : "echo");
 	if (n < 0)
 		n = 0;
-	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): every caller va_start()s ap; analyzer false positive */
 	if (err)
 		fprintf(stderr, "%s: %s\n", line, strerror(err));
 	else
@@ -373,6 +373,43 @@ int listen_socket(int blocking)
 	return fd;
 }
 
+/* Out of descriptors. A level-triggered wait would report the listener ready
+ * forever (libev's ev.pod: the 100% CPU spin), so free the reserved fd, accept
+ * and drop what is queued, then reserve it again. The dropped clients see a
+ * close. The swaps keep the reservation itself race-free; threaded callers
+ * that accept on several listeners (reactors) still serialise their accepts,
+ * or another thread's accept4 can take the freed slot first. */
+static void drop_pending(int lfd, int blocking)
+{
+	int spare = __atomic_exchange_n(&spare_fd, -1, __ATOMIC_ACQ_REL);
+	if (spare >= 0)
+		close(spare);
+	for (;;) {
+		/* A blocking listener would sleep in accept4 once the queue is
+		 * empty: ask poll() first (SOCK_NONBLOCK is for the new socket,
+		 * not for the accept call). */
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		if (blocking && poll(&pfd, 1, 0) != 1)
+			break;
+		SC(SC_ACCEPT);
+		int d = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+		if (d < 0)
+			break;
+		close(d);
+		STAT_ADD(emfile, 1);
+	}
+	int fresh = open("/dev/null", O_RDONLY | O_CLOEXEC), none = -1;
+	if (fresh >= 0 && !__atomic_compare_exchange_n(&spare_fd, &none, fresh, 0,
+						     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		close(fresh);   /* another thread re-reserved first */
+	if (blocking) {
+		/* Nothing queued could be dropped (e.g. a blocking listener
+		 * raced): back off instead of spinning on EMFILE. */
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int accept_client(int lfd, int blocking)
 {
 	for (;;) {
@@ -380,6 +417,7 @@ int accept_client(int lfd, int blocking)
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK));
 		if (fd >= 0) {
 			int one = 1;   /* echo replies are small: do not wait for Nagle */
+			SC(SC_OTHER);
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 			conn_opened();
 			return fd;
@@ -388,38 +426,7 @@ int accept_client(int lfd, int blocking)
 		case ECONNABORTED: case EPROTO:
 			continue;          /* the peer gave up while queued: try the next */
 		case EMFILE: case ENFILE:
-			/* Out of descriptors. A level-triggered wait would report the
-			 * listener ready forever (libev's ev.pod: the 100% CPU spin),
-			 * so free the reserved fd, accept and drop what is queued,
-			 * then reserve it again. The dropped clients see a close. */
-			/* Atomic swaps: several reactor threads may get here at once. */
-			int spare = __atomic_exchange_n(&spare_fd, -1, __ATOMIC_ACQ_REL);
-			if (spare >= 0)
-				close(spare);
-			for (;;) {
-				/* A blocking listener would sleep in accept4 once the
-				 * queue is empty: ask poll() first (SOCK_NONBLOCK is for
-				 * the new socket, not for the accept call). */
-				struct pollfd pfd = { .fd = lfd, .events = POLLIN };
-				if (blocking && poll(&pfd, 1, 0) != 1)
-					break;
-				SC(SC_ACCEPT);
-				int d = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
-				if (d < 0)
-					break;
-				close(d);
-				STAT_ADD(emfile, 1);
-			}
-			int fresh = open("/dev/null", O_RDONLY | O_CLOEXEC), none = -1;
-			if (fresh >= 0 && !__atomic_compare_exchange_n(&spare_fd, &none, fresh, 0,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-				close(fresh);   /* another thread re-reserved first */
-			if (blocking) {
-				/* Nothing queued could be dropped (e.g. a blocking listener
-				 * raced): back off instead of spinning on EMFILE. */
-				struct timespec ts = { 0, 10 * 1000 * 1000 };
-				nanosleep(&ts, NULL);
-			}
+			drop_pending(lfd, blocking);
 			errno = EAGAIN;
 			return -1;
 		default:
