@@ -48,8 +48,8 @@ else
 endif
 
 # ---- what gets built -------------------------------------------------------
-MODELS      := $(sort $(basename $(notdir $(filter-out servers/common.c,$(wildcard servers/*.c)))))
-SERVERS     := $(MODELS:%=$(BIN)/echo_%)
+ALL_MODELS  := $(sort $(basename $(notdir $(filter-out servers/common.c,$(wildcard servers/*.c)))))
+SERVERS     := $(ALL_MODELS:%=$(BIN)/echo_%)
 CLIENT_SRCS := $(filter-out clients/loadgen.c,$(wildcard clients/*.c))
 CLIENT_OBJS := $(CLIENT_SRCS:clients/%.c=$(OBJ)/clients/%.o)
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BIN)/tests/%.t,$(wildcard tests/unit/*.c))
@@ -111,8 +111,8 @@ deps:
 # normal build, once under ASan+UBSan, and under TSan for the threaded models;
 # make writes a one-line TAP wrapper per run so prove can run them in parallel.
 TEST_JOBS ?= 2
-THREADED_MODELS := $(filter threads posix_aio pool reactors,$(MODELS))
-CONF_TESTS := $(MODELS:%=build/t/conf-%.t) $(MODELS:%=build/t/conf-asan-%.t) \
+THREADED_MODELS := $(filter threads posix_aio pool reactors,$(ALL_MODELS))
+CONF_TESTS := $(ALL_MODELS:%=build/t/conf-%.t) $(ALL_MODELS:%=build/t/conf-asan-%.t) \
               $(THREADED_MODELS:%=build/t/conf-tsan-%.t)
 build/t/conf-asan-%.t: | build/t
 	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin bin-address\n' $* >$@; chmod +x $@

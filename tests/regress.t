@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The regression gate can fail, and passes when nothing changed (TAP, under prove).
+
+A private baseline of epoll_lt is accepted from bin/ into a temporary folder
+(so the test does not depend on the committed one); then bin-extra/ (one
+deliberate, counted getppid() per received message) must fail it, naming
+epoll_lt and syscalls/echo (and instr/echo when valgrind is there), and bin/
+must pass it. Also: usage errors exit 2, a model the baseline lacks is "new",
+a model of the baseline that is gone is "missing" (a failure), the exports for
+github-action-benchmark and Bencher parse, and the committed baseline records
+its machine and commit. Throughput (hyperfine) is skipped: it never gates.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from c10k import TAP, ROOT  # noqa: E402
+
+t = TAP()
+BIN = os.path.join(ROOT, "bin")
+EXTRA = os.path.join(ROOT, "bin-extra")
+REGRESS = os.path.join(ROOT, "harness", "regress.py")
+for p in (os.path.join(BIN, "loadgen"), os.path.join(BIN, "echo_epoll_lt"), os.path.join(BIN, "echo_poll")):
+    if not os.access(p, os.X_OK):
+        TAP.skip_all(f"{p} is not built (run make)")
+if not os.access(os.path.join(EXTRA, "echo_epoll_lt"), os.X_OK):
+    TAP.skip_all("bin-extra/echo_epoll_lt is not built (make EXTRA_SYSCALL=1 servers)")
+VG = shutil.which("valgrind") is not None
+tmp = tempfile.mkdtemp(prefix="regress-t-")
+base = os.path.join(tmp, "baseline")
+out = os.path.join(tmp, "runs")
+
+
+def regress(*args, timeout=240):
+    cmd = [sys.executable, REGRESS, "--baseline", base, "--out", out, "--no-throughput", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def rows(text):
+    """The table's rows as (model, figure, ..., verdict) tuples."""
+    got = []
+    for ln in text.splitlines():
+        f = ln.split()
+        if len(f) >= 3 and f[-1] in ("ok", "FAIL", "info", "new", "n/a", "better"):
+            got.append(f)
+    return got
+
+
+def has_row(text, model, figure, verdict):
+    return any(r[0] == model and " ".join(r[1:]).startswith(figure) and r[-1] == verdict
+               for r in rows(text))
+
+
+try:
+    # ---- usage ----
+    rc, so, se = regress("--models", "epoll_lt,nosuchmodel")
+    t.ok(rc == 2 and "nosuchmodel" in se and not so, "unknown model: exit 2, named", se)
+    rc, so, se = regress("--models", "epoll_lt")
+    t.ok(rc == 2 and "make baseline" in se, "no baseline: exit 2, says make baseline", se)
+
+    # ---- a private baseline from bin/ ----
+    cg = [] if VG else ["--no-callgrind"]
+    rc, so, se = regress("--accept", "--models", "epoll_lt", "--repeats", "3", *cg)
+    doc = None
+    try:
+        with open(os.path.join(base, "regress.json")) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        pass
+    t.ok(rc == 0 and doc and doc["models"]["epoll_lt"]["syscalls"]["tolerance"],
+         "--accept writes a baseline with a syscalls/echo tolerance", se)
+    t.diag(f"epoll_lt baseline: syscalls/echo {doc and doc['models']['epoll_lt']['syscalls']}")
+    if VG:
+        cgf = doc and doc["models"]["epoll_lt"].get("callgrind") or {}
+        t.ok(cgf.get("median", 0) > 0 and cgf["spread"] < 0.02,
+             f"callgrind: {cgf.get('median')} instr/echo, spread {cgf.get('spread')} < 2%")
+    else:
+        t.skip("callgrind baseline", "valgrind is not installed")
+
+    # ---- bin-extra: one extra system call per echo must fail the gate ----
+    rc, so, se = regress("--bin", EXTRA, "--models", "epoll_lt", *cg)
+    t.ok(rc == 1 and has_row(so, "epoll_lt", "syscalls/echo", "FAIL")
+         and "epoll_lt: syscalls/echo" in so, "bin-extra: exit 1, epoll_lt syscalls/echo FAIL", so + se)
+    if VG:
+        t.ok(has_row(so, "epoll_lt", "instr/echo", "FAIL"), "bin-extra: epoll_lt instr/echo FAIL too", so)
+    else:
+        t.skip("bin-extra: instr/echo", "valgrind is not installed")
+
+    # ---- bin: the same models pass ----
+    rc, so, se = regress("--models", "epoll_lt", *cg)
+    t.ok(rc == 0 and has_row(so, "epoll_lt", "syscalls/echo", "ok") and "PASS" in so,
+         "bin: exit 0, epoll_lt syscalls/echo ok", so + se)
+    runs = sorted(os.listdir(out)) if os.path.isdir(out) else []
+    last = os.path.join(out, runs[-1]) if runs else ""
+    try:
+        with open(os.path.join(last, "gab-smaller.json")) as f:
+            small = json.load(f)
+        with open(os.path.join(last, "gab-bigger.json")) as f:
+            big = json.load(f)
+        with open(os.path.join(last, "bmf.json")) as f:
+            bmf = json.load(f)
+    except (OSError, ValueError):
+        small = big = bmf = None
+    t.ok(isinstance(small, list) and small and all({"name", "unit", "value"} <= set(e) for e in small)
+         and isinstance(big, list), "github-action-benchmark JSON: [{name, unit, value, range}]", small)
+    m = (bmf or {}).get("epoll_lt", {}).get("syscalls-per-echo", {})
+    t.ok({"value", "lower_value", "upper_value"} <= set(m), "Bencher BMF: {epoll_lt: {syscalls-per-echo: "
+         "{value, lower_value, upper_value}}}", bmf)
+    t.ok(os.path.exists(os.path.join(last, "report.txt")), "the table is kept in report.txt")
+
+    # ---- new and missing: a bin folder with epoll_lt and poll, a baseline with a gone model ----
+    fake_bin = os.path.join(tmp, "bin")
+    os.makedirs(fake_bin)
+    for name in ("echo_epoll_lt", "echo_poll"):
+        os.symlink(os.path.join(BIN, name), os.path.join(fake_bin, name))
+    doc["models"]["gone"] = doc["models"]["epoll_lt"]
+    with open(os.path.join(base, "regress.json"), "w") as f:
+        json.dump(doc, f)
+    rc, so, se = regress("--bin", fake_bin, "--loadgen", os.path.join(BIN, "loadgen"), "--no-callgrind")
+    t.ok(has_row(so, "poll", "syscalls/echo", "new"), "a model the baseline lacks: new", so + se)
+    t.ok(rc == 1 and has_row(so, "gone", "model", "FAIL") and "missing" in so,
+         "a baseline model that is gone: missing, exit 1", so + se)
+
+    # ---- the committed baseline says where it came from ----
+    committed = os.path.join(ROOT, "results", "baseline", "regress.json")
+    if os.path.exists(committed):
+        with open(committed) as f:
+            cm = json.load(f)
+        mach = cm.get("machine", {})
+        need = ("kernel", "cpu_model", "cores", "date", "commit", "dirty")
+        t.ok(all(k in mach for k in need) and cm.get("justification") and cm.get("models"),
+             f"results/baseline/regress.json records {', '.join(need)} and the justification",
+             mach)
+    else:
+        t.skip("committed baseline", "results/baseline/regress.json does not exist yet (make baseline)")
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+t.done()
