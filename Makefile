@@ -135,7 +135,7 @@ test: deps
 PROFILE ?= default
 bench: deps
 	@$(MAKE) --no-print-directory all
-	python3 harness/bench.py --profile $(PROFILE) $(if $(MODELS),--models $(MODELS)) $(if $(CONNS),--conns $(CONNS))
+	python3 harness/bench.py --profile $(PROFILE) $(if $(MODELS),--models $(MODELS)) $(if $(CONNS),--conns $(CONNS)) $(if $(SWEEPS),--sweeps $(SWEEPS))
 
 regress: deps
 	@$(MAKE) --no-print-directory all

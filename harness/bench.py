@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+"""bench.py - run the I/O-model benchmark: preflight, sweeps, CSV, charts, report.
+
+  python3 harness/bench.py --profile quick|default|full [--models a,b] [--conns 1000,10000]
+  python3 harness/bench.py --dry-run ...          list the points and the time estimate
+  python3 harness/bench.py --report-only DIR      re-make CSV, charts, REPORT.md of a run
+
+Every point: the server pinned to CPU 0, bin/loadgen pinned to CPU 1, /proc of
+the server read at the generator's measure start/end lines, the server
+stopped with SIGTERM and its JSON counters kept. Each finished point is
+appended to <run>/points.jsonl and fsync'ed before the next starts, so
+Ctrl-C loses at most the point in progress and leaves no process running.
+
+Exit status: 0 the run finished (failed points are data, not errors),
+2 bad arguments (nothing was run), 130 interrupted.
+"""
+
+import argparse
+import atexit
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import procfs    # noqa: E402
+import profiles  # noqa: E402
+import report    # noqa: E402
+import runner    # noqa: E402
+
+# Fixed model order: it is also the chart style table (plots/style.gp).
+MODEL_ORDER = report.MODEL_ORDER
+
+
+def fail(msg):
+    """One-line error before anything runs."""
+    sys.stderr.write(f"bench: {msg}\n")
+    sys.exit(2)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="bench.py", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="MODELS narrows the models; CONNS replaces the connection counts of the "
+               "active and idle sweeps (idle: total = 100 active + idle) and keeps only "
+               "the other sweeps' points with that many connections.")
+    ap.add_argument("--profile", default="default", choices=sorted(profiles.PROFILES))
+    ap.add_argument("--models", help="comma-separated models (default: every bin/echo_*)")
+    ap.add_argument("--conns", help="comma-separated connection counts")
+    ap.add_argument("--sweeps", help="comma-separated subset of " + ",".join(profiles.SWEEPS))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "bin"),
+                    help="folder with echo_<model> and loadgen (default bin/)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "results"),
+                    help="results folder; the run goes to OUT/<date>-<host>/, OUT/latest links it")
+    ap.add_argument("--repeats", type=int, help="override the profile's repeats")
+    ap.add_argument("--duration", type=float, help="override the measured seconds per point")
+    ap.add_argument("--warmup", type=float, help="override the warm-up seconds per point")
+    ap.add_argument("--ready-timeout", type=float, default=10.0,
+                    help="seconds to wait for READY (default 10)")
+    ap.add_argument("--stop-timeout", type=float, default=3.0,
+                    help="seconds to wait for exit after SIGTERM (default 3)")
+    ap.add_argument("--dry-run", action="store_true", help="list the points and the estimate")
+    ap.add_argument("--report-only", metavar="DIR", help="re-plot and re-report a finished run")
+    ap.add_argument("--no-plots", action="store_true", help="skip gnuplot")
+    return ap.parse_args(argv)
+
+
+def built_models(bindir):
+    try:
+        names = os.listdir(bindir)
+    except OSError:
+        return []
+    found = [n[5:] for n in names if n.startswith("echo_")
+             and os.path.isfile(os.path.join(bindir, n))
+             and os.access(os.path.join(bindir, n), os.X_OK)]
+    return report.order_models(found)
+
+
+def split_list(s):
+    return [x.strip() for x in s.split(",")] if s is not None else None
+
+
+def validate(a, lim):
+    """Check MODELS, CONNS and SWEEPS; returns (models, conns, sweeps)."""
+    built = built_models(a.bin)
+    if not built:
+        fail(f"no servers built in {a.bin} (run make)")
+    models = built
+    if a.models is not None:
+        models = split_list(a.models)
+        for m in models:
+            if not m:
+                fail(f"MODELS: empty entry in '{a.models}'")
+            if m not in built:
+                fail(f"MODELS: '{m}' is not a built model (built: {','.join(built)})")
+        models = report.order_models(dict.fromkeys(models))
+    conns = None
+    if a.conns is not None:
+        conns = []
+        prof = profiles.PROFILES[a.profile]
+        per = profiles.per_proc_conns(lim["nofile_hard"])
+        for c in split_list(a.conns):
+            if not c.isdigit() or int(c) < 1:
+                fail(f"CONNS: '{c}' is not a whole number of connections >= 1")
+            n = int(c)
+            need = profiles.procs_needed(n, lim["nofile_hard"])
+            if need > prof["max_server_procs"]:
+                fail(f"CONNS: {n} connections need {need} server processes ({per} fds each) "
+                     f"but profile {a.profile} runs {prof['max_server_procs']}"
+                     + ("; use PROFILE=full" if a.profile != "full" else ""))
+            conns.append(n)
+    sweeps = None
+    if a.sweeps is not None:
+        sweeps = split_list(a.sweeps)
+        for s in sweeps:
+            if s not in profiles.SWEEPS:
+                fail(f"SWEEPS: '{s}' is not one of {','.join(profiles.SWEEPS)}")
+    for k in ("repeats", "duration", "warmup"):
+        v = getattr(a, k)
+        if v is not None and (v < (1 if k == "repeats" else 0) or (k == "duration" and v <= 0)):
+            fail(f"--{k}: {v} is out of range")
+    return models, conns, sweeps
+
+
+def fmt_t(s):
+    s = int(max(0, s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def describe(pt):
+    d = f"{pt['sweep']}/{pt['series']} {pt['model']} conns={pt['conns']}"
+    if pt["mode"] != "churn" and pt["active"] != pt["conns"]:
+        d += f" active={pt['active']}"
+    if pt["rate"]:
+        d += f" rate={pt['rate']}"
+    if pt["size"] != 64:
+        d += f" size={pt['size']}"
+    if pt["work_us"]:
+        d += f" work={pt['work_us']}us/{pt['work_every']}"
+    if pt["repeats"] > 1:
+        d += f" rep {pt['repeat']}/{pt['repeats']}"
+    return d
+
+
+def dry_run(pts, settings, lim):
+    total = 0.0
+    print(f"{'#':>4}  {'sweep':<6} {'series':<10} {'model':<10} {'conns':>7} {'active':>7} "
+          f"{'rate':>7} {'size':>6} {'work':>5} {'srv':>3} {'gen':>3} {'rep':>3}  est_s  note")
+    for i, pt in enumerate(pts, 1):
+        why = profiles.machine_limit(pt, lim) or profiles.model_limit(pt["model"], pt, lim)
+        est = 0 if why else profiles.estimate_s(pt)
+        total += est
+        print(f"{i:>4}  {pt['sweep']:<6} {pt['series']:<10} {pt['model']:<10} {pt['conns']:>7} "
+              f"{pt['active']:>7} {pt['rate']:>7} {pt['size']:>6} {pt['work_us']:>5} "
+              f"{pt['server_procs']:>3} {pt['client_procs']:>3} {pt['repeat']:>3}  {est:5.1f}"
+              + (f"  skip: {why}" if why else ""))
+    print(f"{len(pts)} points, estimated {fmt_t(total)} (+ ~1 min for charts and report); "
+          f"settings {json.dumps(settings)}")
+
+
+class Progress:
+    def __init__(self, pts):
+        self.t0 = time.monotonic()
+        self.est = [profiles.estimate_s(p) for p in pts]
+        self.done_est = 0.0
+        self.n = len(pts)
+
+    def line(self, i, pt):
+        el = time.monotonic() - self.t0
+        left = sum(self.est[i:])
+        scale = el / self.done_est if self.done_est > 5 else 1.0
+        eta = left * min(3.0, max(0.5, scale))
+        sys.stderr.write(f"[{i + 1}/{self.n}] {describe(pt)}  elapsed {fmt_t(el)} ETA {fmt_t(eta)} ... ")
+        sys.stderr.flush()
+
+    def result(self, i, rec, skipped=False):
+        if not skipped:
+            self.done_est += self.est[i]
+        d = rec.get("derived") or {}
+        if rec["status"] == "ok":
+            bits = []
+            if d.get("msgs_per_s") is not None:
+                bits.append(f"{d['msgs_per_s']:,.0f} msg/s")
+            if d.get("p99_us") is not None:
+                bits.append(f"p99 {d['p99_us']:,.0f} us")
+            if d.get("conns_per_s") is not None:
+                bits.append(f"{d['conns_per_s']:,.0f} conn/s")
+            msg = "ok " + ", ".join(bits)
+        else:
+            msg = f"{rec['status'].upper()}: {rec['reason']}"
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+
+def append_record(f, rec):
+    """One JSON line, flushed and fsync'ed; Ctrl-C waits until it is whole."""
+    line = json.dumps(rec, separators=(",", ":"), default=str) + "\n"
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def make_run_dir(out):
+    os.makedirs(out, exist_ok=True)
+    base = time.strftime("%Y-%m-%d_%H%M%S") + "-" + socket.gethostname().split(".")[0]
+    name, n = base, 1
+    while os.path.exists(os.path.join(out, name)):
+        n += 1
+        name = f"{base}.{n}"
+    path = os.path.join(out, name)
+    os.makedirs(path)
+    link = os.path.join(out, "latest")
+    tmp = link + ".tmp"
+    try:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(name, tmp)
+        os.replace(tmp, link)
+    except OSError as e:
+        sys.stderr.write(f"bench: cannot update {link}: {e}\n")
+    return path
+
+
+def skip_reason(pt, lim, state):
+    why = profiles.machine_limit(pt, lim) or profiles.model_limit(pt["model"], pt, lim)
+    if why:
+        return why
+    bad = state["start_fail"].get(pt["model"], (0, ""))
+    if bad[0] >= 2:
+        return f"{pt['model']} failed to start twice ({bad[1]})"
+    lim_x = state["limit"].get((pt["sweep"], pt["series"], pt["model"]))
+    if lim_x and pt["x"] > lim_x[0]:
+        return f"not run: {lim_x[1]} at the smaller {pt['sweep']} point x={lim_x[0]}"
+    first = state["failed"].get(_pkey(pt))
+    if first and pt["repeat"] > 1:
+        return f"not repeated: repeat 1 failed ({first})"
+    return None
+
+
+def _pkey(pt):
+    return (pt["sweep"], pt["series"], pt["model"], pt["x"], pt["conns"], pt["rate"],
+            pt["work_us"], pt["size"])
+
+
+def note_result(pt, rec, state):
+    """Remember what makes later points pointless: a model that does not
+    start; in the active, idle and rate sweeps, the first point a model
+    failed under load (or, open loop, reached < 90% of the offered rate),
+    beyond which the sweep skips it; and such a failed point's repeats. This keeps the
+    default profile in its 30 minutes: a prefork at 10,000 connections
+    takes the generator's whole deadline to fail."""
+    started = rec.get("proc", {}).get("ready") is not None
+    if not started and rec["status"] == "failed":
+        n, _ = state["start_fail"].get(pt["model"], (0, ""))
+        state["start_fail"][pt["model"]] = (n + 1, rec["reason"])
+    elif started:
+        state["start_fail"].pop(pt["model"], None)
+    if pt["repeat"] != 1:
+        return
+    failed = rec["status"] == "failed" and rec.get("load_failure", True)
+    if failed:
+        state["failed"][_pkey(pt)] = rec["reason"]
+    if pt["sweep"] in ("active", "idle", "rate"):
+        key = (pt["sweep"], pt["series"], pt["model"])
+        ratio = (rec.get("derived") or {}).get("achieved_ratio")
+        if failed:
+            state["limit"].setdefault(key, (pt["x"], "failed"))
+        elif pt["rate"] and ratio is not None and ratio < 0.9:
+            state["limit"].setdefault(key, (pt["x"], f"saturated ({ratio:.0%} of the offered rate)"))
+
+
+def run(a, models, conns, sweeps, lim):
+    overrides = dict(repeats=a.repeats, duration=a.duration, warmup=a.warmup)
+    pts, settings = profiles.build_points(a.profile, models, conns, sweeps,
+                                          lim["nofile_hard"], overrides)
+    if not pts:
+        fail("nothing to run: MODELS/CONNS/SWEEPS leave no point")
+    if a.dry_run:
+        dry_run(pts, settings, lim)
+        return 0
+    if not os.access(os.path.join(a.bin, "loadgen"), os.X_OK):
+        fail(f"{os.path.join(a.bin, 'loadgen')} is not built (run make)")
+
+    if lim["cpus"] >= 2:
+        # The harness shares the generator's CPU: CPU 0 is the server's alone.
+        try:
+            os.sched_setaffinity(0, {1})
+        except OSError:
+            pass
+    procfs.print_limits(lim, sys.stderr)
+    for w in procfs.warnings(lim):
+        sys.stderr.write(f"preflight: warning: {w}\n")
+    run_dir = make_run_dir(a.out)
+    ctx = procfs.context(ROOT, a.bin, a.profile, lim, sys.argv, models, settings)
+    ctx.update(models=models, sweeps=sweeps or list(profiles.SWEEPS), conns_filter=conns,
+               points_planned=len(pts), finished=False, interrupted=False,
+               not_built=[m for m in report.source_models(ROOT) if m not in built_models(a.bin)],
+               estimate_s=round(sum(profiles.estimate_s(p) for p in pts)))
+    ctx_path = os.path.join(run_dir, "context.json")
+    write_json(ctx_path, ctx)
+    sys.stderr.write(f"bench: {len(pts)} points, estimated {fmt_t(ctx['estimate_s'])}; "
+                     f"results in {run_dir}\n")
+
+    state = dict(start_fail={}, limit={}, failed={})
+    prog = Progress(pts)
+    t0 = time.monotonic()
+    interrupted = False
+    counts = dict(ok=0, failed=0, skipped=0)
+    with open(os.path.join(run_dir, "points.jsonl"), "a") as f:
+        try:
+            for i, pt in enumerate(pts):
+                prog.line(i, pt)
+                why = skip_reason(pt, lim, state)
+                base = dict(seq=i + 1, time=time.strftime("%Y-%m-%dT%H:%M:%S"), point=pt)
+                if why:
+                    rec = dict(base, status="skipped", reason=why)
+                    append_record(f, rec)
+                    prog.result(i, rec, skipped=True)
+                else:
+                    m = runner.run_point(pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout)
+                    rec = dict(base, **m)
+                    append_record(f, rec)
+                    note_result(pt, rec, state)
+                    prog.result(i, rec)
+                counts[rec["status"]] += 1
+        except KeyboardInterrupt:
+            interrupted = True
+            sys.stderr.write("\nbench: interrupted; stopping the processes of the point "
+                             "in progress (finished points are on disk)\n")
+        finally:
+            runner.kill_all()
+    # Ignore a second Ctrl-C while the summary is written: it is quick.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctx.update(finished=not interrupted, interrupted=interrupted,
+               duration_s=round(time.monotonic() - t0, 1), points=counts)
+    write_json(ctx_path, ctx)
+    report.make_all(run_dir, plots=not (a.no_plots or interrupted))
+    sys.stderr.write(f"bench: {counts['ok']} ok, {counts['failed']} failed, "
+                     f"{counts['skipped']} skipped in {fmt_t(ctx['duration_s'])}; "
+                     f"see {os.path.join(run_dir, 'REPORT.md')}\n")
+    return 130 if interrupted else 0
+
+
+def on_signal(sig, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv):
+    a = parse_args(argv)
+    atexit.register(runner.kill_all)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    if a.report_only:
+        if not os.path.isfile(os.path.join(a.report_only, "points.jsonl")):
+            fail(f"--report-only: {a.report_only} has no points.jsonl")
+        report.make_all(a.report_only, plots=not a.no_plots)
+        return 0
+    a.bin = os.path.abspath(a.bin)
+    lim = procfs.limits()
+    models, conns, sweeps = validate(a, lim)
+    return run(a, models, conns, sweeps, lim)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        runner.kill_all()
+        sys.exit(130)
+    except BrokenPipeError:           # `--dry-run | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

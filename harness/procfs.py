@@ -1,0 +1,248 @@
+"""/proc readings of the servers under test, and the machine's limits.
+
+A snapshot sums over every process of the server's process groups (so a
+multi-process server, or several SO_REUSEPORT instances, count whole) and,
+for context switches, over every thread (/proc/<pid>/task/*/status: the
+per-process status file only shows the main thread's).
+"""
+
+import hashlib
+import os
+import platform
+import resource
+import socket
+import subprocess
+import time
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _read(path, default=None):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def _stat_fields(pid):
+    s = _read(f"/proc/{pid}/stat")
+    if s is None:
+        return None
+    return s.rsplit(")", 1)[1].split()     # fields from 3 (state) on
+
+
+def group_pids(pgids):
+    """Live pids whose process group is one of pgids (children included)."""
+    pgids = set(pgids)
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        f = _stat_fields(d)
+        if f and int(f[2]) in pgids and f[0] != "Z":
+            out.append(int(d))
+    return sorted(out)
+
+
+def snapshot(pgids, tasks=True):
+    """CPU, context switches, memory, threads and fds of the server now.
+    tasks=False skips the per-thread files (CPU ns and context switches):
+    levels only, cheap even for 19,000 threads."""
+    t = time.monotonic()
+    snap = dict(t=t, pids=0, utime_s=0.0, stime_s=0.0, cpu_ns=0, vcsw=0, ivcsw=0,
+                rss_kb=0, hwm_kb=0, threads=0, fds=0)
+    for pid in group_pids(pgids):
+        f = _stat_fields(pid)
+        if not f:
+            continue
+        snap["pids"] += 1
+        snap["utime_s"] += int(f[11]) / HZ
+        snap["stime_s"] += int(f[12]) / HZ
+        status = _read(f"/proc/{pid}/status", "")
+        for ln in status.splitlines():
+            k, _, v = ln.partition(":")
+            if k == "VmRSS":
+                snap["rss_kb"] += int(v.split()[0])
+            elif k == "VmHWM":
+                snap["hwm_kb"] += int(v.split()[0])
+            elif k == "Threads":
+                snap["threads"] += int(v)
+        try:
+            tids = os.listdir(f"/proc/{pid}/task") if tasks else []
+        except OSError:
+            tids = []
+        for tid in tids:
+            # schedstat: ns on CPU. utime/stime are whole clock ticks per
+            # process, which loses up to 10 ms per process of a prefork.
+            ss = _read(f"/proc/{pid}/task/{tid}/schedstat", "")
+            if ss:
+                snap["cpu_ns"] += int(ss.split()[0])
+            st = _read(f"/proc/{pid}/task/{tid}/status", "")
+            for ln in st.splitlines():
+                if ln.startswith("voluntary_ctxt_switches"):
+                    snap["vcsw"] += int(ln.split()[1])
+                elif ln.startswith("nonvoluntary_ctxt_switches"):
+                    snap["ivcsw"] += int(ln.split()[1])
+        try:
+            snap["fds"] += len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            pass
+    snap["read_s"] = round(time.monotonic() - t, 4)
+    return snap
+
+
+def delta(a, b):
+    """b - a for the cumulative fields of two snapshots."""
+    if not a or not b:
+        return None
+    return dict(wall_s=b["t"] - a["t"],
+                cpu_user_s=b["utime_s"] - a["utime_s"],
+                cpu_sys_s=b["stime_s"] - a["stime_s"],
+                cpu_s=(b["cpu_ns"] - a["cpu_ns"]) / 1e9,
+                vcsw=b["vcsw"] - a["vcsw"], ivcsw=b["ivcsw"] - a["ivcsw"])
+
+
+# ---- machine limits ----------------------------------------------------------
+
+def _int(path):
+    s = _read(path)
+    try:
+        return int(s.split()[0]) if s else None
+    except ValueError:
+        return None
+
+
+def count_tasks():
+    n = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            f = _stat_fields(d)
+            if f:
+                n += int(f[17])
+    return n
+
+
+def limits():
+    """Everything that bounds a run here, as a flat dict."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    sigp = resource.getrlimit(resource.RLIMIT_SIGPENDING)
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)
+    lo, hi = (int(x) for x in _read("/proc/sys/net/ipv4/ip_local_port_range").split())
+    mem = {}
+    for ln in _read("/proc/meminfo", "").splitlines():
+        k, _, v = ln.partition(":")
+        if k in ("MemTotal", "MemAvailable"):
+            mem[k] = int(v.split()[0])
+
+    def lim(x):
+        return -1 if x == resource.RLIM_INFINITY else x
+
+    return dict(
+        nofile_soft=lim(nofile[0]), nofile_hard=lim(nofile[1]),
+        nr_open=_int("/proc/sys/fs/nr_open"), file_max=_int("/proc/sys/fs/file-max"),
+        ephemeral_lo=lo, ephemeral_hi=hi, ephemeral_ports=hi - lo + 1,
+        cpus=len(os.sched_getaffinity(0)), cpus_online=os.cpu_count(),
+        loadavg=[float(x) for x in _read("/proc/loadavg").split()[:3]],
+        mem_total_mb=mem.get("MemTotal", 0) // 1024,
+        mem_available_mb=mem.get("MemAvailable", 0) // 1024,
+        kernel=platform.release(),
+        somaxconn=_int("/proc/sys/net/core/somaxconn"),
+        tcp_max_syn_backlog=_int("/proc/sys/net/ipv4/tcp_max_syn_backlog"),
+        tcp_tw_reuse=_int("/proc/sys/net/ipv4/tcp_tw_reuse"),
+        tcp_fin_timeout=_int("/proc/sys/net/ipv4/tcp_fin_timeout"),
+        tcp_mem=_read("/proc/sys/net/ipv4/tcp_mem", "").split(),
+        pid_max=_int("/proc/sys/kernel/pid_max"),
+        threads_max=_int("/proc/sys/kernel/threads-max"),
+        tasks_now=count_tasks(),
+        aio_max_nr=_int("/proc/sys/fs/aio-max-nr"), aio_nr=_int("/proc/sys/fs/aio-nr"),
+        sigpending=lim(sigp[0]), nproc=lim(nproc[0]),
+        io_uring_disabled=_int("/proc/sys/kernel/io_uring_disabled"),
+    )
+
+
+def print_limits(lim, out):
+    w = out.write
+    w("preflight: what limits this run\n")
+    w(f"  fds per process      {lim['nofile_soft']} soft / {lim['nofile_hard']} hard "
+      f"(nr_open {lim['nr_open']}, file-max {lim['file_max']})\n")
+    w(f"  ephemeral ports      {lim['ephemeral_lo']}-{lim['ephemeral_hi']} "
+      f"({lim['ephemeral_ports']} per source address and server port)\n")
+    w(f"  CPUs                 {lim['cpus']} usable, {lim['cpus_online']} online; "
+      f"load average {' '.join(str(x) for x in lim['loadavg'])}\n")
+    w(f"  memory               {lim['mem_available_mb']} MiB available of "
+      f"{lim['mem_total_mb']} MiB\n")
+    w(f"  kernel               {lim['kernel']}\n")
+    w(f"  somaxconn            {lim['somaxconn']}; tcp_max_syn_backlog "
+      f"{lim['tcp_max_syn_backlog']}; tcp_tw_reuse {lim['tcp_tw_reuse']}\n")
+    w(f"  pid_max              {lim['pid_max']}; threads-max {lim['threads_max']}; "
+      f"tasks now {lim['tasks_now']}; RLIMIT_NPROC {lim['nproc']}\n")
+    w(f"  aio-max-nr           {lim['aio_max_nr']} (in use {lim['aio_nr']})\n")
+    w(f"  RLIMIT_SIGPENDING    {lim['sigpending']}\n")
+
+
+def warnings(lim):
+    out = []
+    if lim["cpus"] < 2:
+        out.append("fewer than 2 CPUs: server and generator share one, figures mix")
+    if lim["loadavg"][0] > 0.5:
+        out.append(f"load average {lim['loadavg'][0]}: something else is running, figures will be noisy")
+    if lim["mem_available_mb"] < 2048:
+        out.append(f"only {lim['mem_available_mb']} MiB available")
+    return out
+
+
+# ---- context ---------------------------------------------------------------
+
+def _cmd(args, cwd=None):
+    try:
+        r = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=20)
+        return r.stdout.strip() if r.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def cpu_model():
+    for ln in _read("/proc/cpuinfo", "").splitlines():
+        if ln.startswith("model name"):
+            return ln.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def context(root, bindir, profile, lim, argv, models, settings):
+    """context.json: what produced the figures, enough to reproduce them."""
+    status = _cmd(["git", "status", "--porcelain"], cwd=root)
+    build = _cmd(["make", "-n", "-B", "-C", root, "V=1", "bin/echo_epoll_lt"])
+    cflags_lines = [ln for ln in (build or "").splitlines() if " -c " in ln]
+    return dict(
+        date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        host=socket.gethostname(),
+        profile=profile, settings=settings, argv=argv,
+        kernel=platform.release(), kernel_version=platform.version(),
+        cpu_model=cpu_model(), cores=os.cpu_count(), cpus_usable=lim["cpus"],
+        limits=lim,
+        compiler=(_cmd(["gcc", "--version"]) or "").splitlines()[:1],
+        cflags_env=os.environ.get("CFLAGS"),
+        compile_command=cflags_lines[:1],
+        glibc=" ".join(platform.libc_ver()),
+        python=platform.python_version(),
+        gnuplot=_cmd(["gnuplot", "--version"]),
+        git_commit=_cmd(["git", "rev-parse", "HEAD"], cwd=root),
+        git_dirty=bool(status) if status is not None else None,
+        git_dirty_files=len(status.splitlines()) if status else 0,
+        bin_dir=os.path.abspath(bindir),
+        binaries={m: sha256(os.path.join(bindir, f"echo_{m}")) for m in models},
+        loadgen_sha256=sha256(os.path.join(bindir, "loadgen")),
+        pinning=dict(server_cpu=0, client_cpu=1) if lim["cpus"] >= 2 else None,
+    )
