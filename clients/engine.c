@@ -105,6 +105,8 @@ void lg_result_init(struct lg_result *r)
 	r->fair_min = UINT64_MAX;
 	hist_init(&r->lat);
 	hist_init(&r->conn_lat);
+	hist_init(&r->light_lat);
+	hist_init(&r->heavy_lat);
 }
 
 void lg_result_merge(struct lg_result *d, const struct lg_result *s)
@@ -134,6 +136,8 @@ void lg_result_merge(struct lg_result *d, const struct lg_result *s)
 	d->cpu_sys += s->cpu_sys;
 	hist_merge(&d->lat, &s->lat);
 	hist_merge(&d->conn_lat, &s->conn_lat);
+	hist_merge(&d->light_lat, &s->light_lat);
+	hist_merge(&d->heavy_lat, &s->heavy_lat);
 }
 
 double lg_result_jain(const struct lg_result *r)
@@ -357,7 +361,8 @@ static void on_readable(struct lg_thread *t, struct lg_conn *c, uint64_t now, in
 	}
 	if (payload_check(t->rbuf, c->id, c->recv_off, (size_t)n) != (size_t)n)
 		count_bad(t, c, t->rbuf, (size_t)n);
-	uint64_t done = (c->recv_off + got) / cf->size - c->recv_off / cf->size;
+	uint64_t first = c->recv_off / cf->size;   /* index of the oldest message in flight */
+	uint64_t done = (c->recv_off + got) / cf->size - first;
 	c->recv_off += got;
 	c->wait_since = now;
 	if (rec && c->active)
@@ -370,7 +375,12 @@ static void on_readable(struct lg_thread *t, struct lg_conn *c, uint64_t now, in
 		if (!rec)
 			continue;
 		if (c->active) {
-			hist_record(&t->res.lat, now > ts ? (now - ts) / 1000 : 0);
+			uint64_t us = now > ts ? (now - ts) / 1000 : 0;
+			hist_record(&t->res.lat, us);
+			if (cf->work_every) {      /* the server's rule, on the same bytes */
+				unsigned key = payload_work_key(c->id, (first + i) * cf->size, cf->size);
+				hist_record(key % cf->work_every ? &t->res.light_lat : &t->res.heavy_lat, us);
+			}
 			t->res.echoes++;
 			c->echoes++;
 		} else {

@@ -31,6 +31,7 @@ struct lg_result {
 	double cpu_user, cpu_sys;              /* seconds, measured window */
 	struct hist lat;                       /* echo latency, us */
 	struct hist conn_lat;                  /* churn connect latency, us */
+	struct hist light_lat, heavy_lat;      /* --work-every: lat split by work key */
 };
 
 void lg_result_init(struct lg_result *r);

@@ -33,6 +33,11 @@ const char lg_usage[] =
 "  --src A[-B][,C...]   loopback source addresses to spread connections over\n"
 "  --connect-timeout S  (default 5)\n"
 "  --timeout S          no reply within S seconds counts as an error (default 10)\n"
+"  --work-every K       split latency into light and heavy requests as the server\n"
+"                       does with --work-every K: heavy when the key of a\n"
+"                       message's first two bytes is a multiple of K (about 1 in\n"
+"                       K); exact at --depth 1, where one server read is one\n"
+"                       message (default 0 = off; not with --churn)\n"
 "  --hgrm FILE          write the latency distribution in HdrHistogram's form\n"
 "  --json               one JSON object on stdout (summary always on stderr)\n"
 "  --quiet              no progress lines\n"
@@ -159,7 +164,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 		static const char *const valued[] = {
 			"--host", "--port", "--conns", "--size", "--duration", "--warmup", "--active",
 			"--idle-ping", "--depth", "--rate", "--count", "--threads", "--procs", "--src",
-			"--connect-timeout", "--timeout", "--hgrm" };
+			"--connect-timeout", "--timeout", "--hgrm", "--work-every" };
 		int known = 0;
 		for (size_t b = 0; b < sizeof valued / sizeof valued[0]; b++)
 			known |= !strcmp(name, valued[b]);
@@ -239,6 +244,10 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			if (!*val)
 				FAIL("--hgrm: empty file name");
 			c->hgrm = val;
+		} else if (!strcmp(name, "--work-every")) {
+			if (parse_u64(val, 1, UINT32_MAX, &u))
+				FAIL("--work-every: '%s' is not a whole number from 1 to %u", val, UINT32_MAX);
+			c->work_every = (uint32_t)u;
 		}
 	}
 	if (c->help)
@@ -264,6 +273,8 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			FAIL("--depth: --churn sends exactly one message per connection");
 		if (c->count)
 			FAIL("--count: cannot be combined with --churn");
+		if (c->work_every)
+			FAIL("--work-every: cannot be combined with --churn");
 	} else {
 		c->mode = c->rate ? LG_OPEN : LG_CLOSED;
 	}

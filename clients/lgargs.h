@@ -48,6 +48,7 @@ struct lg_cfg {
 	enum lg_mode mode;
 	int json, quiet, allow_remote, help;
 	const char *hgrm;             /* --hgrm FILE */
+	uint32_t work_every;          /* --work-every K: light/heavy split, 0 = off */
 };
 
 /* Parse argv[1..argc-1] into c (defaults first). Returns NULL on success,

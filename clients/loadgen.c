@@ -38,7 +38,7 @@
 
 static struct lg_cfg cfg;
 static volatile sig_atomic_t lg_stop;   /* SIGINT/SIGTERM: end the run early */
-static struct lg_result res;            /* big (two histograms): not on the stack */
+static struct lg_result res;            /* big (four histograms): not on the stack */
 static struct lg_result part;
 static uint64_t proc_echoes[LG_MAX_PROCS];   /* per worker, to show the merge */
 
@@ -422,6 +422,25 @@ static int usable_cpus(void)
 	return (int)sysconf(_SC_NPROCESSORS_ONLN);
 }
 
+/* "name":{p50..count}, for the light/heavy split of --work-every. */
+static void print_hist_json(const char *name, const struct hist *h)
+{
+	printf("\"%s\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"p9999\":%llu,"
+	       "\"max\":%llu,\"mean\":%.1f,\"count\":%llu},", name,
+	       (unsigned long long)hist_percentile(h, 50), (unsigned long long)hist_percentile(h, 90),
+	       (unsigned long long)hist_percentile(h, 99), (unsigned long long)hist_percentile(h, 99.9),
+	       (unsigned long long)hist_percentile(h, 99.99), (unsigned long long)(h->total ? h->max : 0),
+	       hist_mean(h), (unsigned long long)h->total);
+}
+
+static void print_summary_hist(const char *name, const struct hist *h)
+{
+	fprintf(stderr, "  %s us: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu  mean %.1f  (%llu)\n",
+		name, (unsigned long long)hist_percentile(h, 50), (unsigned long long)hist_percentile(h, 90),
+		(unsigned long long)hist_percentile(h, 99), (unsigned long long)hist_percentile(h, 99.9),
+		(unsigned long long)(h->total ? h->max : 0), hist_mean(h), (unsigned long long)h->total);
+}
+
 static void print_json(double dur, int saturated, int interrupted)
 {
 	const struct hist *h = &res.lat;
@@ -455,6 +474,10 @@ static void print_json(double dur, int saturated, int interrupted)
 	       (unsigned long long)hist_percentile(h, 99), (unsigned long long)hist_percentile(h, 99.9),
 	       (unsigned long long)hist_percentile(h, 99.99), (unsigned long long)(h->total ? h->max : 0),
 	       hist_mean(h), (unsigned long long)h->total, (unsigned long long)h->over);
+	if (cfg.work_every) {
+		print_hist_json("light_latency_us", &res.light_lat);
+		print_hist_json("heavy_latency_us", &res.heavy_lat);
+	}
 	printf("\"fairness\":{\"min\":%llu,\"max\":%llu,\"jain\":%.4f},",
 	       (unsigned long long)(res.fair_n ? res.fair_min : 0), (unsigned long long)res.fair_max,
 	       lg_result_jain(&res));
@@ -495,6 +518,10 @@ static void print_summary(double dur, int saturated, int interrupted)
 		(unsigned long long)hist_percentile(h, 99), (unsigned long long)hist_percentile(h, 99.9),
 		(unsigned long long)hist_percentile(h, 99.99), (unsigned long long)(h->total ? h->max : 0),
 		hist_mean(h));
+	if (cfg.work_every) {
+		print_summary_hist("light", &res.light_lat);
+		print_summary_hist("heavy", &res.heavy_lat);
+	}
 	if (cfg.mode == LG_CHURN)
 		fprintf(stderr, "  churn: %.0f conns/s, connect us p50 %llu p99 %llu\n",
 			dur > 0 ? (double)res.churn_conns / dur : 0.0,

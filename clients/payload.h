@@ -28,6 +28,17 @@ static inline void payload_fill(uint8_t *buf, uint32_t id, uint64_t off, size_t 
 	}
 }
 
+/* The server's work key (servers/common.h work_key(), duplicated because
+ * the server header's globals would clash here; tests/unit/test_common.c
+ * checks that both agree): the first two bytes, little-endian, or the one
+ * byte of a 1-byte message. This one reads them from (id, off), the start
+ * of a message of `size` bytes. */
+static inline unsigned payload_work_key(uint32_t id, uint64_t off, uint32_t size)
+{
+	unsigned b0 = payload_byte(id, off);
+	return size >= 2 ? b0 | (unsigned)payload_byte(id, off + 1) << 8 : b0;
+}
+
 /* Index of the first byte of buf that is not what (id, off..) should be,
  * or n when all match. */
 static inline size_t payload_check(const uint8_t *buf, uint32_t id, uint64_t off, size_t n)

@@ -110,6 +110,9 @@ def build_points(profile, models, conns_filter=None, sweeps=None, nofile=20000,
                   rate=rate, size=size, depth=1,
                   mode=mode or ("open" if rate else "closed"),
                   work_us=work_us, work_every=HEAVY_WORK_EVERY if work_us else 1,
+                  # loadgen --work-every: split latency into light and heavy by the
+                  # server's key rule (the light-only series too, for the same keys)
+                  split_every=HEAVY_WORK_EVERY if sweep == "heavy" else 0,
                   duration=p["duration"], warmup=p["warmup"])
         pt["server_procs"] = procs_needed(conns, nofile)
         pt["client_procs"] = procs_needed(conns, nofile)

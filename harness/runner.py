@@ -264,6 +264,8 @@ def loadgen_args(pt, bindir, port):
         a += ["--active", str(pt["active"]), "--depth", str(pt["depth"])]
     if pt["rate"]:
         a += ["--rate", str(pt["rate"])]
+    if pt.get("split_every"):
+        a += ["--work-every", str(pt["split_every"])]
     if pt["client_procs"] > 1:
         a += ["--procs", str(pt["client_procs"])]
     if pt["src"]:
@@ -387,6 +389,10 @@ def derive(pt, rec):
     d["bytes_per_s"] = _num(c.get("bytes_per_s"))
     for k in ("p50", "p90", "p99", "p999", "p9999", "max", "mean"):
         d[f"{k}_us"] = _num(lat.get(k))
+    for cls in ("light", "heavy"):     # loadgen --work-every: the split by work key
+        cl = c.get(f"{cls}_latency_us") or {}
+        d[f"{cls}_p50_us"] = _num(cl.get("p50"))
+        d[f"{cls}_p99_us"] = _num(cl.get("p99"))
     d["conns_per_s"] = _num(c.get("conns_per_s"))
     cl = c.get("connect_latency_us") or {}
     d["connect_p50_us"] = _num(cl.get("p50"))

@@ -163,25 +163,27 @@ if (chart eq "cpu") {
 }
 
 if (chart eq "heavy") {
-    # Per model: light-only baseline (left) and 1% heavy (right); p50 o, p99 triangle.
+    # Per model, the LIGHT requests only (loadgen --work-every splits by the
+    # server's key): light-only baseline (left) and with 1% heavy (right);
+    # p50 o, p99 triangle. One loop: the light p99 jumps to the heavy time.
     SW = "heavy"
     hrow(i, s) = okrow(i) && strcol("series") eq s && column("rate") == heavy_rate
     H(i, s, c) = hrow(i, s) ? column(c) : NaN
     set logscale y
     W = 1100; H = 600
     @TERM_SET
-    set title sprintf("1%% heavy requests (1 ms of CPU each) in %d light echoes/s: p50 and p99", heavy_rate).title_note
-    set ylabel "latency (us)"
+    set title sprintf("Light requests' p50 and p99 at %d echoes/s, alone and beside 1%% heavy ones (1 ms of CPU each)", heavy_rate).title_note
+    set ylabel "light request latency (us)"
     set format y "%.0s%c"
     set xrange [0.3:nm + 0.7]
     set xtics () ; do for [i=1:nm] { set xtics add (m(i) i) }
     set key inside left top box opaque
-    plot for [i=1:nm] csv using (i - 0.15):(H(i, "light", "p50_us")):(H(i, "light", "p50_us_min")):(H(i, "light", "p50_us_max")) with yerrorbars lc rgb model_color(m(i)) pt 6 ps 1.5 notitle, \
-         for [i=1:nm] csv using (i - 0.15):(H(i, "light", "p99_us")):(H(i, "light", "p99_us_min")):(H(i, "light", "p99_us_max")) with yerrorbars lc rgb model_color(m(i)) pt 8 ps 1.5 notitle, \
-         for [i=1:nm] csv using (i + 0.15):(H(i, "heavy", "p50_us")):(H(i, "heavy", "p50_us_min")):(H(i, "heavy", "p50_us_max")) with yerrorbars lc rgb model_color(m(i)) pt 7 ps 1.5 notitle, \
-         for [i=1:nm] csv using (i + 0.15):(H(i, "heavy", "p99_us")):(H(i, "heavy", "p99_us_min")):(H(i, "heavy", "p99_us_max")) with yerrorbars lc rgb model_color(m(i)) pt 9 ps 1.5 notitle, \
-         NaN with points lc rgb "#000000" pt 6 ps 1.5 title "p50, light only", \
-         NaN with points lc rgb "#000000" pt 8 ps 1.5 title "p99, light only", \
-         NaN with points lc rgb "#000000" pt 7 ps 1.5 title "p50, 1% heavy", \
-         NaN with points lc rgb "#000000" pt 9 ps 1.5 title "p99, 1% heavy"
+    plot for [i=1:nm] csv using (i - 0.15):(H(i, "light", "light_p50_us")):(H(i, "light", "light_p50_us_min")):(H(i, "light", "light_p50_us_max")) with yerrorbars lc rgb model_color(m(i)) pt 6 ps 1.5 notitle, \
+         for [i=1:nm] csv using (i - 0.15):(H(i, "light", "light_p99_us")):(H(i, "light", "light_p99_us_min")):(H(i, "light", "light_p99_us_max")) with yerrorbars lc rgb model_color(m(i)) pt 8 ps 1.5 notitle, \
+         for [i=1:nm] csv using (i + 0.15):(H(i, "heavy", "light_p50_us")):(H(i, "heavy", "light_p50_us_min")):(H(i, "heavy", "light_p50_us_max")) with yerrorbars lc rgb model_color(m(i)) pt 7 ps 1.5 notitle, \
+         for [i=1:nm] csv using (i + 0.15):(H(i, "heavy", "light_p99_us")):(H(i, "heavy", "light_p99_us_min")):(H(i, "heavy", "light_p99_us_max")) with yerrorbars lc rgb model_color(m(i)) pt 9 ps 1.5 notitle, \
+         NaN with points lc rgb "#000000" pt 6 ps 1.5 title "light p50, no heavy load", \
+         NaN with points lc rgb "#000000" pt 8 ps 1.5 title "light p99, no heavy load", \
+         NaN with points lc rgb "#000000" pt 7 ps 1.5 title "light p50, 1% heavy", \
+         NaN with points lc rgb "#000000" pt 9 ps 1.5 title "light p99, 1% heavy"
 }

@@ -61,7 +61,6 @@ public final class JavaNioEcho {
 	static final CountDownLatch printed = new CountDownLatch(1);
 	static RandomAccessFile spare;          /* reserved for the EMFILE drain */
 	static ByteBuffer rbuf;                 /* one read buffer for all connections */
-	static long workCount;
 
 	static void usage(PrintStream out) {
 		out.print("usage: echo_" + MODEL + " [--addr A] [--port P] [--backlog N] [--bufsize BYTES]\n"
@@ -72,7 +71,10 @@ public final class JavaNioEcho {
 			+ "  --bufsize BYTES read buffer size (default 16384)\n"
 			+ "  --reuseport     set SO_REUSEPORT to share the port with other servers\n"
 			+ "  --work-us N     spin N microseconds of CPU per message (default 0)\n"
-			+ "  --work-every K  only every K-th message does the work (default 1)\n"
+			+ "  --work-every K  a message is heavy when the key of its first two bytes is a\n"
+			+ "                  multiple of K (about 1 in K for the generator's pseudo-random\n"
+			+ "                  payloads; exact at --depth 1, where one read is one message)\n"
+			+ "                  (default 1)\n"
 			+ "Prints 'READY <port>' when listening; on SIGTERM/SIGINT prints one JSON\n"
 			+ "line of counters and exits 0.\n");
 		out.flush();
@@ -141,8 +143,13 @@ public final class JavaNioEcho {
 		return true;
 	}
 
-	static void maybeWork() {
-		if (workUs == 0 || ++workCount % workEvery != 0)
+	/* Heavy iff the key of the first two bytes (little-endian; one byte if
+	 * n == 1) is a multiple of --work-every: work_key() in servers/common.h. */
+	static void maybeWork(ByteBuffer b, int n) {
+		if (workUs == 0 || n <= 0)
+			return;
+		long key = n >= 2 ? (b.get(0) & 0xff) | (b.get(1) & 0xff) << 8 : b.get(0) & 0xff;
+		if (key % workEvery != 0)
 			return;
 		long end = System.nanoTime() + workUs * 1000;
 		while (System.nanoTime() < end)
@@ -239,7 +246,7 @@ public final class JavaNioEcho {
 				return;
 			bytesIn += n;
 			messages++;
-			maybeWork();
+			maybeWork(rbuf, n);
 			rbuf.flip();
 			scWrite++;
 			bytesOut += c.write(rbuf);

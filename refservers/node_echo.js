@@ -44,7 +44,10 @@ function usage(out) {
 		'  --bufsize BYTES stream highWaterMark: pending output before reads pause (default 16384)\n' +
 		'  --reuseport     SO_REUSEPORT (needs Node >= 22.12)\n' +
 		'  --work-us N     spin N microseconds of CPU per message (default 0)\n' +
-		'  --work-every K  only every K-th message does the work (default 1)\n' +
+		'  --work-every K  a message is heavy when the key of its first two bytes is a\n' +
+		'                  multiple of K (about 1 in K for the generator\'s pseudo-random\n' +
+		'                  payloads; exact at --depth 1, where one read is one message)\n' +
+		'                  (default 1)\n' +
 		"Prints 'READY <port>' when listening; on SIGTERM/SIGINT prints one JSON\n" +
 		'line of counters and exits 0.\n');
 }
@@ -97,9 +100,13 @@ function parseArgs(argv) {
 		badArg(`--reuseport: Node ${process.versions.node} has no reusePort (needs >= 22.12)`);
 }
 
-let workCount = 0;
-function maybeWork() {
-	if (!cfg.workUs || ++workCount % cfg.workEvery)
+/* Heavy iff the key of the first two bytes (little-endian; one byte if the
+ * chunk has one) is a multiple of --work-every: work_key() in servers/common.h. */
+function maybeWork(chunk) {
+	if (!cfg.workUs || !chunk.length)
+		return;
+	const key = chunk.length >= 2 ? chunk[0] | chunk[1] << 8 : chunk[0];
+	if (key % cfg.workEvery)
 		return;
 	const end = process.hrtime.bigint() + BigInt(cfg.workUs) * 1000n;
 	while (process.hrtime.bigint() < end)
@@ -125,7 +132,7 @@ function onConnection(sock) {
 		const n = chunk.length;
 		stats.bytes_in += n;
 		stats.messages++;
-		maybeWork();
+		maybeWork(chunk);
 		if (!sock.write(chunk, (err) => { if (!err) stats.bytes_out += n; }))
 			sock.pause();                    /* resume on 'drain' */
 	});

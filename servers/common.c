@@ -105,7 +105,10 @@ static void usage(FILE *f, unsigned extra)
 		"  --bufsize BYTES read/pending buffer per read (default 16384)\n"
 		"  --reuseport     set SO_REUSEPORT to share the port with other servers\n"
 		"  --work-us N     spin N microseconds of CPU per message (default 0)\n"
-		"  --work-every K  only every K-th message does the work (default 1)\n");
+		"  --work-every K  a message is heavy when the key of its first two bytes is a\n"
+		"                  multiple of K (about 1 in K for the generator's pseudo-random\n"
+		"                  payloads; exact at --depth 1, where one read is one message)\n"
+		"                  (default 1)\n");
 	for (size_t i = 0; i < N_MODEL_OPTS; i++)
 		if (extra & model_opts[i].bit)
 			fprintf(f, "  --%-14s %s\n", model_opts[i].name, model_opts[i].help);
@@ -536,13 +539,11 @@ void outbuf_free(struct outbuf *ob)
 
 /* ---- per-message work --------------------------------------------------- */
 
-static uint64_t work_count;
-
-void maybe_work(void)
+void maybe_work(const void *msg, size_t n)
 {
-	if (!cfg.work_us)
+	if (!cfg.work_us || n == 0)
 		return;
-	uint64_t k = __atomic_add_fetch(&work_count, 1, __ATOMIC_RELAXED);
+	unsigned k = work_key(msg, n);
 	if (k % cfg.work_every)
 		return;
 	__atomic_store_n(&work_sink, spin(work_iters_per_us * cfg.work_us, k), __ATOMIC_RELAXED);

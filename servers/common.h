@@ -147,10 +147,20 @@ void outbuf_free(struct outbuf *ob);
 
 /* ---- per-message work (the event loop's weak point) --------------------- */
 
-/* Called once per received message (a read that returned data). Spins
- * cfg.work_us of calibrated arithmetic on every cfg.work_every-th message of
- * the process; costs one branch when --work-us is 0. Thread-safe. */
-void maybe_work(void);
+/* The key that makes a message heavy: its first two bytes, little-endian
+ * (one byte when n == 1). The load generator uses the same definition
+ * (clients/) so it knows which replies were heavy. */
+static inline unsigned work_key(const void *msg, size_t n)
+{
+	const unsigned char *b = msg;
+	return n >= 2 ? (unsigned)(b[0] | b[1] << 8) : n == 1 ? b[0] : 0;
+}
+
+/* Called once per received message (a read that returned data), with the
+ * bytes read. Spins cfg.work_us of calibrated arithmetic when
+ * work_key(msg, n) % cfg.work_every == 0; costs one branch when --work-us
+ * is 0. Stateless, so thread-safe. */
+void maybe_work(const void *msg, size_t n);
 
 /* ---- errors ------------------------------------------------------------- */
 

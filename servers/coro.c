@@ -163,7 +163,7 @@ static void serve(struct coro *co)
 				conn_error(errno);
 			break;                           /* EOF: all was echoed */
 		}
-		maybe_work();
+		maybe_work(buf, (size_t)n);
 		if (coro_write(co, buf, (size_t)n) == -1) {
 			conn_error(errno);
 			break;

@@ -102,7 +102,7 @@ static void on_readable(int fd)
 			c->more = 0;            /* drained: the next byte is a new edge */
 			return;
 		}
-		maybe_work();
+		maybe_work(buf, (size_t)n);
 		if (send_or_keep(fd, &c->out, buf, (size_t)n) == -1)
 			return conn_drop(fd, errno);
 	}

@@ -67,7 +67,7 @@ static void on_readable(int fd)
 			conn_drop(fd, errno);
 		return;
 	}
-	maybe_work();
+	maybe_work(buf, (size_t)n);
 	if (send_or_keep(fd, &conns[fd].out, buf, (size_t)n) == -1)
 		return conn_drop(fd, errno);
 	if (outbuf_pending(&conns[fd].out))

@@ -231,7 +231,7 @@ static void handle_recv(int fd, int res, unsigned flags)
 			SC(SC_OTHER);       /* regression-gate self test, as in conn_read() */
 			(void)getppid();
 #endif
-			maybe_work();
+			maybe_work(bufs + (size_t)bid * cfg.bufsize, (size_t)res);
 			bm[bid].len = (uint32_t)res;
 			if (c->queued++)
 				bm[c->tail].next = (uint16_t)bid;

@@ -126,7 +126,7 @@ static void on_ready(int fd)
 			return conn_drop(fd, errno);
 		return queue_poll(fd, POLLIN);  /* spurious */
 	}
-	maybe_work();
+	maybe_work(buf, (size_t)n);
 	if (send_or_keep(fd, &c->out, buf, (size_t)n) == -1)
 		return conn_drop(fd, errno);
 	/* One read per event: if bytes remain, the new poll completes at once. */

@@ -82,7 +82,9 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	STAT_ADD(bytes_in, evbuffer_get_length(in));
 	STAT_ADD(messages, 1);   /* libevent calls us once per readv that got data */
-	maybe_work();
+	unsigned char head[2];           /* the work key: a copy of the first two bytes */
+	ev_ssize_t h = evbuffer_copyout(in, head, sizeof head);
+	maybe_work(head, h > 0 ? (size_t)h : 0);
 	bufferevent_write_buffer(bev, in);   /* moves the chains: no byte copy */
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > HIGH_MARK)
 		bufferevent_disable(bev, EV_READ);

@@ -144,7 +144,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	STAT_ADD(bytes_in, nread);
 	STAT_ADD(messages, 1);
-	maybe_work();
+	maybe_work(buf->base, (size_t)nread);
 	struct wreq *w = malloc(sizeof *w);
 	if (!w) {
 		buf_put(buf->base);

@@ -138,7 +138,7 @@ static void *worker(void *arg)
 		pthread_cond_signal(&q_nonfull);
 		pthread_mutex_unlock(&q_lock);
 
-		maybe_work();                    /* the point of the pool */
+		maybe_work(j->data, j->len);    /* the point of the pool */
 
 		pthread_mutex_lock(&q_lock);
 		int was_empty = !done;

@@ -128,7 +128,7 @@ static void on_complete(int fd)
 			return conn_drop(fd, n < 0 ? err : 0);
 		STAT_ADD(bytes_in, n);
 		STAT_ADD(messages, 1);
-		maybe_work();
+		maybe_work(c->buf, (size_t)n);
 		return submit(fd, 1, 0, (size_t)n);
 	}
 	SC(SC_WRITE);

@@ -152,7 +152,7 @@ static __attribute__((noreturn)) void child_main(int lfd)
 					conn_error(errno);
 				break;                   /* EOF: everything was echoed */
 			}
-			maybe_work();
+			maybe_work(buf, (size_t)n);
 			if (writen(fd, buf, (size_t)n) == -1) {   /* sleeps while the peer lags */
 				conn_error(errno);
 				break;

@@ -131,7 +131,7 @@ static void conn_serve(struct loop *l, struct conn *c)
 				conn_drop(l, c, errno);
 			return;                         /* EAGAIN: the next edge */
 		}
-		maybe_work();
+		maybe_work(l->buf, (size_t)n);
 		if (send_or_keep(c->fd, &c->out, l->buf, (size_t)n) == -1)
 			return conn_drop(l, c, errno);
 		if (outbuf_pending(&c->out))

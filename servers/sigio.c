@@ -116,7 +116,7 @@ static int service(int fd)
 				return 0;
 			return conn_drop(fd, errno), -1;
 		}
-		maybe_work();
+		maybe_work(buf, (size_t)n);
 		if (send_or_keep(fd, &c->out, buf, (size_t)n) == -1)
 			return conn_drop(fd, errno), -1;
 		if (outbuf_pending(&c->out))

@@ -64,7 +64,7 @@ static void *serve(void *arg)
 			conn_error(errno);
 			break;
 		}
-		maybe_work();
+		maybe_work(buf, (size_t)n);
 		if (writen(fd, buf, (size_t)n) == -1) {   /* sleeps while the client is slow */
 			conn_error(errno);
 			break;

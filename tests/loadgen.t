@@ -75,6 +75,27 @@ t.ok(rc == 0 and closed and closed["p999"] < 100000 and closed["max"] >= 150000,
      f"{closed and closed['max']} us", err)
 t.diag(f"closed loop latency_us: {closed}")
 
+# ---- --work-every: light and heavy requests told apart by their first two bytes ------
+# The server spins 2 ms on a message whose key is a multiple of 4; at --depth 1 one read
+# is one message, so the client's split is exact. Two procs: the split merges across them.
+with Server("epoll_lt", args=["--work-us", "2000", "--work-every", "4"]) as srv:
+    rc, rec, out, err = loadgen(srv.port, "--conns", 2, "--procs", 2, "--depth", 1, "--duration", 2,
+                                "--work-every", 4)
+light = rec and rec.get("light_latency_us")
+heavy = rec and rec.get("heavy_latency_us")
+t.ok(rc == 0 and light and heavy and heavy["p50"] >= 2000 and light["p50"] < 2000,
+     f"--work-every 4: heavy p50 {heavy and heavy['p50']} us >= 2 ms, light p50 "
+     f"{light and light['p50']} us < 2 ms", err)
+frac = heavy["count"] / rec["echoes"] if rec and heavy and rec["echoes"] else 0
+t.ok(rec and 0.15 <= frac <= 0.35 and light["count"] + heavy["count"] == rec["echoes"],
+     f"--work-every 4: heavy {frac:.1%} of {rec and rec['echoes']} echoes (15-35%), light + heavy = all",
+     err)
+t.ok("light us:" in err and "heavy us:" in err, "--work-every: the summary prints light and heavy lines", err)
+with Server("epoll_lt") as srv:
+    rc, rec, out, err = loadgen(srv.port, "--duration", 0.2)
+t.ok(rc == 0 and rec and "light_latency_us" not in rec and "heavy_latency_us" not in rec,
+     "without --work-every: no light/heavy objects", err)
+
 # ---- bad input: exit 2, the flag named, nothing run -----------------------------------
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
@@ -84,6 +105,7 @@ with Server("epoll_lt") as srv:
     cases = [
         (["--size", "0"], "--size"),
         (["--rate", "100", "--churn"], "--rate"),
+        (["--work-every", "4", "--churn"], "--work-every"),
         (["--conns", "5", "--active", "6"], "--active"),
         (["--frobnicate"], "--frobnicate"),
         (["--host", "10.1.2.3"], "--host"),

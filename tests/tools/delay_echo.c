@@ -134,7 +134,7 @@ static void on_readable(int fd)
 			drop(fd, errno);
 		return;
 	}
-	maybe_work();
+	maybe_work(rbuf, (size_t)n);
 	if (c->off + c->len + (size_t)n > c->cap) {
 		memmove(c->buf, c->buf + c->off, c->len);
 		c->off = 0;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "payload.h"
 #include "tap.h"
 
 static double now_us(void)
@@ -424,30 +425,62 @@ static void test_counters(void)
 
 /* ---- maybe_work ----------------------------------------------------------------------- */
 
-static void test_work(void)
+/* Time of one maybe_work() call on a message whose key is `key`, us. */
+static double time_work(unsigned key)
 {
-	enum { WORK_US = 2000 };
-	cfg.work_us = WORK_US;
-	cfg.work_every = 1;
-	setup_process();                     /* calibrates the spin */
+	unsigned char msg[4] = { (unsigned char)key, (unsigned char)(key >> 8), 0x5a, 0xa5 };
 	double best = 1e18;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3; i++) {        /* best of 3: preemption only adds */
 		double t0 = now_us();
-		maybe_work();
+		maybe_work(msg, sizeof msg);
 		double t = now_us() - t0;
 		if (t < best)
 			best = t;
 	}
-	/* Lower bound only: a noisy machine makes it longer, never shorter. */
-	ok(best >= 0.5 * WORK_US, "maybe_work --work-us %d: spins at least %d us (took %.0f us)",
-	   WORK_US, WORK_US / 2, best);
-	cfg.work_every = 3;
+	return best;
+}
+
+static void test_work(void)
+{
+	enum { WORK_US = 2000 };
+
+	/* the key: first two bytes little-endian; one byte for a 1-byte message */
+	unsigned char m[3] = { 0x34, 0x12, 0xff };
+	ok(work_key(m, 3) == 0x1234 && work_key(m, 2) == 0x1234 && work_key(m, 1) == 0x34,
+	   "work_key: first two bytes little-endian, one byte when n == 1");
+	/* the load generator's copy (clients/payload.h) agrees on its own payloads */
+	int agree = 1;
+	for (uint32_t id = 0; id < 600 && agree; id += 7)
+		for (uint64_t off = 0; off < 5000 && agree; off += 61) {
+			uint8_t b[2];
+			payload_fill(b, id, off, 2);
+			agree = payload_work_key(id, off, 2) == work_key(b, 2) &&
+				payload_work_key(id, off, 1) == work_key(b, 1);
+		}
+	ok(agree, "payload_work_key (clients/payload.h) == work_key (servers/common.h)");
+
+	cfg.work_us = WORK_US;
+	cfg.work_every = 1;
+	setup_process();                     /* calibrates the spin */
+	/* Lower bounds only for the heavy: a noisy machine makes them longer, never shorter. */
+	double t = time_work(12345);
+	ok(t >= 0.5 * WORK_US, "maybe_work --work-every 1: every message is heavy (%.0f us >= %d)", t, WORK_US / 2);
+	cfg.work_every = 4;
+	t = time_work(4 * 1000);
+	ok(t >= 0.5 * WORK_US, "maybe_work --work-every 4: key 4000 is heavy (%.0f us >= %d)", t, WORK_US / 2);
+	t = time_work(4 * 1000 + 1);
+	ok(t < 0.5 * WORK_US, "maybe_work --work-every 4: key 4001 is light (%.0f us < %d)", t, WORK_US / 2);
+	t = time_work(0x0302);             /* 770 = 4 * 192 + 2: bytes 02 03 */
+	ok(t < 0.5 * WORK_US, "maybe_work --work-every 4: key 0x0302 is light (%.0f us)", t);
+	unsigned char one = 8;
 	double t0 = now_us();
-	maybe_work(); maybe_work(); maybe_work();  /* exactly one of three spins */
-	double t = now_us() - t0;
-	ok(t >= 0.5 * WORK_US, "maybe_work --work-every 3: three calls do one spin (took %.0f us)", t);
+	maybe_work(&one, 1);
+	t = now_us() - t0;
+	ok(t >= 0.5 * WORK_US, "maybe_work --work-every 4: 1-byte message 8 is heavy (%.0f us)", t);
 	cfg.work_us = 0;
 	cfg.work_every = 1;
+	t = time_work(0);
+	ok(t < 0.5 * WORK_US, "maybe_work --work-us 0: no-op (%.0f us)", t);
 }
 
 /* ---- print_stats ----------------------------------------------------------------------- */

@@ -98,6 +98,19 @@ int main(void)
 	bad("--port 80 --count 10 --churn", "--count");
 	bad("--port 80 --count 10 --warmup 1", "--count");
 	bad("--port 80 --count 10 --conns 5 --active 0", "--count");
+	ok(run("--port 80") == NULL && c.work_every == 0, "--work-every off by default");
+	ok(run("--port 9 --work-every 100") == NULL && c.work_every == 100 && c.mode == LG_CLOSED,
+	   "--work-every 100, closed loop");
+	ok(run("--port 9 --work-every=4 --rate 1000 --depth 1") == NULL && c.work_every == 4 && c.mode == LG_OPEN,
+	   "--work-every 4, open loop");
+	bad("--port 80 --work-every 0", "--work-every");
+	bad("--port 80 --work-every -3", "--work-every");
+	bad("--port 80 --work-every 4294967296", "--work-every");
+	bad("--port 80 --work-every x", "--work-every");
+	bad("--port 80 --work-every", "--work-every");
+	bad("--port 80 --churn --work-every 4", "--work-every");
+	ok(strstr(lg_usage, "--work-every") && strstr(lg_usage, "exact at --depth 1"),
+	   "usage documents --work-every, exact at --depth 1");
 	bad("--port 80 extra", "extra");
 	ok(run("--port 80 --host 10.0.0.1 --allow-remote") == NULL, "--allow-remote lets a remote host through");
 	ok(run("--port 80 --conns 30000 --src 127.0.0.2-127.0.0.3") == NULL, "two sources: 30,000 conns fit");
