@@ -173,7 +173,13 @@ def ref_conns(rows):
 
 def heavy_rate(rows):
     have = sorted({r["rate"] for r in rows if r["sweep"] == "heavy" and _ok(r)})
-    return 20000 if 20000 in have else (have[len(have) // 2] if have else None)
+    return 1000 if 1000 in have else (have[len(have) // 2] if have else None)
+
+
+def heavy_work_ms(rows):
+    """The heavy requests' CPU cost in ms (the runs' --work-us), for titles."""
+    w = sorted({r["work_us"] for r in rows if r["sweep"] == "heavy" and r["work_us"]})
+    return "/".join(f"{x / 1000:g}" for x in w) if w else "?"
 
 
 def chart_params(name, sweep, rows):
@@ -191,6 +197,7 @@ def chart_params(name, sweep, rows):
         if hr is None:
             return None
         p["heavy_rate"] = hr
+        p["heavy_ms"] = heavy_work_ms(rows)
         sel = [r for r in sel if r["rate"] == hr]
     if name == "rate":
         series = sorted({r["series"] for r in sel}, key=lambda s: int(s[4:]) if s[4:].isdigit() else 0)
@@ -288,7 +295,7 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
     w(f"{len(recs)} point runs: {counts['ok']} ok, {counts['failed']} failed, "
       f"{counts['skipped']} skipped; {len(rows)} points after folding repeats "
       f"(median; spread min..max in points.csv). Run time {ctx.get('duration_s', '?')} s.\n")
-    w("Server pinned to CPU 0, bin/loadgen to CPU 1; loopback (127.0.0.1) only. Per-echo CPU and "
+    w("Server pinned to CPU 0 (in the heavy sweep it may use every CPU), bin/loadgen to CPU 1; loopback (127.0.0.1) only. Per-echo CPU and "
       "context switches are /proc deltas over the generator's measured window divided by its "
       "echoes; system calls per echo are the server's counted calls over the whole run divided "
       "by bytes_out / size. RSS counts user space only (socket buffers are kernel memory). "
@@ -371,7 +378,8 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
         w("Bytes per second:\n")
         w(pivot(rows, "size", "bytes_per_s", xname="size"))
     if any(r["sweep"] == "heavy" for r in rows):
-        w("## Heavy requests (1% of messages cost 1 ms of server CPU)\n")
+        w(f"## Heavy requests (1% of messages cost {heavy_work_ms(rows)} ms of server CPU; "
+          "the server may use every CPU)\n")
         charts("heavy")
         # loadgen --work-every splits by the server's key: the light requests'
         # latency is what a single loop hurts (they queue behind a heavy one).

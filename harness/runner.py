@@ -51,7 +51,7 @@ def _spawn(args, cpu, stdout, stderr, cpus):
         os.setpgid(0, 0)
         if _libc is not None:       # even a SIGKILLed harness leaves nothing
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if cpus >= 2:
+        if cpus >= 2 and cpu is not None:
             os.sched_setaffinity(0, {cpu})
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
@@ -146,7 +146,8 @@ class Servers:
         for i in range(self.pt["server_procs"]):
             args = self.args(self.port or 0)
             err = tempfile.TemporaryFile()
-            p = _spawn(args, 0, subprocess.PIPE, err, self.cpus)
+            cpu = None if self.pt.get("server_cpus") == "all" else 0
+            p = _spawn(args, cpu, subprocess.PIPE, err, self.cpus)
             self.procs.append(p)
             self.errs.append(err)
             self.cmds.append(args)

@@ -172,7 +172,7 @@ if (chart eq "heavy") {
     set logscale y
     W = 1100; H = 600
     @TERM_SET
-    set title sprintf("Light requests' p50 and p99 at %d echoes/s, alone and beside 1%% heavy ones (1 ms of CPU each)", heavy_rate).title_note
+    set title sprintf("Light requests' p50 and p99 at %d echoes/s, alone and beside 1%% heavy ones (%s ms of CPU each)", heavy_rate, heavy_ms).title_note
     set ylabel "light request latency (us)"
     set format y "%.0s%c"
     set xrange [0.3:nm + 0.7]
