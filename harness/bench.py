@@ -97,8 +97,14 @@ def validate(a, lim):
         for m in models:
             if not m:
                 fail(f"MODELS: empty entry in '{a.models}'")
-            if m not in built:
-                fail(f"MODELS: '{m}' is not a built model (built: {','.join(built)})")
+            if m in runner.REF_RUNTIMES and m not in built:
+                tool = runner.ref_missing(m)
+                if tool:
+                    fail(f"MODELS: reference row '{m}' needs '{tool}', which is not installed "
+                         f"(apt-get install {'nodejs' if tool == 'node' else 'default-jdk-headless'})")
+            elif m not in built:
+                fail(f"MODELS: '{m}' is not a built model (built: {','.join(built)}; "
+                     f"reference rows: {','.join(runner.REF_RUNTIMES)})")
         models = report.order_models(dict.fromkeys(models))
     conns = None
     if a.conns is not None:
@@ -310,6 +316,12 @@ def run(a, models, conns, sweeps, lim):
     procfs.print_limits(lim, sys.stderr)
     for w in procfs.warnings(lim):
         sys.stderr.write(f"preflight: warning: {w}\n")
+    for m in runner.REF_RUNTIMES:
+        if m not in models:
+            tool = runner.ref_missing(m)
+            sys.stderr.write(f"preflight: reference row {m}: " +
+                             (f"skipped: '{tool}' is not installed\n" if tool else
+                              "not in MODELS (add it: MODELS=...,{m})\n"))
     run_dir = make_run_dir(a.out)
     ctx = procfs.context(ROOT, a.bin, a.profile, lim, sys.argv, models, settings)
     ctx.update(models=models, sweeps=sweeps or list(profiles.SWEEPS), conns_filter=conns,

@@ -46,6 +46,29 @@ except OSError:
 PR_SET_PDEATHSIG = 1
 
 
+# Reference rows in other languages (refservers/): opt-in with MODELS=...,node,java,
+# each needing its runtime (the launchers exit 77 with the package to install).
+REFSERVERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "refservers")
+REF_RUNTIMES = {"node": ("node",), "java": ("java", "javac")}
+
+
+def server_path(bindir, model):
+    """bin/echo_<model>, or refservers/echo_<model> for a reference row."""
+    p = os.path.join(bindir, f"echo_{model}")
+    if model in REF_RUNTIMES and not os.path.exists(p):
+        return os.path.join(REFSERVERS, f"echo_{model}")
+    return p
+
+
+def ref_missing(model):
+    """The runtime a reference row lacks here, or None when it can run."""
+    import shutil
+    for tool in REF_RUNTIMES[model]:
+        if shutil.which(tool) is None:
+            return tool
+    return None
+
+
 def _spawn(args, cpu, stdout, stderr, cpus):
     def pre():
         os.setpgid(0, 0)
@@ -134,7 +157,7 @@ class Servers:
 
     def args(self, port):
         pt = self.pt
-        a = [os.path.join(self.bindir, f"echo_{pt['model']}"), "--port", str(port)]
+        a = [server_path(self.bindir, pt["model"]), "--port", str(port)]
         if pt["server_procs"] > 1:
             a.append("--reuseport")
         if pt["work_us"]:
