@@ -70,10 +70,11 @@ if (chart eq "latency" || chart eq "syscalls" || chart eq "idle" || chart eq "ra
         XL = "active connections"; T = "System calls and context switches per echo"; LOGX = 1; LOGY = 1 }
     if (chart eq "idle") { SW = "idle"; XC = "idle"; Y1 = "msgs_per_s"; Y2 = "p99_us"; \
         L1 = "echoes per second (100 active)"; L2 = "p99 latency (us)"; XL = "idle connections"; \
-        T = "100 active connections among idle ones: the C10K curve"; LOGX = 0; LOGY = 0 }
+        T = "100 active connections among idle ones: the C10K curve"; LOGX = 0; LOGY = 0; LOGY2 = 1 }
     if (chart eq "rate") { SW = "rate"; XC = "rate"; Y1 = "p99_us"; Y2 = "p99_us"; \
         L1 = "p99 latency (us)"; L2 = "p99 latency (us)"; XL = "offered load (echoes/s, open loop)"; \
         T = "Latency against offered load (coordinated omission corrected)"; LOGX = 0; LOGY = 1 }
+    if (!exists("LOGY2") || chart ne "idle") { LOGY2 = LOGY }   # right panel's y scale
     if (LOGX) { set logscale x } else { unset logscale x }
     if (LOGY) { set logscale y; set yrange [*:*] } else { unset logscale y; set yrange [0:*] }
     YC = Y1
@@ -82,7 +83,9 @@ if (chart eq "latency" || chart eq "syscalls" || chart eq "idle" || chart eq "ra
     yfloor1 = yfloor
     YC = Y2
     if (chart eq "rate") { SER = word(rate_series, 2) }
+    if (LOGY2) { set logscale y; set yrange [*:*] }
     if (chart eq "rate" && words(rate_series) < 2) { yfloor2 = yfloor1 } else { @FLOOR; yfloor2 = yfloor }
+    if (LOGY) { set logscale y; set yrange [*:*] } else { unset logscale y; set yrange [0:*] }
     W = 1400; H = 620
     @TERM_SET
     set multiplot layout 1,2 title T.title_note
@@ -97,6 +100,7 @@ if (chart eq "latency" || chart eq "syscalls" || chart eq "idle" || chart eq "ra
     @PANEL
     set lmargin at screen 0.51; set rmargin at screen 0.88
     set key outside right top box opaque
+    if (LOGY2) { set logscale y; set yrange [*:*] }
     YC = Y2; yfloor = yfloor2; set ylabel L2
     if (chart eq "rate") { SER = word(rate_series, words(rate_series)); set title SER eq "idle0" ? "no idle connections" : "with ".substr(SER, 5, 99)." idle connections" }
     if (!(chart eq "rate" && words(rate_series) < 2)) { @PANEL }
