@@ -321,7 +321,7 @@ def run(a, models, conns, sweeps, lim):
             tool = runner.ref_missing(m)
             sys.stderr.write(f"preflight: reference row {m}: " +
                              (f"skipped: '{tool}' is not installed\n" if tool else
-                              "not in MODELS (add it: MODELS=...,{m})\n"))
+                              f"not in MODELS (add it: MODELS=...,{m})\n"))
     run_dir = make_run_dir(a.out)
     ctx = procfs.context(ROOT, a.bin, a.profile, lim, sys.argv, models, settings)
     ctx.update(models=models, sweeps=sweeps or list(profiles.SWEEPS), conns_filter=conns,
