@@ -67,16 +67,8 @@ static void on_accept(int lfd)
 
 static void on_readable(int fd)
 {
-	ssize_t n = conn_read(fd, buf, cfg.bufsize);
-	if (n == 0)
-		return conn_drop(fd, 0);            /* EOF: echoed all, so close */
-	if (n < 0) {
-		if (errno != EAGAIN)                /* EAGAIN: the usual answer */
-			conn_drop(fd, errno);
-		return;
-	}
-	maybe_work(buf, (size_t)n);
-	if (send_or_keep(fd, &conns[fd].out, buf, (size_t)n) == -1)
+	/* 0 (EAGAIN) is the usual answer; errno 0 with -1 is EOF, all echoed. */
+	if (echo_some(fd, &conns[fd].out, buf) == -1)
 		conn_drop(fd, errno);
 }
 

@@ -16,6 +16,7 @@
 #ifndef C10K_COMMON_H
 #define C10K_COMMON_H
 
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -161,6 +162,26 @@ static inline unsigned work_key(const void *msg, size_t n)
  * work_key(msg, n) % cfg.work_every == 0; costs one branch when --work-us
  * is 0. Stateless, so thread-safe. */
 void maybe_work(const void *msg, size_t n);
+
+/* One echo step of a nonblocking connection: read up to cfg.bufsize into
+ * buf, do the message's work, send it, keep in ob what the socket would not
+ * take. Returns the bytes read (> 0: check outbuf_pending before reading
+ * again), 0 when the socket had nothing (EAGAIN), or -1 when the connection
+ * is done: errno is 0 at EOF (everything was echoed), else the error.
+ * Inline: it is every readiness server's hot path (an out-of-line call cost
+ * ~18 user-space instructions per echo under callgrind, +10% on epoll_lt). */
+static inline ssize_t echo_some(int fd, struct outbuf *ob, char *buf)
+{
+	ssize_t n = conn_read(fd, buf, cfg.bufsize);
+	if (n == 0) {
+		errno = 0;              /* EOF: the peer is done and all was echoed */
+		return -1;
+	}
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -1;
+	maybe_work(buf, (size_t)n);
+	return send_or_keep(fd, ob, buf, (size_t)n) == -1 ? -1 : n;
+}
 
 /* ---- errors ------------------------------------------------------------- */
 

@@ -93,18 +93,13 @@ static void on_readable(int fd)
 	for (unsigned k = 0; k < cfg.drain; k++) {
 		if (outbuf_pending(&c->out))
 			return;                 /* the EPOLLOUT edge resumes us; more stays set */
-		ssize_t n = conn_read(fd, buf, cfg.bufsize);
-		if (n == 0)
-			return conn_drop(fd, 0);    /* EOF: echoed all, so close */
-		if (n < 0) {
-			if (errno != EAGAIN)
-				return conn_drop(fd, errno);
+		ssize_t n = echo_some(fd, &c->out, buf);
+		if (n == -1)
+			return conn_drop(fd, errno);    /* errno 0: EOF, all echoed */
+		if (n == 0) {
 			c->more = 0;            /* drained: the next byte is a new edge */
 			return;
 		}
-		maybe_work(buf, (size_t)n);
-		if (send_or_keep(fd, &c->out, buf, (size_t)n) == -1)
-			return conn_drop(fd, errno);
 	}
 	if (!outbuf_pending(&c->out))
 		enqueue(fd);                /* hit the bound: finish after the next wait */

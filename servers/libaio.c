@@ -118,17 +118,11 @@ static void on_ready(int fd)
 		if (r == 0)
 			return queue_poll(fd, POLLOUT);
 	}                               /* drained: read again */
-	ssize_t n = conn_read(fd, buf, cfg.bufsize);
+	ssize_t n = echo_some(fd, &c->out, buf);
+	if (n == -1)
+		return conn_drop(fd, errno);    /* errno 0: EOF, all echoed */
 	if (n == 0)
-		return conn_drop(fd, 0);    /* EOF, all echoed: close */
-	if (n < 0) {
-		if (errno != EAGAIN)
-			return conn_drop(fd, errno);
 		return queue_poll(fd, POLLIN);  /* spurious */
-	}
-	maybe_work(buf, (size_t)n);
-	if (send_or_keep(fd, &c->out, buf, (size_t)n) == -1)
-		return conn_drop(fd, errno);
 	/* One read per event: if bytes remain, the new poll completes at once. */
 	queue_poll(fd, outbuf_pending(&c->out) ? POLLOUT : POLLIN);
 }

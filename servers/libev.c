@@ -85,17 +85,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_readable(struct ev_loop *loop, int fd)
 {
-	ssize_t n = conn_read(fd, buf, cfg.bufsize);
-	if (n == 0)
-		return conn_drop(loop, fd, 0);      /* EOF: all echoed, so close */
-	if (n < 0) {
-		if (errno != EAGAIN)
-			conn_drop(loop, fd, errno);
-		return;
-	}
-	maybe_work(buf, (size_t)n);
-	if (send_or_keep(fd, &conns[fd].out, buf, (size_t)n) == -1)
-		return conn_drop(loop, fd, errno);
+	if (echo_some(fd, &conns[fd].out, buf) == -1)
+		return conn_drop(loop, fd, errno);  /* errno 0: EOF, all echoed */
 	if (outbuf_pending(&conns[fd].out))
 		watch(loop, fd, EV_WRITE);          /* stop reading until drained */
 }

@@ -123,17 +123,11 @@ static void conn_serve(struct loop *l, struct conn *c)
 			return;                         /* next EPOLLOUT edge */
 	}
 	for (unsigned i = 0; i < cfg.drain; i++) {
-		ssize_t n = conn_read(c->fd, l->buf, cfg.bufsize);
+		ssize_t n = echo_some(c->fd, &c->out, l->buf);
+		if (n == -1)
+			return conn_drop(l, c, errno);     /* errno 0: EOF, all echoed */
 		if (n == 0)
-			return conn_drop(l, c, 0);         /* EOF after all was echoed */
-		if (n < 0) {
-			if (errno != EAGAIN)
-				conn_drop(l, c, errno);
 			return;                         /* EAGAIN: the next edge */
-		}
-		maybe_work(l->buf, (size_t)n);
-		if (send_or_keep(c->fd, &c->out, l->buf, (size_t)n) == -1)
-			return conn_drop(l, c, errno);
 		if (outbuf_pending(&c->out))
 			return;                         /* backpressure: stop reading */
 	}

@@ -111,17 +111,11 @@ static void on_readable(int fd, int fresh)
 {
 	struct conn *c = &conns[fd];
 	for (unsigned i = 0; i < cfg.drain; i++) {
-		ssize_t n = conn_read(fd, buf, cfg.bufsize);
+		ssize_t n = echo_some(fd, &c->out, buf);
+		if (n == -1)
+			return conn_drop(fd, errno);    /* errno 0: EOF, nothing pending */
 		if (n == 0)
-			return conn_drop(fd, 0);        /* EOF, nothing pending */
-		if (n < 0) {
-			if (errno != EAGAIN)
-				conn_drop(fd, errno);
 			return;
-		}
-		maybe_work(buf, (size_t)n);
-		if (send_or_keep(fd, &c->out, buf, (size_t)n) == -1)
-			return conn_drop(fd, errno);
 		if (outbuf_pending(&c->out))
 			return;     /* backpressure: POLL_OUT resumes us */
 		if (fresh && (size_t)n < cfg.bufsize)

@@ -82,17 +82,8 @@ static void on_accept(int lfd)
 
 static void on_readable(int fd)
 {
-	ssize_t n = conn_read(fd, buf, cfg.bufsize);
-	if (n == 0)
-		return conn_drop(fd, 0);            /* EOF: echoed all, so close */
-	if (n < 0) {
-		if (errno != EAGAIN)
-			conn_drop(fd, errno);
-		return;
-	}
-	maybe_work(buf, (size_t)n);
-	if (send_or_keep(fd, &conns[fd].out, buf, (size_t)n) == -1)
-		return conn_drop(fd, errno);
+	if (echo_some(fd, &conns[fd].out, buf) == -1)
+		return conn_drop(fd, errno);        /* errno 0: EOF, all echoed */
 	if (outbuf_pending(&conns[fd].out))
 		want(fd, wr_master, rd_master);     /* stop reading until drained */
 }

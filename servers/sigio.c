@@ -108,17 +108,11 @@ static int service(int fd)
 			return 0;           /* still full: a POLL_OUT SIGIO will come */
 	}                               /* drained: read what queued meanwhile */
 	for (unsigned i = 0; i < cfg.drain; i++) {
-		ssize_t n = conn_read(fd, buf, cfg.bufsize);
+		ssize_t n = echo_some(fd, &c->out, buf);
+		if (n == -1)
+			return conn_drop(fd, errno), -1;    /* errno 0: EOF, nothing pending */
 		if (n == 0)
-			return conn_drop(fd, 0), -1;    /* EOF, nothing pending: close */
-		if (n < 0) {
-			if (errno == EAGAIN)
-				return 0;
-			return conn_drop(fd, errno), -1;
-		}
-		maybe_work(buf, (size_t)n);
-		if (send_or_keep(fd, &c->out, buf, (size_t)n) == -1)
-			return conn_drop(fd, errno), -1;
+			return 0;
 		if (outbuf_pending(&c->out))
 			return 0;           /* backpressure: no reads until drained */
 	}
