@@ -1,0 +1,334 @@
+"""compare.py - two runs side by side: the change of every figure, with its interval.
+
+  python3 harness/compare.py A B [--out DIR]      (make compare A=dir B=dir)
+
+A and B are run folders (points.jsonl, context.json). Points are matched by
+(sweep, series, x, model); for each matched point and figure: the mean of each
+run's ok repeats with its 95% Student-t interval, the change B/A with Fieller's
+95% interval (harness/stats.py), and a verdict: better or
+worse only when the two intervals do not overlap, else within noise (or "no
+interval" when a run has a single repeat). The two contexts are set side by
+side and what differs is flagged.
+
+Writes DIR/compare.csv (one row per matched point, the data an overlay chart
+reads: for each figure <fig>_a, _a_lo, _a_hi, <fig>_b, _b_lo, _b_hi,
+<fig>_ratio, _ratio_lo, _ratio_hi, <fig>_verdict) and DIR/COMPARE.md.
+DIR defaults to results/compare-<A>-vs-<B>/.
+
+Exit: 0 written, 1 the runs have nothing in common, 2 bad usage.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report           # noqa: E402  (load_records, order_models, SWEEP_ORDER, MODEL_ORDER)
+import stats            # noqa: E402
+
+ROOT = report.ROOT
+KEY = ("sweep", "series", "x", "model")
+FIGS = list(stats.JUDGED)
+FIG_COLS = ("a", "a_lo", "a_hi", "b", "b_lo", "b_hi", "ratio", "ratio_lo", "ratio_hi", "verdict")
+COLUMNS = list(KEY) + ["status_a", "status_b", "n_a", "n_b"] + [
+    f"{f}_{c}" for f in FIGS for c in FIG_COLS]
+
+
+class Refusal(Exception):
+    """A one-line reason not to compare (exit 1)."""
+
+
+class Usage(Exception):
+    """A one-line usage problem (exit 2)."""
+
+
+def load_run(run_dir):
+    """(context, records) of a run folder; Usage if it is not one."""
+    if not os.path.isfile(os.path.join(run_dir, "points.jsonl")):
+        raise Usage(f"{run_dir} is not a run folder (no points.jsonl)")
+    try:
+        with open(os.path.join(run_dir, "context.json")) as f:
+            ctx = json.load(f)
+    except (OSError, ValueError):
+        ctx = {}
+    return ctx, report.load_records(run_dir)
+
+
+def _groups(recs):
+    g = {}
+    for r in recs:
+        p = r.get("point") or {}
+        if all(k in p for k in KEY):
+            g.setdefault(tuple(p[k] for k in KEY), []).append(r)
+    return g
+
+
+def _status(runs):
+    ok = sum(1 for r in runs if r["status"] == "ok")
+    if ok == len(runs):
+        return "ok"
+    if ok:
+        return "partial"
+    return "failed" if any(r["status"] == "failed" for r in runs) else "skipped"
+
+
+def _values(runs, fig):
+    return stats.numbers((r.get("derived") or {}).get(fig) for r in runs if r["status"] == "ok")
+
+
+def _sort_key(row):
+    so, mo = report.SWEEP_ORDER, report.MODEL_ORDER
+    return (so.index(row["sweep"]) if row["sweep"] in so else len(so), str(row["series"]),
+            mo.index(row["model"]) if row["model"] in mo else len(mo), row["model"], row["x"])
+
+
+def match(recs_a, recs_b):
+    """One row per (sweep, series, x, model) measured in both runs (any status),
+    with each figure's means, intervals, ratio and verdict where both have values.
+    Returns (rows, only_a, only_b): the last two are key counts."""
+    ga, gb = _groups(recs_a), _groups(recs_b)
+    rows = []
+    for key in set(ga) & set(gb):
+        ra, rb = ga[key], gb[key]
+        row = dict(zip(KEY, key), status_a=_status(ra), status_b=_status(rb),
+                   n_a=sum(r["status"] == "ok" for r in ra), n_b=sum(r["status"] == "ok" for r in rb))
+        for fig in FIGS:
+            va, vb = _values(ra, fig), _values(rb, fig)
+            if not va or not vb:
+                continue
+            ca, cb = stats.mean_ci(va), stats.mean_ci(vb)
+            row.update({f"{fig}_a": ca.mean, f"{fig}_a_lo": ca.lo, f"{fig}_a_hi": ca.hi,
+                        f"{fig}_b": cb.mean, f"{fig}_b_lo": cb.lo, f"{fig}_b_hi": cb.hi,
+                        f"{fig}_verdict": stats.verdict(va, vb, stats.JUDGED[fig][1])})
+            rc = stats.ratio_ci(va, vb)
+            if rc:
+                row.update({f"{fig}_ratio": rc[0], f"{fig}_ratio_lo": rc[1],
+                            f"{fig}_ratio_hi": rc[2]})
+        rows.append(row)
+    rows.sort(key=_sort_key)
+    return rows, len(set(ga) - set(gb)), len(set(gb) - set(ga))
+
+
+def _has_figure(row):
+    return any(row.get(f"{f}_verdict") for f in FIGS)
+
+
+# ---- contexts -------------------------------------------------------------------
+
+def _get(ctx, path):
+    v = ctx
+    for p in path.split("."):
+        if not isinstance(v, dict):
+            return None
+        v = v.get(p)
+    return v
+
+
+def _show(v):
+    if v is None:
+        return "-"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+    return str(v)
+
+
+# (label, context path); loadavg and date differ between any two runs, but a
+# reader should see them: they are flagged like the rest.
+CONTEXT_FIELDS = [
+    ("host", "host"), ("date", "date"), ("kernel", "kernel"), ("kernel build", "kernel_version"),
+    ("CPU", "cpu_model"), ("cores", "cores"), ("CPUs usable", "cpus_usable"),
+    ("memory MiB", "limits.mem_total_mb"), ("git commit", "git_commit"),
+    ("dirty tree", "git_dirty"), ("profile", "profile"), ("argv", "argv"),
+    ("fds per process (soft)", "limits.nofile_soft"), ("fds per process (hard)", "limits.nofile_hard"),
+    ("ephemeral ports", "limits.ephemeral_ports"), ("somaxconn", "limits.somaxconn"),
+    ("tcp_max_syn_backlog", "limits.tcp_max_syn_backlog"), ("tcp_tw_reuse", "limits.tcp_tw_reuse"),
+    ("RLIMIT_SIGPENDING", "limits.sigpending"), ("compiler", "compiler"),
+    ("build", "compile_command"), ("glibc", "glibc"), ("python", "python"),
+    ("gnuplot", "gnuplot"), ("pinning", "pinning"), ("load average at start", "limits.loadavg"),
+    ("quiet check", "quiet.action"), ("loadgen sha256", "loadgen_sha256"),
+]
+
+
+def context_diff(ca, cb):
+    """[(label, a, b, differs)]: the fixed fields, each setting, and the servers'
+    checksums (one line: which models' binaries differ)."""
+    out = [(lab, _show(_get(ca, p)), _show(_get(cb, p))) for lab, p in CONTEXT_FIELDS]
+    sa, sb = ca.get("settings") or {}, cb.get("settings") or {}
+    for k in sorted(set(sa) | set(sb), key=str):
+        out.append((f"settings.{k}", _show(sa.get(k)), _show(sb.get(k))))
+    ba, bb = ca.get("binaries") or {}, cb.get("binaries") or {}
+    diff = [m for m in report.order_models(set(ba) & set(bb)) if ba[m] != bb[m]]
+    rows = [(lab, a, b, a != b) for lab, a, b in out]
+    rows.append(("server binaries", f"{len(ba)} models",
+                 f"{len(bb)} models; differ: {', '.join(diff) if diff else 'none'}",
+                 bool(diff) or len(ba) != len(bb)))
+    return rows
+
+
+# ---- output ---------------------------------------------------------------------
+
+def _fmt(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return v
+
+
+def write_csv(rows, path):
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow([_fmt(r.get(c)) for c in COLUMNS])
+    os.replace(tmp, path)
+
+
+def _ratio_cell(row, fig, mark=True):
+    r = row.get(f"{fig}_ratio")
+    if r is None:
+        return ""
+    lo, hi = row.get(f"{fig}_ratio_lo"), row.get(f"{fig}_ratio_hi")
+    ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None else ""
+    m = {"better": " better", "worse": " WORSE"}.get(row.get(f"{fig}_verdict"), "") if mark else ""
+    return f"x{r:.2f}{ci}{m}"
+
+
+def _run_line(name, d, ctx):
+    return (f"- **{name}**: `{d}` ({ctx.get('profile', '?')} profile, {(ctx.get('date') or '?')[:16]}, "
+            f"{ctx.get('host', '?')}, commit {(ctx.get('git_commit') or '?')[:12]}"
+            f"{' dirty' if ctx.get('git_dirty') else ''}, "
+            f"{_get(ctx, 'settings.repeats') or '?'} repeats)")
+
+
+def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b):
+    L = []
+    w = L.append
+    w("# c10k-bench comparison: B against A\n")
+    w(_run_line("A", a_dir, ca))
+    w(_run_line("B", b_dir, cb) + "\n")
+    sw = sorted({r["sweep"] for r in rows}, key=lambda s: _sort_key(dict(sweep=s, series="",
+                                                                          model="", x=0)))
+    w(f"{len(rows)} points measured in both (sweeps {', '.join(sw)}); {only_a} only in A, "
+      f"{only_b} only in B.\n")
+    w("How to read it: each figure is the mean of a point's ok repeats. B/A is the ratio of "
+      "the means with Fieller's 95% interval (t-based; none when a run has a single repeat or "
+      "A's own interval reaches 0). The verdict is better or worse only when the two runs' 95% "
+      "Student-t intervals of the mean do not overlap; otherwise within noise; no interval when "
+      "a run has a single repeat. Better means more echoes or connections per second, or less "
+      "latency, CPU, system calls or memory.\n")
+    w("## Contexts\n")
+    w("| | A | B | |\n|---|---|---|---|")
+    for lab, a, b, d in context_diff(ca, cb):
+        cell = (lambda s: f"`{s}`" if len(s) > 40 or lab.startswith(("settings", "build", "argv"))
+                else s)
+        w(f"| {lab} | {cell(a)} | {cell(b)} | {'**differs**' if d else ''} |")
+    w("")
+    w("## Summary\n")
+    w("| figure | points | better | worse | within noise | no interval |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for fig in FIGS:
+        v = [r[f"{fig}_verdict"] for r in rows if r.get(f"{fig}_verdict")]
+        if v:
+            w(f"| {fig} | {len(v)} | {v.count('better')} | {v.count('worse')} | "
+              f"{v.count('within noise')} | {v.count('no interval')} |")
+    w("")
+    w("## Measurable changes\n")
+    ch = [(r, f) for r in rows for f in FIGS if r.get(f"{f}_verdict") in ("better", "worse")]
+    if not ch:
+        w("None: every matched figure is within noise (or has no interval).\n")
+    else:
+        w("| sweep | series | x | model | figure | A | B | B/A [95%] | verdict |")
+        w("|---|---|---:|---|---|---:|---:|---|---|")
+        for r, f in ch:
+            w(f"| {r['sweep']} | {r['series']} | {r['x']:,} | {r['model']} | {f} | "
+              f"{stats.fmt_num(r[f + '_a'])} | {stats.fmt_num(r[f + '_b'])} | "
+              f"{_ratio_cell(r, f, mark=False)} | {r[f + '_verdict']} |")
+        w("")
+    st = [r for r in rows if (r["status_a"] == "ok") != (r["status_b"] == "ok")]
+    if st:
+        w("## Points whose status differs\n")
+        w("| sweep | series | x | model | A | B |\n|---|---|---:|---|---|---|")
+        for r in st:
+            w(f"| {r['sweep']} | {r['series']} | {r['x']:,} | {r['model']} | {r['status_a']} | "
+              f"{r['status_b']} |")
+        w("")
+    w("## Every matched point (B/A [95% interval])\n")
+    for s in sw:
+        for series in sorted({r["series"] for r in rows if r["sweep"] == s}, key=str):
+            sel = [r for r in rows if r["sweep"] == s and r["series"] == series and _has_figure(r)]
+            figs = [f for f in FIGS if any(r.get(f"{f}_verdict") for r in sel)]
+            if not sel:
+                continue
+            w(f"### {s}, {series}\n")
+            w("| model | x | " + " | ".join(figs) + " |")
+            w("|---|---:|" + "---|" * len(figs))
+            for r in sel:
+                w(f"| {r['model']} | {r['x']:,} | " + " | ".join(_ratio_cell(r, f) for f in figs)
+                  + " |")
+            w("")
+    w("Data: compare.csv (one row per matched point; the overlay charts read it).\n")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(L) + "\n")
+    os.replace(tmp, path)
+
+
+def _summary(recs):
+    sw = sorted({(r.get("point") or {}).get("sweep") for r in recs} - {None})
+    mo = report.order_models({(r.get("point") or {}).get("model") for r in recs} - {None})
+    return f"sweeps {','.join(sw) or '-'}, models {','.join(mo) or '-'}"
+
+
+def compare(a_dir, b_dir, out_dir=None):
+    """Match, write compare.csv and COMPARE.md; returns (out_dir, rows).
+    Raises Usage (not a run folder) or Refusal (nothing in common)."""
+    ca, ra = load_run(a_dir)
+    cb, rb = load_run(b_dir)
+    rows, only_a, only_b = match(ra, rb)
+    if not any(_has_figure(r) for r in rows):
+        raise Refusal(f"{a_dir} and {b_dir} have nothing in common: no (sweep, series, x, "
+                      f"model) has ok repeats in both (A: {_summary(ra)}; B: {_summary(rb)})")
+    if out_dir is None:
+        name = (f"compare-{os.path.basename(os.path.realpath(a_dir))}"
+                f"-vs-{os.path.basename(os.path.realpath(b_dir))}")
+        out_dir = os.path.join(ROOT, "results", name)
+    os.makedirs(out_dir, exist_ok=True)
+    write_csv(rows, os.path.join(out_dir, "compare.csv"))
+    write_md(os.path.join(out_dir, "COMPARE.md"), a_dir, b_dir, ca, cb, rows, only_a, only_b)
+    return out_dir, rows
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog="compare.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("a", metavar="A", help="the first run folder (the baseline)")
+    ap.add_argument("b", metavar="B", help="the second run folder")
+    ap.add_argument("--out", metavar="DIR", help="output folder (default results/compare-A-vs-B)")
+    a = ap.parse_args(argv)
+    try:
+        out, rows = compare(a.a, a.b, a.out)
+    except Usage as e:
+        sys.stderr.write(f"compare: {e}\n")
+        return 2
+    except Refusal as e:
+        sys.stderr.write(f"compare: {e}\n")
+        return 1
+    except OSError as e:
+        sys.stderr.write(f"compare: {e}\n")
+        return 2
+    n = sum(1 for r in rows for f in FIGS if r.get(f"{f}_verdict") in ("better", "worse"))
+    sys.stderr.write(f"compare: {len(rows)} matched points, {n} measurable change(s); "
+                     f"{os.path.join(out, 'COMPARE.md')}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
