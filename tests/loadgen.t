@@ -1,21 +1,33 @@
 #!/usr/bin/env python3
 """Integration tests of bin/loadgen against real servers (TAP, under prove).
 
-Latency accuracy (delay_echo --delay-us 2000: p50 = 2 ms within 10 %),
+Latency accuracy (delay_echo --delay-us 2000: p50 from 2 ms to 2.5 ms),
 coordinated omission (a 200 ms stall shows in the open-loop p99.9 and not in
 the closed-loop one), usage errors (exit 2, flag named), byte verification
-(a corrupted byte: exit 1), the JSON record, --procs merging, --src, SIGINT.
+(a corrupted byte: exit 1), the JSON record, --procs merging, --src, SIGINT,
+and no process left behind by any run.
+
+Limits come from the machine: the too-many-connections case asks for the
+descriptor hard limit + 1,000, so it is refused naming --procs whether the
+limit is 1,024 or 1,048,576. The leftover check does not trust `pgrep -P` after
+the loadgen is reaped (orphans are re-parented, so that list is always empty):
+this process is a child subreaper, so a worker that outlives its loadgen, or
+dies unreaped, is re-parented to us and found among our own children.
 """
+import ctypes
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from c10k import TAP, Server, bin_dir  # noqa: E402
+from c10k import TAP, Server, bin_dir, wait_until  # noqa: E402
+import launch  # noqa: E402  (harness/launch.py: c10k put harness/ on the path)
 
 t = TAP()
 BIN = bin_dir()
@@ -31,18 +43,90 @@ REQUIRED = ["conns", "connected", "connect_errors", "connect_error_reasons", "ac
             "client_cpu_s", "client_saturated"]
 
 
+# ---- processes left behind -------------------------------------------------------
+PR_SET_CHILD_SUBREAPER = 36       # <linux/prctl.h>, Linux 3.4
+_libc = ctypes.CDLL(None, use_errno=True)
+if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    TAP.skip_all(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+
+
+def children(ppid):
+    """{pid: state} of the processes whose parent is ppid (zombies included)."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            kids[int(d)] = fields[0]
+    return kids
+
+
+def orphans():
+    """Our children that nobody here started: whatever a finished run left behind,
+    re-parented to this subreaper (alive, or a zombie its parent never reaped).
+    Kills and reaps them, so one leak is reported once; returns {pid: state}."""
+    ours = set(launch.LIVE)                        # servers this test started and still runs
+    left = {pid: st for pid, st in children(os.getpid()).items() if pid not in ours}
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+    return left
+
+
+def start_time(pid):
+    """Field 22 of /proc/<pid>/stat (clock ticks since boot), or None: with the pid,
+    it names one process even if the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def left_behind(seen):
+    """Of the processes seen ({pid: start time}) while a run went on, those still
+    there after it was reaped (alive or zombie), plus any orphan re-parented to us.
+    They are killed and reaped: {pid: why}."""
+    left = {pid: "still there" for pid, t0 in seen.items() if t0 is not None and start_time(pid) == t0}
+    left.update({pid: f"re-parented to the test, state {st}" for pid, st in orphans().items()})
+    return left
+
+
+leaks = []                        # (command, orphans) of every loadgen run that left one
+
+
 def loadgen(port, *args, timeout=30):
     """Run loadgen; return (exit code, parsed JSON or None, stdout, stderr)."""
     cmd = [LOADGEN, "--port", str(port), "--json", *map(str, args)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    # Files, not pipes: a leftover process holding a pipe would keep us waiting for EOF.
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        try:
+            rc, _, _ = launch.Child(cmd, stdout=fo, stderr=fe).communicate(timeout)
+            late = ""
+        except subprocess.TimeoutExpired:
+            rc, late = None, f"\nno exit within {timeout} s: killed"
+        fo.seek(0)
+        fe.seek(0)
+        out, err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace") + late
+    left = orphans()
+    if left:
+        leaks.append((" ".join(map(str, args)), left))
     rec = None
-    lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
+    lines = [ln for ln in out.splitlines() if ln.strip()]
     if len(lines) == 1:
         try:
             rec = json.loads(lines[0])
         except ValueError:
             pass
-    return p.returncode, rec, p.stdout, p.stderr
+    return rc, rec, out, err
 
 
 def delay_server(*args):
@@ -50,14 +134,18 @@ def delay_server(*args):
 
 
 # ---- latency accuracy -------------------------------------------------------------
+# Every reply is held 2,000 us, so no latency can be lower (values under 2,048 us are
+# exact in the histogram): under it, the generator mismeasures. Over it is the
+# machine's scheduling, and load from other jobs moves it (2,203 us seen at load ~4
+# on 2 CPUs), so the upper bound only catches gross overhead: 25 %.
 p50 = None
 for attempt in range(2):   # one retry: a loaded 2-CPU box can be late once
     with delay_server("--delay-us", 2000) as srv:
         rc, rec, out, err = loadgen(srv.port, "--conns", 4, "--duration", 2)
     p50 = rec and rec["latency_us"]["p50"]
-    if rc == 0 and p50 and 1800 <= p50 <= 2200:
+    if rc == 0 and p50 and 2000 <= p50 <= 2500:
         break
-t.ok(rc == 0 and p50 and 1800 <= p50 <= 2200, f"delay_echo 2 ms: p50 {p50} us within 10% of 2000",
+t.ok(rc == 0 and p50 and 2000 <= p50 <= 2500, f"delay_echo 2 ms: p50 {p50} us, from 2000 to 2500",
      err)
 
 # ---- coordinated omission: a 200 ms stall, open vs closed loop --------------------
@@ -78,14 +166,17 @@ t.diag(f"closed loop latency_us: {closed}")
 # ---- --work-every: light and heavy requests told apart by their first two bytes ------
 # The server spins 2 ms on a message whose key is a multiple of 4; at --depth 1 one read
 # is one message, so the client's split is exact. Two procs: the split merges across them.
+# The boundary is half the work, not all of it: the server calibrates its spin once at
+# start, and on a busy machine the calibration can come out ~10% fast (seen: heavy p50
+# 1,819 us at load 4.5 on 2 CPUs), which says nothing about the client's split.
 with Server("epoll_lt", args=["--work-us", "2000", "--work-every", "4"]) as srv:
     rc, rec, out, err = loadgen(srv.port, "--conns", 2, "--procs", 2, "--depth", 1, "--duration", 2,
                                 "--work-every", 4)
 light = rec and rec.get("light_latency_us")
 heavy = rec and rec.get("heavy_latency_us")
-t.ok(rc == 0 and light and heavy and heavy["p50"] >= 2000 and light["p50"] < 2000,
-     f"--work-every 4: heavy p50 {heavy and heavy['p50']} us >= 2 ms, light p50 "
-     f"{light and light['p50']} us < 2 ms", err)
+t.ok(rc == 0 and light and heavy and heavy["p50"] >= 1000 and light["p50"] < 1000,
+     f"--work-every 4: heavy p50 {heavy and heavy['p50']} us >= 1 ms, light p50 "
+     f"{light and light['p50']} us < 1 ms (the work is 2 ms)", err)
 frac = heavy["count"] / rec["echoes"] if rec and heavy and rec["echoes"] else 0
 t.ok(rec and 0.15 <= frac <= 0.35 and light["count"] + heavy["count"] == rec["echoes"],
      f"--work-every 4: heavy {frac:.1%} of {rec and rec['echoes']} echoes (15-35%), light + heavy = all",
@@ -97,6 +188,15 @@ t.ok(rc == 0 and rec and "light_latency_us" not in rec and "heavy_latency_us" no
      "without --work-every: no light/heavy objects", err)
 
 # ---- bad input: exit 2, the flag named, nothing run -----------------------------------
+# More connections than one process may have descriptors: the hard limit (the
+# loadgen raises its soft limit to it) + 1,000, spread over enough source
+# addresses (LG_EPHEMERAL_PORTS each) that --src is not what refuses them.
+NOFILE_HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+if NOFILE_HARD == resource.RLIM_INFINITY:
+    with open("/proc/sys/fs/nr_open") as f:
+        NOFILE_HARD = int(f.read())          # the kernel's ceiling for RLIMIT_NOFILE
+TOO_MANY = NOFILE_HARD + 1000
+SRCS = "127.0.0.2-127.0.0.250"               # 249 addresses x 28,232 ports
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 free_port = s.getsockname()[1]
@@ -110,8 +210,9 @@ with Server("epoll_lt") as srv:
         (["--frobnicate"], "--frobnicate"),
         (["--host", "10.1.2.3"], "--host"),
         (["--duration", "0"], "--duration"),
-        (["--conns", "60000", "--src", "127.0.0.2-127.0.0.9"], "--procs"),
+        (["--conns", str(TOO_MANY), "--src", SRCS], "--procs"),
     ]
+    t.diag(f"descriptor hard limit {NOFILE_HARD}: --conns {TOO_MANY} must need --procs")
     for args, flag in cases:
         rc, rec, out, err = loadgen(srv.port, *args)
         t.ok(rc == 2 and flag in err and not out.strip() and "measure start" not in err,
@@ -188,25 +289,25 @@ with Server("epoll_lt") as srv:
     t.ok(rc == 1 and rec and rec["unfinished"] == 1 and rec["timeouts"] >= 1 and "TIMEOUT" in err,
          f"--count past the --duration cap: exit {rc}, unfinished {rec and rec['unfinished']}", err)
 
-    # ---- SIGINT mid-run still prints the record ----
-    p = subprocess.Popen([LOADGEN, "--port", str(srv.port), "--conns", 10, "--procs", 2, "--duration", 30,
-                          "--json", "--quiet"] if False else
-                         [LOADGEN, "--port", str(srv.port), "--conns", "10", "--procs", "2",
-                          "--duration", "30", "--json", "--quiet"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # ---- SIGINT mid-run still prints the record, and no worker outlives it ----
+    lg = launch.Child([LOADGEN, "--port", str(srv.port), "--conns", "10", "--procs", "2",
+                       "--duration", "30", "--json", "--quiet"],
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     start = time.monotonic()
-    line = ""
-    while time.monotonic() - start < 10:
-        line = p.stderr.readline()
-        if "measure start" in line or not line:
+    head = b""
+    while time.monotonic() - start < 10 and b"measure start" not in head:
+        ln = launch.read_line(lg.p.stderr, 10 - (time.monotonic() - start))
+        if not ln:
             break
+        head += ln
     time.sleep(1)
-    p.send_signal(signal.SIGINT)
+    workers = {pid: start_time(pid) for pid in children(lg.pid)}
+    lg.p.send_signal(signal.SIGINT)
     try:
-        out, err = p.communicate(timeout=5)
+        rc, out, err = lg.communicate(timeout=5)
     except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
+        rc, out, err = None, "", "no exit within 5 s of SIGINT"
+    err = head.decode(errors="replace") + err
     took = time.monotonic() - start
     try:
         rec = json.loads(out)
@@ -215,9 +316,39 @@ with Server("epoll_lt") as srv:
     t.ok(rec is not None and rec["interrupted"] and rec["echoes"] > 0 and 0.5 < rec["duration_s"] < 5
          and took < 8, f"SIGINT after 1 s: JSON printed, {rec and rec['echoes']} echoes in "
          f"{rec and rec['duration_s']} s", out + err)
-    t.ok(p.returncode == 0, f"SIGINT: exit {p.returncode}")
-    time.sleep(0.2)
-    orphans = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.strip()
-    t.ok(not orphans, "no worker left behind", orphans)
+    t.ok(rc == 0, f"SIGINT: exit {rc}")
+    t.ok(len(workers) == 2, f"--procs 2: 2 worker processes seen while it ran ({sorted(workers)})")
+    left = left_behind(workers)
+    t.ok(not left, "SIGINT: every worker exited and was reaped by the loadgen", left)
+
+t.ok(not leaks, "no loadgen run left a process behind (re-parented to this subreaper)",
+     "; ".join(f"{cmd}: {left}" for cmd, left in leaks))
+
+# ---- test of the test: the leftover check catches a worker left behind ----------------
+# Stand-ins for a broken loadgen, run through the same check: a parent that exits
+# while its worker still runs, and one that exits without reaping a dead worker.
+# A parent that waits for its worker is the control.
+STANDIN = """import os, sys, time
+pid = os.fork()                       # the worker
+if pid == 0:
+    time.sleep(float(sys.argv[1]))
+    os._exit(0)
+time.sleep(0.5)
+if sys.argv[2] == "reap":
+    os.waitpid(pid, 0)
+"""
+for worker_s, end, want_left, what in (
+        ("5", "exit", True, "a worker still running after its parent exits"),
+        ("0", "exit", True, "a dead worker its parent never reaped"),
+        ("0", "reap", False, "a parent that reaps its worker (control)")):
+    st = launch.Child([sys.executable, "-c", STANDIN, worker_s, end],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen = {}
+    wait_until(lambda: seen.update({pid: start_time(pid) for pid in children(st.pid)}) or seen, 3)
+    st.communicate(5)
+    left = left_behind(seen)
+    t.ok(bool(left) == want_left and len(seen) == 1,
+         f"leftover check on {what}: {'caught' if want_left else 'nothing left'} "
+         f"(worker seen {sorted(seen)}, left {left})")
 
 t.done()

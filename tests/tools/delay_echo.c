@@ -136,7 +136,8 @@ static void on_readable(int fd)
 	}
 	maybe_work(rbuf, (size_t)n);
 	if (c->off + c->len + (size_t)n > c->cap) {
-		memmove(c->buf, c->buf + c->off, c->len);
+		if (c->len)                  /* buf is NULL before the first message: memmove(NULL) is UB */
+			memmove(c->buf, c->buf + c->off, c->len);
 		c->off = 0;
 		if (c->len + (size_t)n > c->cap) {
 			size_t cap = (c->len + (size_t)n) * 2;
