@@ -13,7 +13,7 @@
 const char lg_usage[] =
 "usage: loadgen --port P[,P2...] [options]\n"
 "  --host A             server IPv4 address (default 127.0.0.1; loopback only\n"
-"                       unless --allow-remote)\n"
+"                       unless --allow-host A or --allow-remote)\n"
 "  --port P[,P...]      server port(s); connections are spread over them\n"
 "  --conns N            connections (default 1)\n"
 "  --active K           only K of them send; the rest connect and stay open\n"
@@ -40,8 +40,14 @@ const char lg_usage[] =
 "                       message (default 0 = off; not with --churn)\n"
 "  --hgrm FILE          write the latency distribution in HdrHistogram's form\n"
 "  --json               one JSON object on stdout (summary always on stderr)\n"
+"  --buckets            add the raw latency histogram to --json (\"latency_hist\":\n"
+"                       its non-empty buckets as [lowest, highest, count] us), so\n"
+"                       several generators' histograms can be merged bucket by bucket\n"
 "  --quiet              no progress lines\n"
-"  --allow-remote       allow non-loopback addresses\n"
+"  --allow-host A       allow exactly this one non-loopback server address as --host\n"
+"                       (and non-loopback --src: they are this generator's own\n"
+"                       addresses); reported in the output\n"
+"  --allow-remote       allow any non-loopback addresses\n"
 "Exit: 0 ok, 1 verification errors/unexpected closes/timeouts, 2 bad usage.\n";
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return err; } while (0)
@@ -147,7 +153,8 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 		memcpy(name, a, len);
 		name[len] = '\0';
 		/* flags without a value */
-		static const char *const bools[] = { "--json", "--quiet", "--churn", "--allow-remote", "--help" };
+		static const char *const bools[] = { "--json", "--quiet", "--churn", "--allow-remote", "--buckets",
+							 "--help" };
 		int isbool = 0;
 		for (size_t b = 0; b < sizeof bools / sizeof bools[0]; b++)
 			isbool |= !strcmp(name, bools[b]);
@@ -158,13 +165,14 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			else if (!strcmp(name, "--quiet")) c->quiet = 1;
 			else if (!strcmp(name, "--churn")) churn = 1;
 			else if (!strcmp(name, "--allow-remote")) c->allow_remote = 1;
+			else if (!strcmp(name, "--buckets")) c->buckets = 1;
 			else c->help = 1;
 			continue;
 		}
 		static const char *const valued[] = {
 			"--host", "--port", "--conns", "--size", "--duration", "--warmup", "--active",
 			"--idle-ping", "--depth", "--rate", "--count", "--threads", "--procs", "--src",
-			"--connect-timeout", "--timeout", "--hgrm", "--work-every" };
+			"--connect-timeout", "--timeout", "--hgrm", "--work-every", "--allow-host" };
 		int known = 0;
 		for (size_t b = 0; b < sizeof valued / sizeof valued[0]; b++)
 			known |= !strcmp(name, valued[b]);
@@ -183,6 +191,10 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			if (inet_pton(AF_INET, val, &c->host) != 1)
 				FAIL("--host: '%s' is not an IPv4 address", val);
 			c->host_str = val;
+		} else if (!strcmp(name, "--allow-host")) {
+			if (inet_pton(AF_INET, val, &c->allow_host) != 1)
+				FAIL("--allow-host: '%s' is not an IPv4 address", val);
+			c->allow_host_str = val;
 		} else if (!strcmp(name, "--port")) {
 			snprintf(portbuf, sizeof portbuf, "%s", val);
 			if ((e = parse_ports(c, portbuf, err, errlen)))
@@ -256,11 +268,21 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 	/* combinations */
 	if (!c->nports)
 		FAIL("--port: required (the server's port)");
-	if (!c->allow_remote && !is_loopback(c->host))
-		FAIL("--host: %s is not a loopback address (127.0.0.0/8); add --allow-remote to target it", c->host_str);
+	/* Loopback only, unless the one server address named by --allow-host
+	 * (what the harness passes for SERVER_HOST / NET=veth) or --allow-remote. */
+	int allowed = c->allow_host_str && c->host.s_addr == c->allow_host.s_addr;
+	if (c->allow_host_str && !c->allow_remote && !is_loopback(c->host) && !allowed)
+		FAIL("--host: %s is not a loopback address and not the --allow-host address %s",
+		     c->host_str, c->allow_host_str);
+	if (!c->allow_remote && !allowed && !is_loopback(c->host))
+		FAIL("--host: %s is not a loopback address (127.0.0.0/8); add --allow-host %s to target it",
+		     c->host_str, c->host_str);
 	for (int s = 0; s < c->nsrcs; s++)
-		if (!c->allow_remote && !is_loopback(c->srcs[s]))
-			FAIL("--src: %s is not a loopback address; add --allow-remote", inet_ntoa(c->srcs[s]));
+		if (!c->allow_remote && !allowed && !is_loopback(c->srcs[s]))
+			FAIL("--src: %s is not a loopback address; add --allow-host with the server's address",
+			     inet_ntoa(c->srcs[s]));
+	if (c->buckets && !c->json)
+		FAIL("--buckets: needs --json (the buckets are part of the JSON object)");
 	if (churn) {
 		c->mode = LG_CHURN;
 		if (c->rate)

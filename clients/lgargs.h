@@ -47,6 +47,9 @@ struct lg_cfg {
 	int threads, procs;           /* --threads T, --procs P (default 1, 1) */
 	enum lg_mode mode;
 	int json, quiet, allow_remote, help;
+	int buckets;                  /* --buckets: raw histogram in the JSON */
+	struct in_addr allow_host;    /* --allow-host A: the one non-loopback target */
+	const char *allow_host_str;   /* NULL = none */
 	const char *hgrm;             /* --hgrm FILE */
 	uint32_t work_every;          /* --work-every K: light/heavy split, 0 = off */
 };

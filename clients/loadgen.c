@@ -441,6 +441,28 @@ static void print_summary_hist(const char *name, const struct hist *h)
 		(unsigned long long)(h->total ? h->max : 0), hist_mean(h), (unsigned long long)h->total);
 }
 
+/* "latency_hist": the raw histogram, non-empty buckets only, each as
+ * [lowest, highest equivalent value, count] in us, so a controller can add
+ * several generators' counts bucket by bucket without knowing the layout
+ * (harness/hosts.py merge_hists). */
+static void print_hist_buckets(const struct hist *h)
+{
+	printf("\"latency_hist\":{\"total\":%llu,\"sum\":%llu,\"min\":%llu,\"max\":%llu,"
+	       "\"over\":%llu,\"buckets\":[", (unsigned long long)h->total,
+	       (unsigned long long)h->sum, (unsigned long long)(h->total ? h->min : 0),
+	       (unsigned long long)(h->total ? h->max : 0), (unsigned long long)h->over);
+	const char *sep = "";
+	for (unsigned i = 0; i < HIST_LEN; i++) {
+		if (!h->counts[i])
+			continue;
+		uint64_t lo = hist_value_at(i);
+		printf("%s[%llu,%llu,%llu]", sep, (unsigned long long)lo,
+		       (unsigned long long)hist_highest_equiv(lo), (unsigned long long)h->counts[i]);
+		sep = ",";
+	}
+	printf("]},");
+}
+
 static void print_json(double dur, int saturated, int interrupted)
 {
 	const struct hist *h = &res.lat;
@@ -478,6 +500,13 @@ static void print_json(double dur, int saturated, int interrupted)
 		print_hist_json("light_latency_us", &res.light_lat);
 		print_hist_json("heavy_latency_us", &res.heavy_lat);
 	}
+	if (cfg.buckets)
+		print_hist_buckets(h);
+	printf("\"host\":\"%s\",\"allowed_host\":", cfg.host_str);
+	if (cfg.allow_host_str)
+		printf("\"%s\",", cfg.allow_host_str);
+	else
+		printf("null,");
 	printf("\"fairness\":{\"min\":%llu,\"max\":%llu,\"jain\":%.4f},",
 	       (unsigned long long)(res.fair_n ? res.fair_min : 0), (unsigned long long)res.fair_max,
 	       lg_result_jain(&res));
@@ -511,6 +540,9 @@ static void print_summary(double dur, int saturated, int interrupted)
 		"%d thread(s) x %d proc(s), %.2f s%s\n", mode_name(), cfg.conns,
 		(unsigned long long)res.connected, cfg.mode == LG_CHURN ? cfg.conns : cfg.active,
 		cfg.size, cfg.depth, cfg.threads, cfg.procs, dur, interrupted ? " (interrupted)" : "");
+	if (cfg.allow_host_str)
+		fprintf(stderr, "  target %s (--allow-host %s: the one non-loopback address allowed)\n",
+			cfg.host_str, cfg.allow_host_str);
 	fprintf(stderr, "  echoes %llu  %.0f/s  %.2f MB/s\n", (unsigned long long)res.echoes,
 		dur > 0 ? (double)res.echoes / dur : 0.0, dur > 0 ? (double)res.bytes / dur / 1e6 : 0.0);
 	fprintf(stderr, "  latency us: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  p99.99 %llu  max %llu  mean %.1f\n",

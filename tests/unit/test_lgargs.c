@@ -113,6 +113,17 @@ int main(void)
 	   "usage documents --work-every, exact at --depth 1");
 	bad("--port 80 extra", "extra");
 	ok(run("--port 80 --host 10.0.0.1 --allow-remote") == NULL, "--allow-remote lets a remote host through");
+	bad("--port 80 --host 198.18.0.1", "--allow-host 198.18.0.1");
+	ok(run("--port 80 --host 198.18.0.1 --allow-host 198.18.0.1") == NULL && c.allow_host_str,
+	   "--allow-host lets exactly the named server through");
+	bad("--port 80 --host 198.18.0.2 --allow-host 198.18.0.1", "--allow-host address 198.18.0.1");
+	ok(run("--port 80 --allow-host 198.18.0.1") == NULL, "--allow-host with a loopback --host");
+	ok(run("--port 80 --host 198.18.0.1 --allow-host 198.18.0.1 --src 198.19.0.1-198.19.0.4") == NULL,
+	   "--allow-host: the generator's own non-loopback --src addresses");
+	bad("--port 80 --src 198.19.0.1", "--src");
+	bad("--port 80 --allow-host nowhere", "--allow-host");
+	ok(run("--port 80 --json --buckets") == NULL && c.buckets, "--buckets with --json");
+	bad("--port 80 --buckets", "--buckets");
 	ok(run("--port 80 --conns 30000 --src 127.0.0.2-127.0.0.3") == NULL, "two sources: 30,000 conns fit");
 
 	/* descriptors: one process holds limit - reserve sockets */
