@@ -5,8 +5,11 @@
 #   make bench           set-up + build + the default benchmark profile (never the tests)
 #   make regress         compare a quick run with the committed baseline
 #   make SANITIZER=address|undefined|thread   sanitized build in bin-<sanitizer>/
-#   make lint            clang-tidy + cppcheck
+#   make lint            clang-tidy + cppcheck + pyflakes
 #   V=1                  show full commands
+#
+# The models and their libraries come from the registry, harness/models.py
+# (build/models.mk is generated from it); dependencies on headers from -MMD.
 
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
@@ -16,6 +19,9 @@ WARN     += -Werror
 endif
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  ?=
+PYTHON   ?= python3
+# Debian's python3, which sees Debian's python3-* packages (pytest).
+DEB_PYTHON ?= /usr/bin/python3
 
 # Output folder: bin/ for the normal build, bin-<sanitizer>/ for a sanitized
 # one, bin-extra/ for the regression gate's self test (EXTRA_SYSCALL=1).
@@ -48,31 +54,26 @@ else
 endif
 
 # ---- what gets built -------------------------------------------------------
-ALL_MODELS  := $(sort $(basename $(notdir $(filter-out servers/common.c,$(wildcard servers/*.c)))))
+# ALL_MODELS, THREADED_MODELS, LIBS_<model>, ... from the model registry.
+include build/models.mk
+# (servers/. too: a source added or removed is checked against the registry)
+build/models.mk: harness/models.py servers/.
+	@mkdir -p $(@D)
+	$(call say,GEN,$@)$(PYTHON) harness/models.py --make >$@.$$$$ && mv $@.$$$$ $@
+
 SERVERS     := $(ALL_MODELS:%=$(BIN)/echo_%)
 CLIENT_SRCS := $(filter-out clients/loadgen.c,$(wildcard clients/*.c))
 CLIENT_OBJS := $(CLIENT_SRCS:clients/%.c=$(OBJ)/clients/%.o)
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BIN)/tests/%.t,$(wildcard tests/unit/*.c))
 TOOLS       := $(patsubst tests/tools/%.c,$(BIN)/tools/%,$(wildcard tests/tools/*.c))
 
-# Libraries per model (everything else needs only libc).
-LIBS_threads    := -pthread
-LIBS_posix_aio  := -pthread -lrt
-LIBS_libaio     := -laio
-LIBS_io_uring   := -luring
-LIBS_libevent   := -levent
-LIBS_libev      := -lev
-LIBS_libuv      := -luv
-LIBS_pool       := -pthread
-LIBS_reactors   := -pthread
-LIBS_prefork    :=
 LIBS_loadgen    := -pthread -lm
 
 .PHONY: all servers loadgen unit-tests tools test test-sanitize bench regress \
         baseline lint deps clean help
 .DEFAULT_GOAL := all
 # Keep the objects: they are intermediates of the pattern rules, not throw-aways.
-.SECONDARY:
+.PRECIOUS: $(OBJ)/%.o
 
 all: servers loadgen unit-tests tools
 servers: $(SERVERS)
@@ -80,8 +81,14 @@ loadgen: $(BIN)/loadgen
 unit-tests: $(UNIT_TESTS)
 tools: $(TOOLS)
 
-$(OBJ)/%.o: %.c $(wildcard servers/*.h clients/*.h tests/unit/*.h) | $(OBJ)/servers $(OBJ)/clients $(OBJ)/tests/unit $(OBJ)/tests/tools
-	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -Iservers -Iclients -c -o $@ $<
+# -MMD -MP: each object's header dependencies, written by the compiler (.d).
+# An object without its .d (built before, or the .d lost) is rebuilt once:
+# the .d files are named targets with no rule, so a missing one counts as new.
+DEPS := $(patsubst %.c,$(OBJ)/%.d,$(wildcard servers/*.c clients/*.c tests/unit/*.c tests/tools/*.c))
+$(OBJ)/%.o: %.c $(OBJ)/%.d | $(OBJ)/servers $(OBJ)/clients $(OBJ)/tests/unit $(OBJ)/tests/tools
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -MMD -MP -Iservers -Iclients -c -o $@ $<
+$(DEPS):
+-include $(wildcard $(DEPS))
 
 # One pattern rule per kind (liburing's examples: `%: %.c $(helpers)`).
 $(BIN)/echo_%: $(OBJ)/servers/%.o $(OBJ)/servers/common.o | $(BIN)
@@ -99,6 +106,9 @@ $(BIN)/tools/%: $(OBJ)/tests/tools/%.o $(OBJ)/servers/common.o | $(BIN)/tools
 $(BIN) $(BIN)/tests $(BIN)/tools $(OBJ)/servers $(OBJ)/clients $(OBJ)/tests/unit $(OBJ)/tests/tools:
 	@mkdir -p $@
 
+# Optional parts that bring their own rules (they use BIN, OBJ, ALL_CFLAGS, Q, say).
+-include dispatch/rules.mk
+
 # ---- set-up ------------------------------------------------------------------
 # Checks the Debian packages and, as root, installs what is missing.
 deps:
@@ -110,26 +120,30 @@ deps:
 # The conformance battery (tests/conformance.py) runs once per model on the
 # normal build, once under ASan+UBSan, and under TSan for the threaded models;
 # make writes a one-line TAP wrapper per run so prove can run them in parallel.
+# The ASan+UBSan builds of loadgen and the unit tests run too: the unit tests
+# from bin-address/tests/, tests/loadgen.t against bin-address/ (C10K_BIN).
 TEST_JOBS ?= 2
-THREADED_MODELS := $(filter threads posix_aio pool reactors,$(ALL_MODELS))
 CONF_TESTS := $(ALL_MODELS:%=build/t/conf-%.t) $(ALL_MODELS:%=build/t/conf-asan-%.t) \
               $(THREADED_MODELS:%=build/t/conf-tsan-%.t)
+ASAN_TESTS := $(UNIT_TESTS:$(BIN)/%=bin-address/%) build/t/loadgen-asan.t
 build/t/conf-asan-%.t: | build/t
 	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin bin-address\n' $* >$@; chmod +x $@
 build/t/conf-tsan-%.t: | build/t
 	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin bin-thread\n' $* >$@; chmod +x $@
 build/t/conf-%.t: | build/t
 	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin bin\n' $* >$@; chmod +x $@
+build/t/loadgen-asan.t: | build/t
+	@printf '#!/bin/sh\nC10K_BIN=bin-address exec python3 tests/loadgen.t\n' >$@; chmod +x $@
 build/t:
 	@mkdir -p $@
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory SANITIZER=address servers loadgen
+	@$(MAKE) --no-print-directory SANITIZER=address all
 	@$(MAKE) --no-print-directory SANITIZER=thread $(THREADED_MODELS:%=bin-thread/echo_%)
 	@$(MAKE) --no-print-directory EXTRA_SYSCALL=1 servers
-	@$(MAKE) --no-print-directory $(CONF_TESTS)
-	prove --exec '' --timer -j$(TEST_JOBS) $(UNIT_TESTS) $(wildcard tests/*.t) $(CONF_TESTS)
+	@$(MAKE) --no-print-directory $(CONF_TESTS) build/t/loadgen-asan.t
+	prove --exec '' --timer -j$(TEST_JOBS) $(UNIT_TESTS) $(ASAN_TESTS) $(wildcard tests/*.t) $(CONF_TESTS)
 
 # ---- benchmark -------------------------------------------------------------
 PROFILE ?= default
@@ -144,15 +158,18 @@ regress: deps
 
 baseline: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory EXTRA_SYSCALL=1 servers
 	python3 harness/regress.py --accept
 
 # ---- lint ----------------------------------------------------------------------
 LINT_SRCS := $(wildcard servers/*.c clients/*.c tests/unit/*.c tests/tools/*.c)
+PY_TESTS  := $(shell grep -l '^\#!.*python' tests/*.t)
 lint: deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --std=c11 -D_GNU_SOURCE --inline-suppr --suppress=missingIncludeSystem \
 	  -Iservers -Iclients $(LINT_SRCS)
 	clang-tidy --quiet --warnings-as-errors='*' $(LINT_SRCS) -- -std=gnu11 -D_GNU_SOURCE -Iservers -Iclients
+	pyflakes3 harness tests $(PY_TESTS)
 
 clean:
 	rm -rf bin bin-* build

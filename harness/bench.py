@@ -16,7 +16,6 @@ Exit status: 0 the run finished (failed points are data, not errors),
 """
 
 import argparse
-import atexit
 import json
 import os
 import signal
@@ -28,13 +27,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import launch    # noqa: E402
+import models    # noqa: E402
 import procfs    # noqa: E402
 import profiles  # noqa: E402
 import report    # noqa: E402
 import runner    # noqa: E402
-
-# Fixed model order: it is also the chart style table (plots/style.gp).
-MODEL_ORDER = report.MODEL_ORDER
+import sweeps as sweep_decl  # noqa: E402
+from records import Record  # noqa: E402
 
 
 def fail(msg):
@@ -49,7 +49,8 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="MODELS narrows the models; CONNS replaces the connection counts of the "
                "active and idle sweeps (idle: total = 100 active + idle) and keeps only "
-               "the other sweeps' points with that many connections.")
+               "the other sweeps' points with that many connections.\n\nsweeps:\n"
+               + "".join(f"  {s.name:<7} {s.doc}\n" for s in sweep_decl.SWEEPS))
     ap.add_argument("--profile", default="default", choices=sorted(profiles.PROFILES))
     ap.add_argument("--models", help="comma-separated models (default: every bin/echo_*)")
     ap.add_argument("--conns", help="comma-separated connection counts")
@@ -79,7 +80,7 @@ def built_models(bindir):
     found = [n[5:] for n in names if n.startswith("echo_")
              and os.path.isfile(os.path.join(bindir, n))
              and os.access(os.path.join(bindir, n), os.X_OK)]
-    return report.order_models(found)
+    return models.order(found)
 
 
 def split_list(s):
@@ -91,21 +92,22 @@ def validate(a, lim):
     built = built_models(a.bin)
     if not built:
         fail(f"no servers built in {a.bin} (run make)")
-    models = built
+    chosen_models = built
     if a.models is not None:
-        models = split_list(a.models)
-        for m in models:
+        chosen = split_list(a.models)
+        refs = models.names(is_ref=True)
+        for m in chosen:
             if not m:
                 fail(f"MODELS: empty entry in '{a.models}'")
-            if m in runner.REF_RUNTIMES and m not in built:
+            if m in refs and m not in built:
                 tool = runner.ref_missing(m)
                 if tool:
                     fail(f"MODELS: reference row '{m}' needs '{tool}', which is not installed "
-                         f"(apt-get install {'nodejs' if tool == 'node' else 'default-jdk-headless'})")
+                         f"(apt-get install {models.get(m).ref_pkg})")
             elif m not in built:
                 fail(f"MODELS: '{m}' is not a built model (built: {','.join(built)}; "
-                     f"reference rows: {','.join(runner.REF_RUNTIMES)})")
-        models = report.order_models(dict.fromkeys(models))
+                     f"reference rows: {','.join(refs)})")
+        chosen_models = models.order(chosen)
     conns = None
     if a.conns is not None:
         conns = []
@@ -131,7 +133,7 @@ def validate(a, lim):
         v = getattr(a, k)
         if v is not None and (v < (1 if k == "repeats" else 0) or (k == "duration" and v <= 0)):
             fail(f"--{k}: {v} is out of range")
-    return models, conns, sweeps
+    return chosen_models, conns, sweeps
 
 
 def fmt_t(s):
@@ -206,7 +208,7 @@ class Progress:
 
 def append_record(f, rec):
     """One JSON line, flushed and fsync'ed; Ctrl-C waits until it is whole."""
-    line = json.dumps(rec, separators=(",", ":"), default=str) + "\n"
+    line = rec.to_json() + "\n"
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         f.write(line)
@@ -257,15 +259,10 @@ def skip_reason(pt, lim, state):
     lim_x = state["limit"].get((pt["sweep"], pt["series"], pt["model"]))
     if lim_x and pt["x"] > lim_x[0]:
         return f"not run: {lim_x[1]} at the smaller {pt['sweep']} point x={lim_x[0]}"
-    first = state["failed"].get(_pkey(pt))
+    first = state["failed"].get(pt.key())
     if first and pt["repeat"] > 1:
         return f"not repeated: repeat 1 failed ({first})"
     return None
-
-
-def _pkey(pt):
-    return (pt["sweep"], pt["series"], pt["model"], pt["x"], pt["conns"], pt["rate"],
-            pt["work_us"], pt["size"])
 
 
 def note_result(pt, rec, state):
@@ -285,8 +282,8 @@ def note_result(pt, rec, state):
         return
     failed = rec["status"] == "failed" and rec.get("load_failure", True)
     if failed:
-        state["failed"][_pkey(pt)] = rec["reason"]
-    if pt["sweep"] in ("active", "idle", "rate"):
+        state["failed"][pt.key()] = rec["reason"]
+    if sweep_decl.get(pt["sweep"]).stop_on_failure:
         key = (pt["sweep"], pt["series"], pt["model"])
         ratio = (rec.get("derived") or {}).get("achieved_ratio")
         if failed:
@@ -295,9 +292,9 @@ def note_result(pt, rec, state):
             state["limit"].setdefault(key, (pt["x"], f"saturated ({ratio:.0%} of the offered rate)"))
 
 
-def run(a, models, conns, sweeps, lim):
+def run(a, chosen_models, conns, sweeps, lim):
     overrides = dict(repeats=a.repeats, duration=a.duration, warmup=a.warmup)
-    pts, settings = profiles.build_points(a.profile, models, conns, sweeps,
+    pts, settings = profiles.build_points(a.profile, chosen_models, conns, sweeps,
                                           lim["nofile_hard"], overrides)
     if not pts:
         fail("nothing to run: MODELS/CONNS/SWEEPS leave no point")
@@ -316,17 +313,18 @@ def run(a, models, conns, sweeps, lim):
     procfs.print_limits(lim, sys.stderr)
     for w in procfs.warnings(lim):
         sys.stderr.write(f"preflight: warning: {w}\n")
-    for m in runner.REF_RUNTIMES:
-        if m not in models:
+    for m in models.names(is_ref=True):
+        if m not in chosen_models:
             tool = runner.ref_missing(m)
             sys.stderr.write(f"preflight: reference row {m}: " +
                              (f"skipped: '{tool}' is not installed\n" if tool else
                               f"not in MODELS (add it: MODELS=...,{m})\n"))
     run_dir = make_run_dir(a.out)
-    ctx = procfs.context(ROOT, a.bin, a.profile, lim, sys.argv, models, settings)
-    ctx.update(models=models, sweeps=sweeps or list(profiles.SWEEPS), conns_filter=conns,
+    ctx = procfs.context(ROOT, a.bin, a.profile, lim, sys.argv, chosen_models, settings)
+    ctx.update(models=chosen_models, sweeps=sweeps or list(profiles.SWEEPS), conns_filter=conns,
                points_planned=len(pts), finished=False, interrupted=False,
-               not_built=[m for m in report.source_models(ROOT) if m not in built_models(a.bin)],
+               not_built=[m for m in models.order(models.source_models(ROOT))
+                          if m not in built_models(a.bin)],
                estimate_s=round(sum(profiles.estimate_s(p) for p in pts)))
     ctx_path = os.path.join(run_dir, "context.json")
     write_json(ctx_path, ctx)
@@ -345,12 +343,12 @@ def run(a, models, conns, sweeps, lim):
                 why = skip_reason(pt, lim, state)
                 base = dict(seq=i + 1, time=time.strftime("%Y-%m-%dT%H:%M:%S"), point=pt)
                 if why:
-                    rec = dict(base, status="skipped", reason=why)
+                    rec = Record(**base, status="skipped", reason=why)
                     append_record(f, rec)
                     prog.result(i, rec, skipped=True)
                 else:
                     m = runner.run_point(pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout)
-                    rec = dict(base, **m)
+                    rec = Record(**base, **m)
                     append_record(f, rec)
                     note_result(pt, rec, state)
                     prog.result(i, rec)
@@ -360,7 +358,7 @@ def run(a, models, conns, sweeps, lim):
             sys.stderr.write("\nbench: interrupted; stopping the processes of the point "
                              "in progress (finished points are on disk)\n")
         finally:
-            runner.kill_all()
+            launch.kill_all()
     # Ignore a second Ctrl-C while the summary is written: it is quick.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctx.update(finished=not interrupted, interrupted=interrupted,
@@ -373,15 +371,9 @@ def run(a, models, conns, sweeps, lim):
     return 130 if interrupted else 0
 
 
-def on_signal(sig, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv):
     a = parse_args(argv)
-    atexit.register(runner.kill_all)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    launch.install_cleanup()
     if a.report_only:
         if not os.path.isfile(os.path.join(a.report_only, "points.jsonl")):
             fail(f"--report-only: {a.report_only} has no points.jsonl")
@@ -389,15 +381,15 @@ def main(argv):
         return 0
     a.bin = os.path.abspath(a.bin)
     lim = procfs.limits()
-    models, conns, sweeps = validate(a, lim)
-    return run(a, models, conns, sweeps, lim)
+    chosen_models, conns, sweeps = validate(a, lim)
+    return run(a, chosen_models, conns, sweeps, lim)
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
     except KeyboardInterrupt:
-        runner.kill_all()
+        launch.kill_all()
         sys.exit(130)
     except BrokenPipeError:           # `--dry-run | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

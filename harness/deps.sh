@@ -4,7 +4,8 @@
 set -u
 PKGS="gcc make libc6-dev pkg-config liburing-dev libaio-dev libevent-dev libev-dev
 libuv1-dev check python3 gnuplot-nox hyperfine valgrind strace util-linux procps
-clang-tidy cppcheck perl"
+clang-tidy cppcheck perl linux-perf openssh-client openssh-server iproute2 python3-pytest python3-yaml
+pyflakes3"
 
 missing=""
 for p in $PKGS; do

@@ -33,8 +33,8 @@ def _stat_fields(pid):
 
 
 def group_pids(pgids):
-    """Live pids whose process group is one of pgids (children included)."""
-    pgids = set(pgids)
+    """Live pids whose process group is pgids (one id or several), children included."""
+    pgids = {pgids} if isinstance(pgids, int) else set(pgids)
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -194,7 +194,8 @@ def warnings(lim):
 
 # ---- context ---------------------------------------------------------------
 
-def _cmd(args, cwd=None):
+def cmd_output(args, cwd=None):
+    """A command's stdout, stripped, or None when it fails or is missing."""
     try:
         r = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=20)
         return r.stdout.strip() if r.returncode == 0 else None
@@ -222,8 +223,8 @@ def sha256(path):
 
 def context(root, bindir, profile, lim, argv, models, settings):
     """context.json: what produced the figures, enough to reproduce them."""
-    status = _cmd(["git", "status", "--porcelain"], cwd=root)
-    build = _cmd(["make", "-n", "-B", "-C", root, "V=1", "bin/echo_epoll_lt"])
+    status = cmd_output(["git", "status", "--porcelain"], cwd=root)
+    build = cmd_output(["make", "-n", "-B", "-C", root, "V=1", "bin/echo_epoll_lt"])
     cflags_lines = [ln for ln in (build or "").splitlines() if " -c " in ln]
     return dict(
         date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -232,13 +233,13 @@ def context(root, bindir, profile, lim, argv, models, settings):
         kernel=platform.release(), kernel_version=platform.version(),
         cpu_model=cpu_model(), cores=os.cpu_count(), cpus_usable=lim["cpus"],
         limits=lim,
-        compiler=(_cmd(["gcc", "--version"]) or "").splitlines()[:1],
+        compiler=(cmd_output(["gcc", "--version"]) or "").splitlines()[:1],
         cflags_env=os.environ.get("CFLAGS"),
         compile_command=cflags_lines[:1],
         glibc=" ".join(platform.libc_ver()),
         python=platform.python_version(),
-        gnuplot=_cmd(["gnuplot", "--version"]),
-        git_commit=_cmd(["git", "rev-parse", "HEAD"], cwd=root),
+        gnuplot=cmd_output(["gnuplot", "--version"]),
+        git_commit=cmd_output(["git", "rev-parse", "HEAD"], cwd=root),
         git_dirty=bool(status) if status is not None else None,
         git_dirty_files=len(status.splitlines()) if status else 0,
         bin_dir=os.path.abspath(bindir),

@@ -1,120 +1,105 @@
 """From a run's points.jsonl to points.csv, the charts and REPORT.md.
 
 points.csv is tidy: one row per point (its repeats folded into the median,
-with _min/_max columns for the spread of the main figures), a header row,
-empty fields where a figure does not exist. Rows are sorted by sweep,
-series, model (MODEL_ORDER) and x, so each model's line is contiguous.
+with _min/_max columns for the spread of the main figures: records.FIGURES),
+a header row, empty fields where a figure does not exist. Rows are sorted by
+sweep, series, model (the registry's order) and x, so each model's line is
+contiguous. The charts and the report's sections are the sweeps' own
+declarations (harness/sweeps.py); each chart is drawn by its kind's gnuplot
+file (plots/<kind>.gp) with the models' styles from harness/models.py.
 """
 
 import csv
-import glob
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
+
+import models
+import sweeps
+from records import MEDIAN, SPREAD, Record
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PLOTS = os.path.join(ROOT, "plots")
 
-# The fixed order, which is also the style table of plots/style.gp.
-MODEL_ORDER = ("threads busypoll select poll epoll_lt epoll_et sigio rtsig posix_aio "
-               "libaio io_uring libevent libev libuv reactors pool coro prefork node java").split()
-SWEEP_ORDER = ("active", "idle", "rate", "churn", "size", "heavy")
+# The registry's orders (other modules read them from here too).
+MODEL_ORDER = models.names()
+SWEEP_ORDER = tuple(sweeps.names())
+order_models = models.order
 
 KEY_COLS = ["sweep", "series", "model", "style", "x", "conns", "active", "idle", "rate",
             "size", "work_us", "work_every", "server_procs", "client_procs"]
-SPREAD = ["msgs_per_s", "p50_us", "p99_us", "light_p50_us", "light_p99_us", "conns_per_s", "cpu_us_per_echo",
-          "user_us_per_echo", "sys_us_per_echo", "syscalls_per_echo", "csw_per_echo",
-          "rss_per_conn_b"]
-MEDIAN = ["bytes_per_s", "p90_us", "p999_us", "p9999_us", "max_us", "mean_us",
-          "heavy_p50_us", "heavy_p99_us",
-          "connect_p50_us", "connect_p99_us", "achieved_ratio", "vcsw_per_echo",
-          "ivcsw_per_echo", "server_cpu_util", "client_cpu_util", "fairness_jain",
-          "rss_kb", "hwm_kb", "threads", "fds"]
 COLUMNS = (KEY_COLS + ["status", "n_ok", "n_runs"]
            + [c for s in SPREAD for c in (s, s + "_min", s + "_max")]
            + MEDIAN + ["client_saturated", "reason"])
 
 
-def order_models(models):
-    models = list(models)
-    known = [m for m in MODEL_ORDER if m in models]
-    return known + sorted(m for m in models if m not in MODEL_ORDER)
-
-
 def style_of(model):
-    return MODEL_ORDER.index(model) + 1 if model in MODEL_ORDER else len(MODEL_ORDER) + 1
-
-
-def source_models(root):
-    return order_models(os.path.basename(p)[:-2] for p in glob.glob(os.path.join(root, "servers", "*.c"))
-                        if not p.endswith("/common.c"))
+    """The model's style number (1-based display position)."""
+    return models.index(model) + 1
 
 
 def load_records(run_dir):
-    """Every whole JSON line of points.jsonl (a torn last line is ignored)."""
+    """Every whole, valid record of points.jsonl (a torn last line, or a line
+    that is not a record, is reported on stderr and left out)."""
     recs = []
-    with open(os.path.join(run_dir, "points.jsonl")) as f:
-        for ln in f:
+    path = os.path.join(run_dir, "points.jsonl")
+    with open(path) as f:
+        for n, ln in enumerate(f, 1):
             ln = ln.strip()
             if not ln:
                 continue
             try:
-                recs.append(json.loads(ln))
-            except ValueError:
-                sys.stderr.write(f"report: ignoring a torn line in {run_dir}/points.jsonl\n")
+                recs.append(Record.from_dict(json.loads(ln)))
+            except ValueError as e:
+                why = "a torn line" if isinstance(e, json.JSONDecodeError) else str(e)
+                sys.stderr.write(f"report: ignoring line {n} of {path}: {why}\n")
     return recs
 
 
-def _key(pt):
-    return (pt["sweep"], pt["series"], pt["model"], pt["conns"], pt["active"], pt["rate"],
-            pt["size"], pt["work_us"])
+def _num_or_none(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def fold(runs):
+    """One CSV row from the repeats of one point: status, medians, spread."""
+    pt = runs[0].point
+    row = {k: pt[k] for k in KEY_COLS if k != "style"}
+    row["style"] = style_of(pt.model)
+    ok = [r for r in runs if r.status == "ok"]
+    row["n_ok"], row["n_runs"] = len(ok), len(runs)
+    if ok and len(ok) == len(runs):
+        row["status"] = "ok"
+    elif ok:
+        row["status"] = "partial"
+    elif any(r.status == "failed" for r in runs):
+        row["status"] = "failed"
+    else:
+        row["status"] = "skipped"
+    row["reason"] = " | ".join(dict.fromkeys(r.reason or "" for r in runs if r.status != "ok"))
+    for col in SPREAD + MEDIAN:
+        vals = [v for v in (r.derived.get(col) for r in ok) if _num_or_none(v)]
+        row[col] = statistics.median(vals) if vals else None
+        if col in SPREAD:
+            row[col + "_min"] = min(vals) if vals else None
+            row[col + "_max"] = max(vals) if vals else None
+    sat = [r.derived.get("client_saturated") for r in ok]
+    row["client_saturated"] = int(any(sat)) if sat else None
+    return row
 
 
 def aggregate(recs):
-    """Fold repeats: one row per point."""
+    """Fold repeats: one row per point, plus the rows sweeps lend each other."""
     groups = {}
     for r in recs:
-        groups.setdefault(_key(r["point"]), []).append(r)
-    rows = []
-    for runs in groups.values():
-        pt = runs[0]["point"]
-        row = {k: pt.get(k) for k in KEY_COLS if k != "style"}
-        row["style"] = style_of(pt["model"])
-        ok = [r for r in runs if r["status"] == "ok"]
-        failed = [r for r in runs if r["status"] == "failed"]
-        row["n_ok"], row["n_runs"] = len(ok), len(runs)
-        if ok and len(ok) == len(runs):
-            row["status"] = "ok"
-        elif ok:
-            row["status"] = "partial"
-        elif failed:
-            row["status"] = "failed"
-        else:
-            row["status"] = "skipped"
-        row["reason"] = " | ".join(dict.fromkeys(r.get("reason") or "" for r in runs
-                                                 if r["status"] != "ok"))
-        use = ok
-        for col in SPREAD + MEDIAN:
-            vals = [r["derived"].get(col) for r in use if r.get("derived")]
-            vals = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
-            row[col] = statistics.median(vals) if vals else None
-            if col in SPREAD:
-                row[col + "_min"] = min(vals) if vals else None
-                row[col + "_max"] = max(vals) if vals else None
-        sat = [r["derived"].get("client_saturated") for r in use if r.get("derived")]
-        row["client_saturated"] = int(any(sat)) if sat else None
-        rows.append(row)
-    # 100 active + 0 idle is the active sweep's 100-connection point: lend it
-    # to the idle sweep as its x = 0 (the curve's start) unless it has one.
-    idle_series = {r["series"] for r in rows if r["sweep"] == "idle"}
-    has_zero = any(r["sweep"] == "idle" and r["idle"] == 0 for r in rows)
-    for r in list(rows):
-        if (idle_series and not has_zero and r["sweep"] == "active" and r["conns"] == 100
-                and r["size"] == 64 and not r["work_us"]):
-            rows.append(dict(r, sweep="idle", series=sorted(idle_series)[0], x=0))
+        groups.setdefault(r.point.key(), []).append(r)
+    rows = [fold(runs) for runs in groups.values()]
+    for sw in sweeps.SWEEPS:
+        if sw.extra_rows:
+            rows += sw.extra_rows(rows)
     rows.sort(key=lambda r: (SWEEP_ORDER.index(r["sweep"]) if r["sweep"] in SWEEP_ORDER else 99,
                              r["series"], r["style"], r["model"], r["x"], r["rate"], r["work_us"]))
     return rows
@@ -142,75 +127,51 @@ def write_csv(rows, path):
 
 # ---- charts ----------------------------------------------------------------
 
-CHARTS = [
-    # name, sweep, title for the report
-    ("throughput", "active", "Throughput against active connections"),
-    ("latency", "active", "p50 and p99 latency against active connections"),
-    ("idle", "idle", "Idle connections: the C10K curve"),
-    ("rate", "rate", "Latency against offered load"),
-    ("cpu", "active", "CPU per echo, user and system"),
-    ("syscalls", "active", "System calls and context switches per echo"),
-    ("rss", "idle", "Memory per connection"),
-    ("churn", "churn", "Connection churn"),
-    ("size", "size", "Message size"),
-    ("heavy", "heavy", "Heavy requests: the event loop's weak point"),
-]
-
-
 def _ok(r):
     return r["status"] in ("ok", "partial")
 
 
-def ref_conns(rows):
-    """The active-sweep point the CPU bars show: 1,000 if measured, else the
-    nearest measured count."""
-    have = sorted({r["conns"] for r in rows if r["sweep"] == "active" and _ok(r)
-                   and r.get("cpu_us_per_echo") is not None})
-    if not have:
-        return None
-    return min(have, key=lambda c: abs(c - 1000))
+def _at(item, sel):
+    """The x value an AtTable or a bars/dots chart shows, or None."""
+    return item.at_pick(sel)
 
 
-def heavy_rate(rows):
-    have = sorted({r["rate"] for r in rows if r["sweep"] == "heavy" and _ok(r)})
-    return 1000 if 1000 in have else (have[len(have) // 2] if have else None)
+def _words(sw, sel):
+    """What a sweep's titles may name."""
+    return dict(work_ms=sweeps.work_ms(sel))
 
 
-def heavy_work_ms(rows):
-    """The heavy requests' CPU cost in ms (the runs' --work-us), for titles."""
-    w = sorted({r["work_us"] for r in rows if r["sweep"] == "heavy" and r["work_us"]})
-    return "/".join(f"{x / 1000:g}" for x in w) if w else "?"
-
-
-def chart_params(name, sweep, rows):
+def chart_vars(sw, ch, rows):
     """gnuplot variables for one chart, or None when it has nothing to draw."""
-    sel = [r for r in rows if r["sweep"] == sweep]
-    p = {}
-    if name == "cpu":
-        rc = ref_conns(rows)
-        if rc is None:
+    sel = [r for r in rows if r["sweep"] == sw.name]
+    v = dict(sweep=sw.name)
+    words = _words(sw, sel)
+    if ch.kind == "lines":
+        series = sweeps.series_of(sw, sel)
+        panels = [p for p in ch.panels if p.series <= len(series)]
+        v.update(xcol=ch.x, xlabel=ch.xlabel, logx=ch.logx, np=len(panels))
+        for k, p in enumerate(panels, 1):
+            ser = series[p.series - 1] if p.series else ""
+            v.update({f"y{k}": p.y, f"ylabel{k}": p.ylabel, f"series{k}": ser,
+                      f"ptitle{k}": sw.series_title(ser) if ser else "",
+                      f"logy{k}": int(p.logy), f"yfmt{k}": p.yfmt})
+        shown = [r for r in sel if not panels[0].series or r["series"] in series[:2]]
+    else:
+        at = _at(ch, sel)
+        if at is None:
             return None
-        p["ref_conns"] = rc
-        sel = [r for r in sel if r["conns"] == rc]
-    if name == "heavy":
-        hr = heavy_rate(rows)
-        if hr is None:
-            return None
-        p["heavy_rate"] = hr
-        p["heavy_ms"] = heavy_work_ms(rows)
-        sel = [r for r in sel if r["rate"] == hr]
-    if name == "rate":
-        series = sorted({r["series"] for r in sel}, key=lambda s: int(s[4:]) if s[4:].isdigit() else 0)
-        p["rate_series"] = " ".join(series[:2])
-    col = {"throughput": "msgs_per_s", "latency": "p99_us", "idle": "msgs_per_s",
-           "rate": "p99_us", "cpu": "cpu_us_per_echo", "syscalls": "syscalls_per_echo",
-           "rss": "rss_per_conn_b", "churn": "conns_per_s", "size": "msgs_per_s",
-           "heavy": "light_p99_us"}[name]
-    if not any(_ok(r) and r.get(col) is not None for r in sel):
+        words["at"] = at
+        shown = [r for r in sel if r[ch.at] == at]
+        s = sweeps.series_of(sw, sel)
+        s = (s + s)[:2] if s else ["", ""]
+        v.update(at_col=ch.at, at_val=at, s1=s[0], s2=s[1])
+    v.update(ch.params)
+    if not any(_ok(r) and r.get(ch.main_col()) is not None for r in shown):
         return None
-    p["models"] = " ".join(order_models({r["model"] for r in sel}))
-    p["fails"] = int(any(r["status"] == "failed" for r in sel))
-    return p
+    v["title"] = ch.title.format(**words)
+    v["models"] = " ".join(order_models({r["model"] for r in shown}))
+    v["fails"] = int(any(r["status"] == "failed" for r in shown))
+    return v
 
 
 def _gp_str(s):
@@ -218,28 +179,36 @@ def _gp_str(s):
 
 
 def plot(run_dir, rows):
-    """Draw every chart with data as PNG and SVG; returns {name: files}."""
+    """Draw every chart with data as PNG and SVG; returns ({name: files}, errors)."""
     made, errors = {}, []
     csv_path = os.path.join(run_dir, "points.csv")
-    for name, sweep, _ in CHARTS:
-        p = chart_params(name, sweep, rows)
-        if p is None:
-            continue
-        for term in ("png", "svg"):
-            vars_ = dict(csv=csv_path, outdir=run_dir, chart=name, term=term, plotdir=PLOTS, **p)
-            expr = "; ".join(f"{k}={_gp_str(v) if isinstance(v, str) else v}" for k, v in vars_.items())
-            try:
-                r = subprocess.run(["gnuplot", "-e", expr, os.path.join(PLOTS, "bench.gp")],
-                                   capture_output=True, text=True, timeout=60)
-            except (OSError, subprocess.TimeoutExpired) as e:
-                errors.append(f"{name}.{term}: {e}")
+    with tempfile.TemporaryDirectory(prefix="c10k-plot-") as tmp:
+        style = os.path.join(tmp, "style.gp")
+        with open(style, "w") as f:
+            f.write(models.gnuplot())
+        for sw, ch in sweeps.charts():
+            v = chart_vars(sw, ch, rows)
+            if v is None:
                 continue
-            out = os.path.join(run_dir, f"{name}.{term}")
-            if r.returncode != 0 or not os.path.isfile(out):
-                msg = [ln for ln in r.stderr.splitlines() if ln.strip() and "warning" not in ln.lower()]
-                errors.append(f"{name}.{term}: gnuplot: {' / '.join(msg[-3:]) or r.returncode}")
-                continue
-            made.setdefault(name, []).append(out)
+            for term in ("png", "svg"):
+                vars_ = dict(csv=csv_path, outdir=run_dir, chart=ch.name, term=term,
+                             plotdir=PLOTS, style=style, **v)
+                expr = "; ".join(f"{k}={_gp_str(x) if isinstance(x, str) else x}"
+                                 for k, x in vars_.items())
+                try:
+                    r = subprocess.run(["gnuplot", "-e", expr,
+                                        os.path.join(PLOTS, f"{ch.kind}.gp")],
+                                       capture_output=True, text=True, timeout=60)
+                except (OSError, subprocess.TimeoutExpired) as e:
+                    errors.append(f"{ch.name}.{term}: {e}")
+                    continue
+                out = os.path.join(run_dir, f"{ch.name}.{term}")
+                if r.returncode != 0 or not os.path.isfile(out):
+                    msg = [ln for ln in r.stderr.splitlines()
+                           if ln.strip() and "warning" not in ln.lower()]
+                    errors.append(f"{ch.name}.{term}: gnuplot: {' / '.join(msg[-3:]) or r.returncode}")
+                    continue
+                made.setdefault(ch.name, []).append(out)
     return made, errors
 
 
@@ -268,20 +237,78 @@ def _cell(r, col):
     return v + ("*" if r["status"] == "partial" else "")
 
 
-def pivot(rows, sweep, col, series=None, xname="x", extra=None):
-    """A markdown table: models down, the sweep's x across."""
-    sel = [r for r in rows if r["sweep"] == sweep and (series is None or r["series"] == series)
-           and (extra is None or extra(r))]
+def pivot(sel, col, xname="x"):
+    """A markdown table of one sweep's rows: models down, x across."""
     if not sel:
         return ""
     xs = sorted({r["x"] for r in sel})
-    models = order_models({r["model"] for r in sel})
     idx = {(r["model"], r["x"]): r for r in sel}
     out = [f"| model \\ {xname} | " + " | ".join(f"{x:,}" for x in xs) + " |",
            "|---|" + "---:|" * len(xs)]
-    for m in models:
+    for m in order_models({r["model"] for r in sel}):
         out.append(f"| {m} | " + " | ".join(_cell(idx.get((m, x)), col) for x in xs) + " |")
     return "\n".join(out) + "\n"
+
+
+def _blocks(items):
+    """The report items in runs: consecutive per-series tables form one block
+    (shown series by series), every other item is a block of its own."""
+    out = []
+    for it in items:
+        if isinstance(it, sweeps.Table) and it.per_series and out and \
+                isinstance(out[-1][0], sweeps.Table) and out[-1][0].per_series:
+            out[-1].append(it)
+        else:
+            out.append([it])
+    return out
+
+
+def _has_figure(sel, col):
+    """False only when every point is fine and none has the figure: a table
+    or chart of nothing (a failed point still shows, as FAIL)."""
+    return any(r.get(col) is not None or not _ok(r) for r in sel)
+
+
+def at_table(t, sel):
+    at = _at(t, sel)
+    if at is None:
+        return []
+    out = [f"{t.label.format(at=f'{at:,}')}:\n",
+           "| model | " + " | ".join(h for h, _, _ in t.cols) + " |",
+           "|---|" + "---:|" * len(t.cols)]
+    for r in sel:
+        if r[t.at] != at:
+            continue
+        cells = []
+        for _, col, fmt in t.cols:
+            if fmt == "pct":
+                v = r.get(col)
+                cells.append("-" if v is None or r["status"] == "failed" else f"{v:.0%}")
+            else:
+                cells.append(_cell(r, col))
+        out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def section_items(sw, block, sel, made):
+    """Markdown lines for one block of a sweep's report items."""
+    out = []
+    first = block[0]
+    if isinstance(first, sweeps.Chart):
+        if first.name in made:
+            out.append(f"![{first.name}]({first.name}.png)\n")
+    elif isinstance(first, sweeps.AtTable):
+        out += at_table(first, sel)
+    elif first.per_series:
+        for s in sweeps.series_of(sw, sel):
+            ss = [r for r in sel if r["series"] == s]
+            for t in block:
+                if _has_figure(ss, t.col) and (not t.only_series or s in t.only_series):
+                    out += [f"{t.label.format(series=sw.series_title(s))}:\n",
+                            pivot(ss, t.col, t.xname)]
+    elif _has_figure(sel, first.col):
+        out += [f"{first.label}:\n", pivot(sel, first.col, first.xname)]
+    return out
 
 
 def write_report(run_dir, ctx, rows, recs, made, plot_errors):
@@ -321,78 +348,12 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
         w(f"| {k} | `{v}` |" if k in ("build", "settings") else f"| {k} | {v} |")
     w("")
 
-    def charts(*names):
-        for n in names:
-            if n in made:
-                w(f"![{n}]({n}.png)\n")
-
-    if any(r["sweep"] == "active" for r in rows):
-        w("## Active connections (closed loop, 64 B, one message in flight each)\n")
-        charts("throughput", "latency")
-        w("Echoes per second:\n")
-        w(pivot(rows, "active", "msgs_per_s", xname="conns"))
-        w("p99 latency (us):\n")
-        w(pivot(rows, "active", "p99_us", xname="conns"))
-        charts("cpu", "syscalls")
-        rc = ref_conns(rows)
-        if rc is not None:
-            w(f"Per echo at {rc:,} active connections:\n")
-            w("| model | CPU us | user us | sys us | syscalls | ctx switches | server CPU | RSS KiB | threads |")
-            w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-            for r in rows:
-                if r["sweep"] == "active" and r["conns"] == rc:
-                    util = r.get("server_cpu_util")
-                    w(f"| {r['model']} | " + " | ".join([
-                        _cell(r, "cpu_us_per_echo"), _cell(r, "user_us_per_echo"),
-                        _cell(r, "sys_us_per_echo"), _cell(r, "syscalls_per_echo"),
-                        _cell(r, "csw_per_echo"),
-                        "-" if util is None or r["status"] == "failed" else f"{util:.0%}",
-                        _cell(r, "rss_kb"), _cell(r, "threads")]) + " |")
-            w("")
-    if any(r["sweep"] == "idle" for r in rows):
-        w("## Idle connections (100 active + N idle)\n")
-        charts("idle", "rss")
-        w("Echoes per second:\n")
-        w(pivot(rows, "idle", "msgs_per_s", xname="idle"))
-        w("p99 latency (us):\n")
-        w(pivot(rows, "idle", "p99_us", xname="idle"))
-        w("RSS bytes per connection:\n")
-        w(pivot(rows, "idle", "rss_per_conn_b", xname="idle"))
-    if any(r["sweep"] == "rate" for r in rows):
-        w("## Offered load (open loop)\n")
-        charts("rate")
-        for s in sorted({r["series"] for r in rows if r["sweep"] == "rate"},
-                        key=lambda s: int(s[4:]) if s[4:].isdigit() else 0):
-            w(f"p99 latency (us), {s}:\n")
-            w(pivot(rows, "rate", "p99_us", series=s, xname="rate"))
-            w(f"achieved / offered, {s}:\n")
-            w(pivot(rows, "rate", "achieved_ratio", series=s, xname="rate"))
-    if any(r["sweep"] == "churn" for r in rows):
-        w("## Connection churn\n")
-        charts("churn")
-        w("Connections per second:\n")
-        w(pivot(rows, "churn", "conns_per_s", xname="connectors"))
-    if any(r["sweep"] == "size" for r in rows):
-        w("## Message size (100 active)\n")
-        charts("size")
-        w("Bytes per second:\n")
-        w(pivot(rows, "size", "bytes_per_s", xname="size"))
-    if any(r["sweep"] == "heavy" for r in rows):
-        w(f"## Heavy requests (1% of messages cost {heavy_work_ms(rows)} ms of server CPU; "
-          "the server may use every CPU)\n")
-        charts("heavy")
-        # loadgen --work-every splits by the server's key: the light requests'
-        # latency is what a single loop hurts (they queue behind a heavy one).
-        for s, title in (("light", "light-only load"), ("heavy", "1% heavy load")):
-            for col, what in (("light_p50_us", "light requests' p50"),
-                              ("light_p99_us", "light requests' p99"),
-                              ("heavy_p50_us", "heavy requests' p50")):
-                if s == "light" and col == "heavy_p50_us":
-                    continue        # nothing is heavy without --work-us
-                t = pivot(rows, "heavy", col, series=s, xname="rate")
-                if t:
-                    w(f"{what} (us), {title}:\n")
-                    w(t)
+    for sw in sweeps.SWEEPS:
+        sel = [r for r in rows if r["sweep"] == sw.name]
+        if sel:
+            w(f"## {sw.section.format(**_words(sw, sel))}\n")
+            for block in _blocks(sw.report):
+                L.extend(section_items(sw, block, sel, made))
     bad = [r for r in recs if r["status"] != "ok"]
     w("## Failed and skipped points\n")
     if not bad:

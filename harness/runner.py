@@ -2,60 +2,36 @@
 /proc at the generator's `loadgen: measure start` / `measure end` lines,
 stop the server with SIGTERM and keep its JSON counters.
 
-Every child runs in its own process group and is registered in LIVE until
-it is reaped, so an exception or Ctrl-C anywhere kills them all (kill_all).
+Every child is started by harness/launch.py (its own process group, pinned,
+PDEATHSIG, registered until reaped), so an exception or Ctrl-C anywhere
+kills them all (kill_all).
 A point that goes wrong is returned as a record with status "failed" and
 the reasons; only a bug in the harness raises.
 """
 
-import ctypes
-import json
 import os
 import selectors
-import signal
 import subprocess
-import tempfile
 import time
 
-from procfs import snapshot, delta, group_pids
+import launch
+import models
+from launch import Child, exit_text
+from procfs import snapshot, delta
 
-LIVE = {}                 # pgid -> Popen, every process group we started
 CONNECT_TIMEOUT_S = 5     # loadgen --connect-timeout
 REPLY_TIMEOUT_S = 3       # loadgen --timeout: a starved server shows in seconds
 STDERR_TAIL = 12          # lines of a child's stderr kept in the record
 
-
-def kill_all():
-    """SIGKILL every process group still registered (idempotent)."""
-    for pgid, p in list(LIVE.items()):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            p.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
-        LIVE.pop(pgid, None)
-
-
-try:
-    _libc = ctypes.CDLL(None, use_errno=True)
-except OSError:
-    _libc = None
-PR_SET_PDEATHSIG = 1
-
-
 # Reference rows in other languages (refservers/): opt-in with MODELS=...,node,java,
 # each needing its runtime (the launchers exit 77 with the package to install).
 REFSERVERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "refservers")
-REF_RUNTIMES = {"node": ("node",), "java": ("java", "javac")}
 
 
 def server_path(bindir, model):
     """bin/echo_<model>, or refservers/echo_<model> for a reference row."""
     p = os.path.join(bindir, f"echo_{model}")
-    if model in REF_RUNTIMES and not os.path.exists(p):
+    if model in models.names(is_ref=True) and not os.path.exists(p):
         return os.path.join(REFSERVERS, f"echo_{model}")
     return p
 
@@ -63,82 +39,15 @@ def server_path(bindir, model):
 def ref_missing(model):
     """The runtime a reference row lacks here, or None when it can run."""
     import shutil
-    for tool in REF_RUNTIMES[model]:
+    for tool in models.get(model).ref:
         if shutil.which(tool) is None:
             return tool
     return None
 
 
-def _spawn(args, cpu, stdout, stderr, cpus):
-    def pre():
-        os.setpgid(0, 0)
-        if _libc is not None:       # even a SIGKILLed harness leaves nothing
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if cpus >= 2 and cpu is not None:
-            os.sched_setaffinity(0, {cpu})
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                         preexec_fn=pre, close_fds=True)
-    LIVE[p.pid] = p
-    return p
-
-
-def _reap(p, timeout):
-    """Wait for p; True if it exited in time."""
-    try:
-        p.wait(timeout=timeout)
-        return True
-    except subprocess.TimeoutExpired:
-        return False
-
-
-def _killpg(p):
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    _reap(p, 5)
-    LIVE.pop(p.pid, None)
-
-
-def _read_line(f, timeout):
-    end = time.monotonic() + timeout
-    buf = b""
-    fd = f.fileno()
-    sel = selectors.DefaultSelector()
-    sel.register(fd, selectors.EVENT_READ)
-    try:
-        while not buf.endswith(b"\n"):
-            left = end - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                break
-            c = os.read(fd, 1)
-            if not c:
-                break
-            buf += c
-    finally:
-        sel.close()
-    return buf.decode(errors="replace")
-
-
-def _tail(f, n=STDERR_TAIL):
-    try:
-        f.seek(0)
-        lines = f.read().decode(errors="replace").splitlines()
-    except (OSError, ValueError):
-        return []
-    return lines[-n:]
-
-
-def _exit_text(code):
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
+def pin(cpu, cpus):
+    """The CPU set for a child: CPU `cpu` on a machine of two or more, else none."""
+    return {cpu} if cpus >= 2 and cpu is not None else None
 
 
 class Servers:
@@ -147,7 +56,7 @@ class Servers:
     def __init__(self, pt, bindir, cpus, ready_timeout, stop_timeout):
         self.pt, self.bindir, self.cpus = pt, bindir, cpus
         self.ready_timeout, self.stop_timeout = ready_timeout, stop_timeout
-        self.procs, self.errs, self.cmds = [], [], []
+        self.procs, self.cmds = [], []
         self.port = None
         self.reasons = []
         self.stats_each = []
@@ -164,30 +73,22 @@ class Servers:
             a += ["--work-us", str(pt["work_us"]), "--work-every", str(pt["work_every"])]
         return a + list(pt["server_args"])
 
+    def _why(self, i, what):
+        tail = self.procs[i].stderr_tail(1)
+        return f"server {i + 1}: {what}" + (f" ({tail[-1]})" if tail else "")
+
     def start(self):
         """Start every instance; False (with reasons) if one gives no READY."""
         for i in range(self.pt["server_procs"]):
             args = self.args(self.port or 0)
-            err = tempfile.TemporaryFile()
             cpu = None if self.pt.get("server_cpus") == "all" else 0
-            p = _spawn(args, cpu, subprocess.PIPE, err, self.cpus)
+            p = Child(args, cpus=pin(cpu, self.cpus))
             self.procs.append(p)
-            self.errs.append(err)
             self.cmds.append(args)
-            line = _read_line(p.stdout, self.ready_timeout)
-            if not line.startswith("READY "):
-                p.poll()
-                why = (f"server {i + 1}: {_exit_text(p.returncode)} before READY"
-                       if p.returncode is not None else
-                       f"server {i + 1}: no READY line within {self.ready_timeout:g} s")
-                tail = _tail(err)
-                self.reasons.append(why + (f" ({tail[-1]})" if tail else ""))
+            if p.wait_ready(self.ready_timeout) is None:
+                self.reasons.append(self._why(i, p.error))
                 return False
-            try:
-                self.port = int(line.split()[1])
-            except (IndexError, ValueError):
-                self.reasons.append(f"server {i + 1}: bad READY line {line.strip()!r}")
-                return False
+            self.port = p.port
         return True
 
     def pgids(self):
@@ -196,60 +97,43 @@ class Servers:
     def check_alive(self):
         """Note instances that exited before we asked them to."""
         for i, p in enumerate(self.procs):
-            if p.poll() is not None and i not in self.died_during_run:
+            if not p.alive() and i not in self.died_during_run:
                 self.died_during_run.append(i)
-                tail = _tail(self.errs[i])
-                self.reasons.append(f"server {i + 1} died during the run: "
-                                    f"{_exit_text(p.returncode)}"
-                                    + (f" ({tail[-1]})" if tail else ""))
+                self.reasons.append(self._why(i, f"died during the run: {exit_text(p.returncode)}"))
 
     def stop(self):
         """SIGTERM each instance (its own pid: a multi-process server signals
         its children itself), read its JSON line, kill what is left."""
         for p in self.procs:
-            if p.poll() is None:
-                try:
-                    p.send_signal(signal.SIGTERM)
-                except OSError:
-                    pass
+            p.terminate()
         t0 = time.monotonic()
         for i, p in enumerate(self.procs):
             left = max(0.1, self.stop_timeout - (time.monotonic() - t0))
-            if not _reap(p, left):
+            if not p.wait(left):
                 self.reasons.append(f"server {i + 1}: no exit within "
                                     f"{self.stop_timeout:g} s of SIGTERM (killed)")
             elif i not in self.died_during_run and p.returncode != 0:
-                self.reasons.append(f"server {i + 1}: {_exit_text(p.returncode)} after SIGTERM")
+                self.reasons.append(f"server {i + 1}: {exit_text(p.returncode)} after SIGTERM")
         self.stop_s = round(time.monotonic() - t0, 3)
         if 1.0 < self.stop_s < self.stop_timeout:
             self.notes.append(f"slow exit: {self.stop_s:.2f} s after SIGTERM (the contract says 1 s)")
         time.sleep(0.05)
         for i, p in enumerate(self.procs):
-            left = [x for x in group_pids([p.pid]) if x != p.pid] if p.poll() is not None else []
-            if left:
-                self.reasons.append(f"server {i + 1}: left {len(left)} process(es) "
+            if p.leftover():
+                self.reasons.append(f"server {i + 1}: left {len(p.leftover())} process(es) "
                                     "running after exit (killed)")
-            _killpg(p)
+            p.kill()
             self.exit_codes.append(p.returncode)
-            stats = None
-            try:
-                out = p.stdout.read().decode(errors="replace")
-            except (OSError, ValueError):
-                out = ""
-            for ln in out.splitlines():
-                ln = ln.strip()
-                if ln.startswith("{"):
-                    try:
-                        stats = json.loads(ln)
-                    except ValueError:
-                        self.reasons.append(f"server {i + 1}: unparsable JSON counters")
-            if stats is None and i not in self.died_during_run and p.returncode == 0:
+            stats, why = p.counters()
+            if why == "unparsable JSON line":
+                self.reasons.append(f"server {i + 1}: unparsable JSON counters")
+            elif stats is None and i not in self.died_during_run and p.returncode == 0:
                 self.reasons.append(f"server {i + 1}: no JSON counters on SIGTERM")
             self.stats_each.append(stats)
 
     def kill(self):
         for p in self.procs:
-            _killpg(p)
+            p.kill()
 
     def summed_stats(self):
         """The instances' counters added up (peak_conns too: an upper bound)."""
@@ -270,9 +154,8 @@ class Servers:
 
     def stderr_tail(self):
         out = []
-        for e in self.errs:
-            out += _tail(e)
-            e.close()
+        for p in self.procs:
+            out += p.stderr_tail(STDERR_TAIL)
         return out[-STDERR_TAIL:]
 
 
@@ -304,10 +187,10 @@ def run_loadgen(pt, bindir, cpus, srv, rec):
     rec["client_cmd"] = args
     deadline_s = (pt["warmup"] + pt["duration"] + CONNECT_TIMEOUT_S + REPLY_TIMEOUT_S
                   + pt["conns"] / 5000.0 + 8)
-    p = _spawn(args, 1, subprocess.PIPE, subprocess.PIPE, cpus)
+    p = Child(args, cpus=pin(1, cpus), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sel = selectors.DefaultSelector()
-    sel.register(p.stdout, selectors.EVENT_READ, "out")
-    sel.register(p.stderr, selectors.EVENT_READ, "err")
+    sel.register(p.p.stdout, selectors.EVENT_READ, "out")
+    sel.register(p.p.stderr, selectors.EVENT_READ, "err")
     out, err_buf, err_lines = b"", b"", []
     end = time.monotonic() + deadline_s
     open_pipes = 2
@@ -349,27 +232,20 @@ def run_loadgen(pt, bindir, cpus, srv, rec):
             srv.check_alive()
         if timed_out:
             rec["reasons"].append(f"loadgen did not finish within {deadline_s:.0f} s (killed)")
-            _killpg(p)
         else:
-            _reap(p, 10)
+            p.wait(10)
     finally:
         sel.close()
-        _killpg(p)
+        p.kill()
     rec["client_exit"] = p.returncode
     rec["client_stderr"] = err_lines
-    client = None
-    for ln in out.decode(errors="replace").splitlines():
-        if ln.strip().startswith("{"):
-            try:
-                client = json.loads(ln)
-            except ValueError:
-                pass
+    client, _ = launch.parse_json(out.decode(errors="replace"))
     rec["client"] = client
     if timed_out:
         return
     if client is None:
-        last = err_lines[-1] if err_lines else _exit_text(p.returncode)
-        rec["reasons"].append(f"loadgen gave no JSON ({_exit_text(p.returncode)}: {last})")
+        last = err_lines[-1] if err_lines else exit_text(p.returncode)
+        rec["reasons"].append(f"loadgen gave no JSON ({exit_text(p.returncode)}: {last})")
         return
     judge_client(pt, client, p.returncode, rec)
 
@@ -392,7 +268,7 @@ def judge_client(pt, c, code, rec):
     if not c.get("echoes"):
         r.append("no echoes at all")
     if code not in (0, 1) and not r:
-        r.append(f"loadgen {_exit_text(code)}")
+        r.append(f"loadgen {exit_text(code)}")
     elif code == 1 and not r:
         r.append("loadgen exit 1 (errors)")
 

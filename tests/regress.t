@@ -74,6 +74,20 @@ try:
         pass
     t.ok(rc == 0 and doc and doc["models"]["epoll_lt"]["syscalls"]["tolerance"],
          "--accept writes a baseline with a syscalls/echo tolerance", se)
+    try:
+        with open(os.path.join(base, "README.md")) as f:
+            readme = f.read()
+    except OSError:
+        readme = ""
+    probe = (doc or {}).get("probe") or {}
+    t.ok(probe.get("bin") == "bin-extra" and probe.get("syscalls_per_echo", 0) > 3.5,
+         "--accept measures the self-test build too (bin-extra: one more call per echo)", probe)
+    if VG:
+        t.ok(f"{probe.get('instr_per_echo', 0):.1f} instr/echo on epoll_lt" in readme,
+             "the baseline's README states what bin-extra costs, from that measurement",
+             readme[-1500:])
+    else:
+        t.skip("README: bin-extra's instr/echo", "valgrind is not installed")
     t.diag(f"epoll_lt baseline: syscalls/echo {doc and doc['models']['epoll_lt']['syscalls']}")
     if VG:
         cgf = doc and doc["models"]["epoll_lt"].get("callgrind") or {}
@@ -133,9 +147,18 @@ try:
             cm = json.load(f)
         mach = cm.get("machine", {})
         need = ("kernel", "cpu_model", "cores", "date", "commit", "dirty")
-        t.ok(all(k in mach for k in need) and cm.get("justification") and cm.get("models"),
-             f"results/baseline/regress.json records {', '.join(need)} and the justification",
-             mach)
+        t.ok(all(k in mach for k in need) and cm.get("models"),
+             f"results/baseline/regress.json records {', '.join(need)} and the models", mach)
+        # Its README is generated from it: regenerate into a copy and compare.
+        copy = os.path.join(tmp, "committed")
+        shutil.copytree(os.path.dirname(committed), copy)
+        p = subprocess.run([sys.executable, REGRESS, "--readme", "--baseline", copy],
+                           capture_output=True, text=True, timeout=60)
+        with open(os.path.join(copy, "README.md")) as f, \
+                open(os.path.join(os.path.dirname(committed), "README.md")) as g:
+            t.ok(p.returncode == 0 and f.read() == g.read(),
+                 "results/baseline/README.md is what --readme generates from regress.json",
+                 p.stderr)
     else:
         t.skip("committed baseline", "results/baseline/regress.json does not exist yet (make baseline)")
 finally:

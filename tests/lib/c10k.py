@@ -2,21 +2,19 @@
 always stopped, and /proc readings.
 
 Every test file is a TAP producer run by `prove`. A server is started with
-`--port 0`, its port read from the READY line, and stopped with SIGTERM (its
-JSON counters collected); its whole process group is killed on any exit path.
+`--port 0` through the harness's launcher (harness/launch.py), its port read
+from the READY line, and stopped with SIGTERM (its JSON counters collected);
+its whole process group is killed on any exit path.
 """
-import atexit
-import json
 import os
 import resource
-import select
-import signal
-import subprocess
 import sys
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "harness"))
+from launch import Child, install_cleanup, parse_json  # noqa: E402
+from procfs import group_pids  # noqa: E402
 PAGE = os.sysconf("SC_PAGE_SIZE")
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -61,20 +59,9 @@ def bin_dir():
     return os.environ.get("C10K_BIN", os.path.join(ROOT, "bin"))
 
 
-_live = []
-
-
-def _kill_all():
-    for p in _live:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-atexit.register(_kill_all)
-for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(_sig, lambda s, f: sys.exit(128 + s))
+# Every process a test starts goes through the harness's launcher: its own
+# process group, PDEATHSIG, killed on any exit path (SIGTERM/SIGINT/SIGHUP too).
+install_cleanup(exit_on_signal=True)
 
 
 class Server:
@@ -93,90 +80,60 @@ class Server:
         self.nofile = nofile
         self.ready_timeout = ready_timeout
         self.env = env
-        self.proc = None
+        self.child = None
         self.port = None
         self.stats = None
         self.exit_code = None
         self.stderr = ""
-        self.stdout = ""        # everything printed after the READY line
+        self.stdout = ""          # everything printed after the READY line
         self.stop_seconds = None  # SIGTERM -> exit, measured by stop()
 
-    def _preexec(self):
-        os.setpgid(0, 0)
-        if self.nofile:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+    @property
+    def proc(self):
+        return self.child.p if self.child else None
 
     def start(self):
         if not os.access(self.path, os.X_OK):
             raise RuntimeError(f"{self.path} is not built")
-        self.proc = subprocess.Popen(
-            [self.path, "--port", "0", *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            preexec_fn=self._preexec, env=self.env)
-        _live.append(self.proc)
-        # Drain stderr (and, after READY, stdout) all the time: a server that
-        # logs a lot must not block on a full pipe and look hung or idle.
-        self._drains = [_Drain(self.proc.stderr, keep_last=256 << 10)]
-        line = _readline(self.proc.stdout, self.ready_timeout)
-        self._drains.insert(0, _Drain(self.proc.stdout, keep_last=None))
-        if not line.startswith(b"READY "):
+        self.child = Child([self.path, "--port", "0", *self.args], env=self.env,
+                           nofile=self.nofile)
+        if self.child.wait_ready(self.ready_timeout) is None:
             self.kill()
-            raise RuntimeError(f"echo_{self.model}: no READY line within "
-                               f"{self.ready_timeout}s (got {line!r}); stderr: {self.stderr}")
-        self.port = int(line.split()[1])
+            raise RuntimeError(f"echo_{self.model}: {self.child.error}; stderr: {self.stderr}")
+        self.port = self.child.port
         return self
 
     @property
     def pid(self):
-        return self.proc.pid
+        return self.child.pid
 
     def alive(self):
-        return self.proc.poll() is None
+        return self.child.alive()
 
-    def _collect(self, timeout):
-        """Wait for the pipes' EOF (children may hold them), then keep their text."""
-        for d in self._drains:
-            d.join(timeout)
-        self.stdout = self._drains[0].text()
-        self.stderr = self._drains[1].text()
+    def _collect(self):
+        self.stdout = self.child.stdout_text()
+        self.stderr = self.child.stderr_text()
+        self.exit_code = self.child.returncode
 
     def stop(self, timeout=5.0):
-        """SIGTERM, read the JSON line, wait. Returns the stats dict or None."""
-        if self.proc is None or self.exit_code is not None:
+        """SIGTERM, wait, read the JSON line. Returns the stats dict or None.
+        The process group is left for the caller to inspect (kill() ends it)."""
+        if self.child is None or self.exit_code is not None:
             return self.stats
-        t0 = time.monotonic()
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-            self.stop_seconds = time.monotonic() - t0
-        except subprocess.TimeoutExpired:
+        if not self.child.stop(timeout):
             self.kill()
             raise RuntimeError(f"echo_{self.model} did not exit within {timeout}s of SIGTERM")
-        self._collect(1.0)
-        self.exit_code = self.proc.returncode
-        for ln in self.stdout.splitlines():
-            ln = ln.strip()
-            if ln.startswith("{"):
-                try:
-                    self.stats = json.loads(ln)
-                except ValueError:
-                    pass
-        _forget(self.proc)
+        self.stop_seconds = self.child.stop_s
+        self.child.join_output(1.0)   # children may hold the pipes: wait for EOF a little
+        self._collect()
+        self.stats, _ = parse_json(self.stdout)
+        if not self.child.leftover():
+            self.child.forget()       # its group is empty: never signal that id again
         return self.stats
 
     def kill(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self._collect(1.0)
-        self.exit_code = self.proc.returncode
-        _forget(self.proc)
+        self.child.kill()
+        self._collect()
 
     def __enter__(self):
         return self.start()
@@ -187,59 +144,6 @@ class Server:
         except RuntimeError:
             pass
         return False
-
-
-class _Drain(threading.Thread):
-    """Reads a pipe until EOF in the background; keeps all of it, or the last bytes."""
-
-    def __init__(self, f, keep_last=None):
-        super().__init__(daemon=True)
-        self.f, self.keep_last = f, keep_last
-        self.buf = bytearray()
-        self.lock = threading.Lock()
-        self.start()
-
-    def run(self):
-        fd = self.f.fileno()
-        while True:
-            try:
-                b = os.read(fd, 65536)
-            except OSError:
-                break
-            if not b:
-                break
-            with self.lock:
-                self.buf += b
-                if self.keep_last and len(self.buf) > self.keep_last:
-                    del self.buf[:len(self.buf) - self.keep_last]
-
-    def text(self):
-        with self.lock:
-            return self.buf.decode(errors="replace")
-
-
-def _forget(p):
-    if p in _live:
-        _live.remove(p)
-
-
-def _readline(f, timeout):
-    """Read one line from a pipe, giving up after timeout seconds."""
-    end = time.monotonic() + timeout
-    buf = b""
-    fd = f.fileno()
-    while not buf.endswith(b"\n"):
-        left = end - time.monotonic()
-        if left <= 0:
-            break
-        r, _, _ = select.select([fd], [], [], left)
-        if not r:
-            break
-        c = os.read(fd, 1)
-        if not c:
-            break
-        buf += c
-    return buf
 
 
 # ---- /proc readings ------------------------------------------------------------
@@ -275,24 +179,8 @@ def wait_until(pred, timeout, step=0.05):
 
 # ---- process groups (multi-process servers: prefork, reactors --procs ...) ----
 # Server starts every binary as the leader of its own process group, so the
-# group id is the server's pid; the readings below sum over that group.
-
-def group_pids(pgid):
-    """Live pids whose process group is pgid (the leader first)."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(d))
-    pids.sort(key=lambda p: (p != pgid, p))
-    return pids
-
+# group id is the server's pid; the readings below sum over that group
+# (group_pids is harness/procfs.py's).
 
 def _sum_group(fn, pgid):
     total = 0

@@ -1,0 +1,170 @@
+"""records.py - the point record: one definition that the runner writes
+(points.jsonl, one JSON object a line) and the report, the CSV and the
+comparison read.
+
+A Point is one measured configuration (what build_points makes); a Record is
+one run of it: the point, its status and reason, and what was measured. The
+figures derived per run (Record.derived) are declared once in FIGURES, with
+how the CSV folds a point's repeats: "spread" (median with _min/_max) or
+"median". Records read back with Record.from_dict are checked: a missing or
+mistyped field, an unknown status or figure is an error naming it.
+
+Both classes also answer rec["field"] and rec.get("field"), so readers
+written against the plain JSON objects keep working.
+"""
+
+import dataclasses
+import json
+import typing
+
+STATUSES = ("ok", "failed", "skipped")
+
+# Figures per run, in CSV order within each fold: name -> fold.
+FIGURES = {
+    "msgs_per_s": "spread", "p50_us": "spread", "p99_us": "spread",
+    "light_p50_us": "spread", "light_p99_us": "spread", "conns_per_s": "spread",
+    "cpu_us_per_echo": "spread", "user_us_per_echo": "spread", "sys_us_per_echo": "spread",
+    "syscalls_per_echo": "spread", "csw_per_echo": "spread", "rss_per_conn_b": "spread",
+    "bytes_per_s": "median", "p90_us": "median", "p999_us": "median", "p9999_us": "median",
+    "max_us": "median", "mean_us": "median", "heavy_p50_us": "median", "heavy_p99_us": "median",
+    "connect_p50_us": "median", "connect_p99_us": "median", "achieved_ratio": "median",
+    "vcsw_per_echo": "median", "ivcsw_per_echo": "median", "server_cpu_util": "median",
+    "client_cpu_util": "median", "fairness_jain": "median", "rss_kb": "median",
+    "hwm_kb": "median", "threads": "median", "fds": "median",
+    "client_saturated": "any",
+}
+SPREAD = [k for k, v in FIGURES.items() if v == "spread"]
+MEDIAN = [k for k, v in FIGURES.items() if v == "median"]
+
+
+class _Fields:
+    """rec["x"] / rec.get("x") / "x" in rec, as for the JSON object."""
+
+    def __getitem__(self, k):
+        try:
+            return getattr(self, k)
+        except AttributeError:
+            raise KeyError(k) from None
+
+    def get(self, k, default=None):
+        return getattr(self, k, default)
+
+    def __contains__(self, k):
+        return hasattr(self, k)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _check(cls, d, where):
+    """d's keys and types against the dataclass cls: the kwargs, or ValueError."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: not an object")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    out = {}
+    for name, f in fields.items():
+        if name not in d:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{where}: missing field {name}")
+            continue
+        v, t = d[name], hints[name]
+        if dataclasses.is_dataclass(t):                # a nested record: Point
+            out[name] = t.from_dict(v)
+            continue
+        base = typing.get_origin(t) or t
+        args = typing.get_args(t)
+        if base is typing.Union:                       # Optional[X]
+            if v is None:
+                out[name] = v
+                continue
+            base = typing.get_origin(args[0]) or args[0]
+        ok = isinstance(v, base) and not (base in (int, float) and isinstance(v, bool))
+        if base is float and isinstance(v, int) and not isinstance(v, bool):
+            ok = True
+        if not ok:
+            raise ValueError(f"{where}: field {name} is {type(v).__name__}, not {base.__name__}")
+        out[name] = v
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Point(_Fields):
+    sweep: str
+    series: str
+    x: int
+    model: str
+    conns: int
+    active: int
+    idle: int
+    rate: int
+    size: int
+    depth: int
+    mode: str                      # closed | open | churn
+    work_us: int
+    work_every: int
+    split_every: int               # loadgen --work-every: light/heavy latency split
+    server_cpus: str               # "0" (pinned) | "all"
+    duration: float
+    warmup: float
+    server_procs: int
+    client_procs: int
+    src: str                       # loadgen --src address range ("" = one address)
+    server_args: list
+    repeat: int = 1
+    repeats: int = 1
+
+    def key(self):
+        """What identifies a point across its repeats."""
+        return (self.sweep, self.series, self.model, self.conns, self.active, self.rate,
+                self.size, self.work_us)
+
+    def again(self, **kw):
+        return dataclasses.replace(self, **kw)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**_check(cls, d, "point"))
+
+
+@dataclasses.dataclass
+class Record(_Fields):
+    seq: int
+    time: str
+    point: Point
+    status: str                    # ok | failed | skipped
+    reason: str
+    proc: dict = dataclasses.field(default_factory=dict)   # /proc snapshots by moment
+    client: typing.Optional[dict] = None                   # loadgen's JSON
+    server_stats: typing.Optional[dict] = None             # the servers' JSON, summed
+    server_stats_each: typing.Optional[list] = None        # per instance (several servers)
+    derived: dict = dataclasses.field(default_factory=dict)  # FIGURES
+    notes: list = dataclasses.field(default_factory=list)
+    load_failure: bool = False
+    client_cmd: typing.Optional[list] = None
+    client_exit: typing.Optional[int] = None
+    client_stderr: list = dataclasses.field(default_factory=list)
+    server_cmd: list = dataclasses.field(default_factory=list)
+    server_port: typing.Optional[int] = None
+    server_exit: list = dataclasses.field(default_factory=list)
+    server_stderr: list = dataclasses.field(default_factory=list)
+    server_stop_s: typing.Optional[float] = None
+    wall_s: typing.Optional[float] = None
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"record: status '{self.status}' is not one of {', '.join(STATUSES)}")
+        bad = sorted(set(self.derived) - set(FIGURES))
+        if bad:
+            raise ValueError(f"record: unknown figure(s) {', '.join(bad)} (declare them in records.FIGURES)")
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**_check(cls, d, "record"))
+
+    def to_json(self):
+        """One line of points.jsonl."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), default=str)

@@ -1,0 +1,353 @@
+"""sweeps.py - every sweep declared once: its points per profile, its report
+section (tables and charts, in order) and its charts.
+
+build_points (profiles.py), the report and CSV (report.py) and the charts
+(plots/<kind>.gp) read these declarations; nothing else names a sweep. A new
+sweep is one Sweep(...) in SWEEPS; a chart of an existing kind is one Chart
+in a sweep's report list; a new kind of chart is one plots/<kind>.gp.
+
+Chart kinds (one gnuplot file each):
+  lines  one or two panels of lines against x (plots/lines.gp): a panel is a
+         column, optionally one series of the sweep; error bars from the
+         repeats' _min/_max; failed points as an x on the floor
+  bars   stacked bars per model at one x (plots/bars.gp): total and its part
+  dots   per model, two series side by side, two columns each (plots/dots.gp)
+"""
+
+import dataclasses
+import typing
+
+import models
+
+IDLE_ACTIVE = 100           # the idle sweep's fixed active connections
+HEAVY_WORK_EVERY = 100      # 1% of messages are heavy (1.17% with loadgen's payload keys)
+
+
+@dataclasses.dataclass(frozen=True)
+class Panel:
+    y: str                          # CSV column
+    ylabel: str
+    series: int = 0                 # 0: every series; k: the sweep's k-th series (1-based)
+    logy: bool = False
+    yfmt: str = "%.0s%c"
+
+
+@dataclasses.dataclass(frozen=True)
+class Chart:
+    """One chart. Its kind's gnuplot file gets the run's common variables
+    (see plots/common.gp), then: for panels, xcol/xlabel/logx/np and per
+    panel y<k>/ylabel<k>/series<k>/ptitle<k>/logy<k>/yfmt<k>; for a chart at
+    one x (`at`), at_col/at_val and the sweep's first two series as s1/s2;
+    and `params` as they are."""
+    name: str                       # <name>.png / .svg in the run folder
+    kind: str                       # plots/<kind>.gp: lines | bars | dots
+    title: str                      # may use {at}, {work_ms}
+    main: str = ""                  # the column without which there is nothing to draw
+    x: str = "x"                    # panels: the x column
+    xlabel: str = ""
+    logx: int = 0                   # 0, or the log base of the x axis
+    panels: tuple = ()              # one or two Panel
+    at: str = ""                    # a column fixed at one value ...
+    at_pick: typing.Callable = None  # ... chosen from the sweep's rows
+    params: tuple = ()              # (name, value) pairs for the kind's file
+
+    def main_col(self):
+        return self.main or self.panels[0].y
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    col: str                        # CSV column shown, models down, x across
+    label: str                      # may use {series}
+    xname: str = "x"
+    per_series: bool = False        # one table per series of the sweep ...
+    only_series: tuple = ()         # ... or of these series only
+
+
+@dataclasses.dataclass(frozen=True)
+class AtTable:
+    """Models down, figures across, at one x (the picked value of `at`)."""
+    at: str
+    at_pick: typing.Callable
+    label: str                      # may use {at}
+    cols: tuple                     # (heading, column, format: "num" | "pct")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    name: str
+    doc: str
+    section: str                    # REPORT.md heading (may use {work_ms})
+    profiles: dict                  # profile -> the sweep's parameters
+    points: typing.Callable         # (params, models, conns_filter) -> [point kwargs]
+    report: tuple = ()              # Chart / Table / AtTable, in the order shown
+    run_last: bool = False          # executed after every other sweep
+    stop_on_failure: bool = False   # a model's larger x is skipped after it failed
+    series_title: typing.Callable = str    # series name -> words
+    series_key: typing.Callable = str      # order of the series
+    duration_key: str = ""          # a params key replacing the profile's duration
+    server_cpus: str = "0"          # "all": the server may use every CPU
+    split_every: int = 0            # loadgen --work-every (latency by work key)
+    extra_rows: typing.Callable = None     # rows -> rows lent from other sweeps
+
+    def charts(self):
+        return [c for c in self.report if isinstance(c, Chart)]
+
+
+# ---- helpers the declarations use ------------------------------------------
+
+def _ok(r):
+    return r["status"] in ("ok", "partial")
+
+
+def near_1000(rows, col="cpu_us_per_echo"):
+    """The x the CPU bars show: 1,000 connections if measured, else the nearest."""
+    have = sorted({r["conns"] for r in rows if _ok(r) and r.get(col) is not None})
+    return min(have, key=lambda c: abs(c - 1000)) if have else None
+
+
+def middle_rate(rows):
+    have = sorted({r["rate"] for r in rows if _ok(r)})
+    return 1000 if 1000 in have else (have[len(have) // 2] if have else None)
+
+
+def work_ms(rows):
+    """The heavy requests' CPU cost in ms (the runs' --work-us), for titles."""
+    w = sorted({r["work_us"] for r in rows if r["work_us"]})
+    return "/".join(f"{x / 1000:g}" for x in w) if w else "?"
+
+
+def _keep(conns_filter, c):
+    return conns_filter is None or c in conns_filter
+
+
+def _idle_zero(rows):
+    """100 active + 0 idle is the active sweep's 100-connection point: lend it
+    to the idle sweep as its x = 0 (the curve's start) unless it has one."""
+    idle_series = {r["series"] for r in rows if r["sweep"] == "idle"}
+    if not idle_series or any(r["sweep"] == "idle" and r["idle"] == 0 for r in rows):
+        return []
+    return [dict(r, sweep="idle", series=sorted(idle_series)[0], x=0) for r in rows
+            if r["sweep"] == "active" and r["conns"] == IDLE_ACTIVE and r["size"] == 64
+            and not r["work_us"]]
+
+
+def _idle_series(s):
+    n = s[4:]
+    return "no idle connections" if n == "0" else f"with {n} idle connections"
+
+
+def _idle_key(s):
+    return int(s[4:]) if s[4:].isdigit() else 0
+
+
+# ---- points per sweep: (params, models, conns_filter) -> point kwargs --------
+
+def _pts_active(p, ms, cf):
+    return [dict(series="all", x=c, model=m, conns=c, active=c)
+            for c in (sorted(cf) if cf else p["conns"]) for m in ms]
+
+
+def _pts_idle(p, ms, cf):
+    return [dict(series=f"active{p['active']}", x=t - p["active"], model=m, conns=t,
+                 active=p["active"])
+            for t in (sorted(cf) if cf else p["totals"]) if t >= p["active"] for m in ms]
+
+
+def _pts_rate(p, ms, cf):
+    return [dict(series=f"idle{i}", x=r, model=m, conns=p["active"] + i, active=p["active"],
+                 rate=r)
+            for i in p["idle"] if _keep(cf, p["active"] + i) for m in ms for r in p["rates"]]
+
+
+def _pts_churn(p, ms, cf):
+    return [dict(series="all", x=c, model=m, conns=c, active=c, mode="churn")
+            for c in p["conns"] if _keep(cf, c) for m in ms]
+
+
+def _pts_size(p, ms, cf):
+    c = p["active"]
+    return [dict(series="all", x=s, model=m, conns=c, active=c, size=s)
+            for s in p["sizes"] if _keep(cf, c) for m in ms]
+
+
+def _pts_heavy(p, ms, cf):
+    c = p["conns"]
+    return [dict(series="heavy" if w else "light", x=r, model=m, conns=c, active=c, rate=r,
+                 work_us=w)
+            for m in ms if m in models.names(heavy=True) and _keep(cf, c)
+            for r in p["rates"] for w in p["work"]]
+
+
+_ACTIVE_X = dict(x="conns", xlabel="active connections", logx=10)
+
+SWEEPS = (
+    Sweep(
+        "active", "closed loop, every connection active: throughput against conns",
+        "Active connections (closed loop, 64 B, one message in flight each)",
+        profiles=dict(quick=dict(conns=[10, 1000]),
+                      default=dict(conns=[1, 10, 100, 1000, 5000, 10000, 19000]),
+                      full=dict(conns=[1, 10, 100, 1000, 2000, 5000, 10000, 15000, 19000,
+                                       50000, 100000])),
+        points=_pts_active, stop_on_failure=True,
+        report=(
+            Chart("throughput", "lines",
+                  "Throughput against active connections (closed loop, 64 B, depth 1)",
+                  panels=(Panel("msgs_per_s", "echoes per second"),), **_ACTIVE_X),
+            Chart("latency", "lines", "Latency against active connections (closed loop)",
+                  panels=(Panel("p50_us", "p50 latency (us)", logy=True),
+                          Panel("p99_us", "p99 latency (us)", logy=True)), **_ACTIVE_X),
+            Table("msgs_per_s", "Echoes per second", xname="conns"),
+            Table("p99_us", "p99 latency (us)", xname="conns"),
+            Chart("cpu", "bars",
+                  "Server CPU per echo at {at} active connections: user (solid) + system (hatched)",
+                  main="cpu_us_per_echo", at="conns",
+                  at_pick=near_1000,
+                  params=(("total", "cpu_us_per_echo"), ("part", "user_us_per_echo"),
+                          ("part_label", "user"), ("rest_label", "system"),
+                          ("ylabel", "server CPU microseconds per echo"))),
+            Chart("syscalls", "lines", "System calls and context switches per echo",
+                  panels=(Panel("syscalls_per_echo", "server system calls per echo", logy=True),
+                          Panel("csw_per_echo", "server context switches per echo", logy=True)),
+                  **_ACTIVE_X),
+            AtTable("conns", near_1000, "Per echo at {at} active connections",
+                    (("CPU us", "cpu_us_per_echo", "num"), ("user us", "user_us_per_echo", "num"),
+                     ("sys us", "sys_us_per_echo", "num"), ("syscalls", "syscalls_per_echo", "num"),
+                     ("ctx switches", "csw_per_echo", "num"),
+                     ("server CPU", "server_cpu_util", "pct"), ("RSS KiB", "rss_kb", "num"),
+                     ("threads", "threads", "num"))),
+        )),
+    Sweep(
+        "idle", "100 active + N idle: the classic C10K curve (x = idle)",
+        "Idle connections (100 active + N idle)",
+        profiles=dict(quick=dict(active=IDLE_ACTIVE, totals=[5000]),
+                      default=dict(active=IDLE_ACTIVE, totals=[1000, 5000, 10000, 19000]),
+                      full=dict(active=IDLE_ACTIVE,
+                                totals=[100, 1000, 2000, 5000, 10000, 15000, 19000])),
+        points=_pts_idle, stop_on_failure=True, extra_rows=_idle_zero,
+        report=(
+            Chart("idle", "lines", "100 active connections among idle ones: the C10K curve",
+                  x="idle", xlabel="idle connections",
+                  panels=(Panel("msgs_per_s", "echoes per second (100 active)"),
+                          Panel("p99_us", "p99 latency (us)", logy=True))),
+            Chart("rss", "lines",
+                  "Server memory per connection: (VmRSS loaded - VmRSS at READY) / connections",
+                  x="conns", logx=10,
+                  xlabel="connections (100 active, the rest idle)",
+                  panels=(Panel("rss_per_conn_b", "bytes of RSS per connection (user space only)",
+                                yfmt="%g"),)),
+            Table("msgs_per_s", "Echoes per second", xname="idle"),
+            Table("p99_us", "p99 latency (us)", xname="idle"),
+            Table("rss_per_conn_b", "RSS bytes per connection", xname="idle"),
+        )),
+    Sweep(
+        "rate", "open loop at fixed offered rates (x = rate), with and without 10,000 idle "
+        "connections; a model's higher rates are skipped once it reached under 90% of one",
+        "Offered load (open loop)",
+        profiles=dict(quick=dict(active=1000, idle=[0], rates=[20000]),
+                      default=dict(active=1000, idle=[0, 10000], rates=[10000, 40000, 80000]),
+                      full=dict(active=1000, idle=[0, 10000],
+                                rates=[5000, 10000, 20000, 40000, 60000, 80000, 120000,
+                                       160000, 240000])),
+        points=_pts_rate, stop_on_failure=True, series_title=_idle_series, series_key=_idle_key,
+        report=(
+            Chart("rate", "lines", "Latency against offered load (coordinated omission corrected)",
+                  xlabel="offered load (echoes/s, open loop)",
+                  panels=(Panel("p99_us", "p99 latency (us)", series=1, logy=True),
+                          Panel("p99_us", "p99 latency (us)", series=2, logy=True))),
+            Table("p99_us", "p99 latency (us), {series}", xname="rate", per_series=True),
+            Table("achieved_ratio", "achieved / offered, {series}", xname="rate", per_series=True),
+        )),
+    Sweep(
+        "churn", "connect, one echo, close (x = concurrent connectors)",
+        "Connection churn",
+        profiles=dict(quick=dict(conns=[10]), default=dict(conns=[10, 100]),
+                      full=dict(conns=[1, 10, 100, 1000])),
+        # Last: its TIME_WAIT sockets slow every later connect.
+        points=_pts_churn, run_last=True,
+        report=(
+            Chart("churn", "lines", "Connection churn: connect, one echo, close",
+                  x="conns", logx=10, xlabel="concurrent connectors",
+                  panels=(Panel("conns_per_s", "connections per second"),)),
+            Table("conns_per_s", "Connections per second", xname="connectors"),
+        )),
+    Sweep(
+        "size", "message size (full profile only; x = size)", "Message size (100 active)",
+        profiles=dict(quick=dict(active=100, sizes=[]), default=dict(active=100, sizes=[]),
+                      full=dict(active=100, sizes=[16, 64, 256, 1024, 4096, 16384, 65536])),
+        points=_pts_size,
+        report=(
+            Chart("size", "lines", "Echoes per second against message size (100 active)",
+                  x="size", logx=2, xlabel="message size (bytes)",
+                  panels=(Panel("msgs_per_s", "echoes per second", logy=True),)),
+            Table("bytes_per_s", "Bytes per second", xname="size"),
+        )),
+    Sweep(
+        "heavy", "a fixed open-loop load of light requests, 1% of them heavy (the servers' "
+        "--work-us 5000 --work-every 100), beside a light-only baseline: the event loop's "
+        "weak point",
+        "Heavy requests (1% of messages cost {work_ms} ms of server CPU; the server may use "
+        "every CPU)",
+        profiles=dict(quick=dict(rates=[1000], work=[5000], conns=100, duration=2.0),
+                      default=dict(rates=[1000], work=[0, 5000], conns=100, duration=4.0),
+                      full=dict(rates=[500, 1000, 2000], work=[0, 5000], conns=100,
+                                duration=10.0)),
+        points=_pts_heavy, duration_key="duration", server_cpus="all",
+        split_every=HEAVY_WORK_EVERY,
+        series_title=lambda s: "1% heavy load" if s == "heavy" else "light-only load",
+        series_key=lambda s: s == "heavy",
+        report=(
+            Chart("heavy", "dots",
+                  "Light requests' p50 and p99 at {at} echoes/s, alone and beside 1% heavy "
+                  "ones ({work_ms} ms of CPU each)",
+                  main="light_p50_us", at="rate",
+                  at_pick=middle_rate,
+                  params=(("c1", "light_p50_us"), ("c2", "light_p99_us"),
+                          ("c1_label", "light p50"), ("c2_label", "light p99"),
+                          ("s1_label", "no heavy load"), ("s2_label", "1% heavy"),
+                          ("ylabel", "light request latency (us)"))),
+            # loadgen --work-every splits by the server's key: the light
+            # requests' latency is what a single loop hurts.
+            Table("light_p50_us", "light requests' p50 (us), {series}", xname="rate",
+                  per_series=True),
+            Table("light_p99_us", "light requests' p99 (us), {series}", xname="rate",
+                  per_series=True),
+            # (without --work-us nothing is heavy: no heavy p50 in the light-only series)
+            Table("heavy_p50_us", "heavy requests' p50 (us), {series}", xname="rate",
+                  per_series=True, only_series=("heavy",)),
+        )),
+)
+_BY_NAME = {s.name: s for s in SWEEPS}
+# The heavy sweep's server may use every CPU (server_cpus="all"): a pool or a
+# thread per connection can only keep light requests fast if its other threads
+# run beside the one doing the heavy work. Its work is 5 ms, not 1 ms: measured
+# here (kernel 6.18, 2 CPUs, 1,000 msg/s), a 1 ms spin is never preempted
+# (EEVDF lets a task run out its base slice, 0.75 ms x (1 + log2 CPUs)), so
+# every model's light p99 was ~0.6-0.9 ms; with 5 ms the light p99 was
+# epoll_et 4.2 ms, pool 1.9 ms, threads 0.7 ms: the shape the sweep is for.
+# It runs longer (its own duration): at 1,000 msg/s a 1 s run has ~12 heavy
+# requests, too few for a stable p99.
+
+
+def get(name):
+    return _BY_NAME[name]
+
+
+def names():
+    """Display order (the report's)."""
+    return [s.name for s in SWEEPS]
+
+
+def run_order():
+    """Execution order: display order, the run_last sweeps at the end."""
+    return [s.name for s in SWEEPS if not s.run_last] + [s.name for s in SWEEPS if s.run_last]
+
+
+def series_of(sweep, rows):
+    """The sweep's series present in rows, in its order."""
+    return sorted({r["series"] for r in rows if r["sweep"] == sweep.name}, key=sweep.series_key)
+
+
+def charts():
+    """(sweep, chart) for every chart, in report order."""
+    return [(s, c) for s in SWEEPS for c in s.charts()]

@@ -1,0 +1,131 @@
+"""harness/sweeps.py and profiles.build_points: the points each sweep makes
+per profile, and the declarations' consistency with the CSV and plots/."""
+import os
+
+import pytest
+
+import models
+import profiles
+import report
+import sweeps
+from conftest import ROOT
+
+MS = ["epoll_lt", "prefork", "threads"]
+
+
+def pts(profile="default", ms=MS, conns=None, only=None):
+    return profiles.build_points(profile, ms, conns, only, 20000)[0]
+
+
+def test_run_order_puts_churn_last():
+    assert profiles.SWEEPS[-1] == "churn"
+    assert sorted(profiles.SWEEPS) == sorted(sweeps.names())
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+@pytest.mark.parametrize("sweep", sweeps.names())
+def test_every_sweep_declares_every_profile(profile, sweep):
+    assert profile in sweeps.get(sweep).profiles
+
+
+def test_active_default():
+    p = pts(only=["active"])
+    assert [x.conns for x in p if x.model == "epoll_lt" and x.repeat == 1] == \
+        [1, 10, 100, 1000, 5000, 10000, 19000]
+    assert all(x.active == x.conns and x.idle == 0 and x.mode == "closed" for x in p)
+
+
+def test_repeat_major_within_a_sweep():
+    p = pts(only=["active"])
+    reps = [x.repeat for x in p]
+    assert reps == sorted(reps) and set(reps) == {1, 2}
+
+
+def test_idle_is_100_active_among_idle():
+    p = pts(only=["idle"])
+    assert {(x.conns, x.active, x.idle, x.x) for x in p if x.model == "epoll_lt"} == \
+        {(t, 100, t - 100, t - 100) for t in (1000, 5000, 10000, 19000)}
+
+
+def test_rate_series_and_open_loop():
+    p = pts(only=["rate"])
+    assert {x.series for x in p} == {"idle0", "idle10000"}
+    assert all(x.mode == "open" and x.rate == x.x for x in p)
+    assert {x.conns for x in p if x.series == "idle10000"} == {11000}
+
+
+def test_heavy_only_heavy_models_all_cpus_own_duration():
+    p = pts(only=["heavy"])
+    assert {x.model for x in p} == {"threads"}        # epoll_lt and prefork are not heavy
+    assert all(x.server_cpus == "all" and x.split_every == sweeps.HEAVY_WORK_EVERY
+               and x.duration == 4.0 for x in p)
+    assert {(x.series, x.work_us, x.work_every) for x in p} == {("light", 0, 1),
+                                                                ("heavy", 5000, 100)}
+
+
+def test_churn_and_size():
+    p = pts(only=["churn"])
+    assert all(x.mode == "churn" and x.idle == 0 for x in p)
+    assert pts(only=["size"]) == []                       # no sizes outside the full profile
+    f = pts("full", only=["size"])
+    assert {x.size for x in f} == {16, 64, 256, 1024, 4096, 16384, 65536}
+
+
+def test_conns_filter_replaces_active_and_idle_and_filters_the_rest():
+    p = pts(conns=[1000, 11000])
+    by = {}
+    for x in p:
+        by.setdefault(x.sweep, set()).add(x.conns)
+    assert by["active"] == {1000, 11000} and by["idle"] == {1000, 11000}
+    assert by["rate"] == {1000, 11000} and "churn" not in by and "heavy" not in by
+
+
+def test_model_flags_from_the_registry():
+    p = pts(only=["active"])
+    pf = {x.conns: x.server_args for x in p if x.model == "prefork"}
+    assert pf[1] == ["--procs", "32"] and pf[1000] == ["--procs", "1000"]
+    assert all(x.server_args == [] for x in p if x.model == "epoll_lt")
+    assert all(x.server_args == [] for x in pts(ms=["fake_server"], only=["active"]))
+
+
+def test_points_past_one_process_get_several():
+    p = pts("full", only=["active"])
+    big = [x for x in p if x.conns == 100000]
+    assert big and all(x.server_procs == x.client_procs == 7 for x in big)
+
+
+def test_overrides_and_settings():
+    p, settings = profiles.build_points("quick", MS, None, ["active", "heavy"], 20000,
+                                        dict(duration=0.5, repeats=None))
+    assert settings["duration"] == 0.5 and settings["repeats"] == 1
+    assert set(settings["sweeps"]) == {"active", "heavy"}
+    assert {x.duration for x in p if x.sweep == "active"} == {0.5}
+    assert {x.duration for x in p if x.sweep == "heavy"} == {2.0}
+
+
+def test_declarations_name_real_columns_and_chart_kinds():
+    cols = set(report.COLUMNS)
+    for sw in sweeps.SWEEPS:
+        for it in sw.report:
+            if isinstance(it, sweeps.Chart):
+                assert os.path.isfile(os.path.join(ROOT, "plots", f"{it.kind}.gp")), it.name
+                used = [p.y for p in it.panels] + ([it.x] if it.panels else [])
+                used += [it.at] if it.at else []
+                used += [v for k, v in it.params if k in ("total", "part", "c1", "c2")]
+                assert set(used) <= cols, (it.name, set(used) - cols)
+                assert it.main_col() in cols
+            elif isinstance(it, sweeps.Table):
+                assert it.col in cols
+            else:
+                assert {c for _, c, _ in it.cols} <= cols
+    names = [c.name for _, c in sweeps.charts()]
+    assert len(names) == len(set(names))
+
+
+def test_thread_per_connection_limit_from_the_registry():
+    pt = pts(only=["active"])[-1]
+    lim = dict(threads_max=2000, pid_max=2000, tasks_now=0)
+    big = pt.again(conns=5000)
+    assert "5000 connections need as many threads" in profiles.model_limit("threads", big, lim)
+    assert profiles.model_limit("epoll_lt", big, lim) is None
+    assert models.names(thread_per_conn=True) == ["threads"]
