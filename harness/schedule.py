@@ -1,0 +1,167 @@
+"""schedule.py - which point runs next: repeats interleaved across models,
+in a shuffled order, until each point's interval is tight or a cap.
+
+A run goes sweep by sweep (profiles.SWEEPS order). Within a sweep:
+
+  1. every point gets the profile's `repeats` (min) attempts, in rounds: the
+     first round goes up the sweep's x (series by series) with the models
+     shuffled within each x, so a model that fails at one x is not run at a
+     larger one (bench.py's skip rules); every later round is shuffled
+     afresh (stats.interleaved_rounds), so drift on the machine hits every
+     model alike;
+  2. points whose 95% Student-t interval is wider than +-target of the mean
+     (figures_of: echoes/s and CPU per echo; CPU per echo only open loop,
+     where echoes/s is the offered rate) repeat again in shuffled rounds,
+     up to `max_repeats` attempts, within `extra_time` x the sweep's
+     estimated time (profiles.estimate_s) for its min repeats.
+
+Every seed is fixed (SEED): the same run plan always runs in the same order.
+A resumed run (bench.py --resume) passes the repeats already on disk as
+`prior`: they count towards min repeats and convergence, and a point with a
+skipped record is done.
+"""
+
+import json
+import random
+
+import profiles
+import stats
+
+SEED = stats.BOOT_SEED
+
+
+def figures_of(pt):
+    """The figures whose interval decides whether a point has converged."""
+    if pt["mode"] == "churn":
+        return ["conns_per_s", "cpu_us_per_echo"]
+    if pt["rate"]:
+        return ["cpu_us_per_echo"]
+    return ["msgs_per_s", "cpu_us_per_echo"]
+
+
+def sample(derived, figs):
+    """One repeat's figures for the convergence test. A figure the repeat did
+    not measure counts as a constant (it cannot hold a point back, and a
+    point whose repeats all lack it converges on the others)."""
+    out = {}
+    for f in figs:
+        v = (derived or {}).get(f)
+        out[f] = v if stats.numbers([v]) else 1.0
+    return out
+
+
+def plan(pts):
+    """[(sweep, [base points])] in run order: each point once (its first
+    repeat), whatever repeats build_points expanded."""
+    out, seen = [], set()
+    for p in pts:
+        if p.key() in seen:
+            continue
+        seen.add(p.key())
+        if not out or out[-1][0] != p.sweep:
+            out.append((p.sweep, []))
+        out[-1][1].append(p)
+    return out
+
+
+def first_order(base, seed=SEED):
+    """The first round's keys: series in declared order, x ascending, the
+    models shuffled (seeded) within each (series, x)."""
+    series = list(dict.fromkeys(p.series for p in base))
+    groups = {}
+    for p in base:
+        groups.setdefault((series.index(p.series), p.x), []).append(p.key())
+    rng = random.Random(seed)
+    out = []
+    for g in sorted(groups):
+        keys = groups[g]
+        rng.shuffle(keys)
+        out += keys
+    return out
+
+
+def limits(settings):
+    """(target, min repeats, max repeats, extra_time) of a run's settings."""
+    mn = max(1, int(settings.get("repeats", 1)))
+    return (float(settings.get("target", stats.TARGET)), mn,
+            max(mn, int(settings.get("max_repeats", mn))), float(settings.get("extra_time", 0.0)))
+
+
+def run(pts, settings, measure, between=None, prior=None, estimate=profiles.estimate_s):
+    """Run every sweep of pts. measure(point, figures) -> stats sample, None
+    (failed) or stats.DROP (skipped); between(sweep) before every sweep but
+    the first; prior: {key: (samples, failed, done)} from disk. Returns
+    {key: result} (stats.interleaved_rounds' results)."""
+    target, mn, mx, extra = limits(settings)
+    prior = prior or {}
+    results = {}
+    for i, (sweep, base) in enumerate(plan(pts)):
+        if i and between:
+            between(sweep)
+        by_key = {p.key(): p for p in base}
+        keys = [k for k in by_key if not (k in prior and prior[k][2])]
+        figs = figures_of(base[0])
+        pr = {k: prior[k][:2] for k in keys if k in prior}
+        res = stats.interleaved_rounds(
+            keys, lambda k: measure(by_key[k], figs), figs, target, min_repeats=mn,
+            max_repeats=mn, prior=pr, first_order=first_order(base), seed=SEED)
+        again = [k for k in keys if res[k]["stop"] == "max repeats" and not res[k]["failed"]]
+        cap = extra * mn * sum(estimate(by_key[k]) for k in keys)
+        if mx > mn and again and cap > 0:
+            res.update(stats.interleaved_rounds(
+                again, lambda k: measure(by_key[k], figs), figs, target, min_repeats=mn,
+                max_repeats=mx, time_cap_s=cap,
+                prior={k: (res[k]["samples"], res[k]["failed"]) for k in again},
+                seed=SEED + 1000))
+        results.update(res)
+    return results
+
+
+def prior_from(recs):
+    """{key: (samples, failed, done)} from a run's records: the repeats already
+    measured; done when one of its records is skipped (its sweep gave it up)."""
+    out = {}
+    for r in recs:
+        k = r.point.key()
+        samples, failed, done = out.get(k, ([], 0, False))
+        if r.status == "ok":
+            samples = samples + [sample(r.derived, figures_of(r.point))]
+        elif r.status == "failed":
+            failed += 1
+        else:
+            done = True
+        out[k] = (samples, failed, done)
+    return out
+
+
+# What a resumed run must share with the interrupted one: (label, context key).
+RESUME_SAME = [("settings", "settings"), ("models", "models"), ("sweeps", "sweeps"),
+               ("CONNS", "conns_filter"), ("git commit", "git_commit"),
+               ("dirty tree", "git_dirty"), ("server binaries", "binaries"),
+               ("loadgen", "loadgen_sha256")]
+
+
+def _norm(v):
+    return json.loads(json.dumps(v, sort_keys=True, default=str))
+
+
+def _short(v):
+    s = json.dumps(v, sort_keys=True, default=str) if not isinstance(v, str) else v
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def resume_mismatch(old, new):
+    """'' when the new run context may continue the old one, else one line
+    naming what differs (the first differing item of each field)."""
+    why = []
+    for label, key in RESUME_SAME:
+        a, b = _norm(old.get(key)), _norm(new.get(key))
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            ks = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            why.append(f"{label} ({', '.join(ks[:4])}: {_short(a.get(ks[0]))} then, "
+                       f"{_short(b.get(ks[0]))} now)")
+        else:
+            why.append(f"{label} ({_short(a)} then, {_short(b)} now)")
+    return "; ".join(why)

@@ -1,0 +1,246 @@
+"""harness/schedule.py (+ stats.interleaved_rounds' prior/DROP/first_order):
+the order points and repeats run in, convergence, resume; report.fold's
+intervals and converged column.
+
+Run: /usr/bin/python3 -m pytest -q tests/py/test_schedule.py
+"""
+import itertools
+
+import profiles
+import report
+import schedule
+import stats
+from test_records import a_record
+
+MODELS = ["threads", "poll", "epoll_lt", "epoll_et", "io_uring"]
+
+
+def points(repeats=2, sweeps=("active",)):
+    pts, settings = profiles.build_points("default", MODELS, [10, 100, 1000], list(sweeps), 20000,
+                                          dict(repeats=repeats))
+    return pts, settings
+
+
+class Fake:
+    """measure(): records the calls; per model a value sequence (cycled)."""
+
+    def __init__(self, values=None, drop=()):
+        self.calls, self.values, self.drop = [], values or {}, set(drop)
+        self.it = {}
+
+    def __call__(self, pt, figs):
+        self.calls.append(pt.key())
+        if pt.key() in self.drop:
+            return stats.DROP
+        seq = self.values.get(pt.model, [100.0, 100.0])
+        it = self.it.setdefault(pt.key(), itertools.cycle(seq))
+        v = next(it)
+        return {f: v for f in figs}
+
+
+def test_first_round_goes_up_x_with_models_shuffled_within_each_x():
+    pts, st = points(repeats=1)
+    base = schedule.plan(pts)[0][1]
+    by = {p.key(): p for p in base}
+    order = [by[k] for k in schedule.first_order(base)]
+    assert [p.x for p in order] == sorted(p.x for p in order)          # x ascending
+    per_x = [[p.model for p in order if p.x == x] for x in (10, 100, 1000)]
+    assert all(sorted(m) == sorted(MODELS) for m in per_x)              # every model once
+    assert any(m != MODELS for m in per_x)                              # shuffled ...
+    assert len({tuple(m) for m in per_x}) > 1                           # ... afresh per x
+    assert schedule.first_order(base) == schedule.first_order(base)     # seeded
+
+
+def test_rounds_interleave_every_point_before_any_repeats_again():
+    pts, st = points(repeats=3)
+    st.update(max_repeats=3, extra_time=0)
+    fake = Fake({m: [100.0, 150.0] for m in MODELS})                   # never converges
+    res = schedule.run(pts, st, fake)
+    n = len(res)
+    assert len(fake.calls) == 3 * n
+    rounds = [fake.calls[i * n:(i + 1) * n] for i in range(3)]
+    assert all(sorted(r) == sorted(res) for r in rounds)               # one each per round
+    assert rounds[1] != rounds[2] and rounds[1] != rounds[0]           # shuffled each round
+    assert all(r["stop"] == "max repeats" for r in res.values())
+
+
+def test_converged_points_are_dropped_and_the_rest_repeat_to_the_cap():
+    pts, st = points(repeats=2)
+    st.update(max_repeats=6, extra_time=100.0)
+    vals = {m: [100.0, 100.5, 99.5] for m in MODELS}
+    vals["poll"] = [100.0, 160.0]                                      # +-30%: never within 5%
+    fake = Fake(vals)
+    res = schedule.run(pts, st, fake)
+    for k, r in res.items():
+        n = sum(1 for c in fake.calls if c == k)
+        if k[2] == "poll":
+            assert (r["converged"], r["stop"], n) == (False, "max repeats", 6)
+        else:
+            assert r["converged"] and n == 2                            # tight after the min
+    # after the minimum rounds only poll's points ran
+    extra = fake.calls[2 * len(res):]
+    assert extra and {k[2] for k in extra} == {"poll"}
+
+
+def test_time_cap_stops_the_extra_repeats_only():
+    pts, st = points(repeats=2)
+    st.update(max_repeats=50, extra_time=1e-9)
+    fake = Fake({m: [100.0, 160.0] for m in MODELS})
+    res = schedule.run(pts, st, fake)
+    assert all(len(r["samples"]) >= 2 for r in res.values())           # min repeats always
+    assert len(fake.calls) <= 2 * len(res) + 1
+
+
+def test_drop_ends_a_point_and_between_runs_before_later_sweeps():
+    pts, st = points(repeats=3, sweeps=("active", "churn"))
+    st.update(max_repeats=3, extra_time=0)
+    base = schedule.plan(pts)
+    assert [s for s, _ in base] == ["active", "churn"]
+    dropped = base[0][1][0].key()
+    fake = Fake(drop={dropped})
+    seen = []
+    res = schedule.run(pts, st, fake, between=lambda s: seen.append((s, len(fake.calls))))
+    assert fake.calls.count(dropped) == 1 and res[dropped]["stop"] == "dropped"
+    n_active = len(base[0][1])
+    assert seen == [("churn", sum(1 for c in fake.calls if c[0] == "active"))]
+    assert seen[0][1] >= n_active
+
+
+def test_resume_skips_done_points_and_counts_prior_repeats():
+    pts, st = points(repeats=2)
+    st.update(max_repeats=2, extra_time=0)
+    base = schedule.plan(pts)[0][1]
+    done2, done1, gone = base[0], base[1], base[2]
+    recs = [a_record(point=done2, derived={"msgs_per_s": 100.0, "cpu_us_per_echo": 5.0}),
+            a_record(point=done2.again(repeat=2), derived={"msgs_per_s": 100.0,
+                                                           "cpu_us_per_echo": 5.0}),
+            a_record(point=done1, derived={"msgs_per_s": 100.0, "cpu_us_per_echo": 5.0}),
+            a_record(point=gone, status="skipped", reason="not run", derived={})]
+    prior = schedule.prior_from(recs)
+    assert prior[done2.key()][:2] == ([{"msgs_per_s": 100.0, "cpu_us_per_echo": 5.0}] * 2, 0)
+    assert prior[gone.key()][2] is True
+    fake = Fake()
+    res = schedule.run(pts, st, fake, prior=prior)
+    assert done2.key() not in fake.calls and gone.key() not in fake.calls
+    assert fake.calls.count(done1.key()) == 1                           # one more, not two
+    assert len(res[done1.key()]["samples"]) == 2
+    assert all(fake.calls.count(p.key()) == 2 for p in base[3:])
+
+
+def test_resume_mismatch_names_what_differs():
+    old = dict(settings={"duration": 1.0, "repeats": 2}, models=["poll"], sweeps=["active"],
+               conns_filter=None, git_commit="a" * 40, git_dirty=False,
+               binaries={"poll": "x"}, loadgen_sha256="l", date="then")
+    assert schedule.resume_mismatch(old, dict(old, date="now")) == ""
+    why = schedule.resume_mismatch(old, dict(old, settings={"duration": 5.0, "repeats": 2}))
+    assert why.startswith("settings (duration: 1.0 then, 5.0 now)")
+    why = schedule.resume_mismatch(old, dict(old, git_commit="b" * 40, binaries={"poll": "y"}))
+    assert "git commit" in why and "server binaries (poll" in why and "settings" not in why
+
+
+# ---- report.fold: the mean, its interval, converged ---------------------------
+
+def rec(msgs, cpu=5.0, **pt):
+    r = a_record(derived={"msgs_per_s": msgs, "cpu_us_per_echo": cpu})
+    r.point = r.point.again(**pt)
+    return r
+
+
+def test_fold_mean_interval_and_converged():
+    row = report.fold([rec(100.0), rec(110.0, repeat=2), rec(300.0, repeat=3)])
+    ci = stats.mean_ci([100.0, 110.0, 300.0])
+    assert row["msgs_per_s"] == ci.mean == 170.0                       # mean, not median
+    assert (row["msgs_per_s_lo"], row["msgs_per_s_hi"]) == (ci.lo, ci.hi)
+    assert (row["msgs_per_s_min"], row["msgs_per_s_max"]) == (100.0, 300.0)
+    assert row["converged"] == 0
+    tight = report.fold([rec(100.0), rec(100.5, repeat=2), rec(99.5, repeat=3)])
+    assert tight["converged"] == 1
+    assert report.fold([rec(100.0), rec(100.5, 9.0, repeat=2)])["converged"] == 0  # CPU wide
+    one = report.fold([rec(100.0)])
+    assert one["converged"] is None and one["msgs_per_s_lo"] is None
+    for c in ("converged", "msgs_per_s_lo", "msgs_per_s_hi", "cpu_us_per_echo_lo"):
+        assert c in report.COLUMNS
+
+
+# ---- the tests above catch these broken variants (tests of the tests) ---------
+
+class _NoShuffle:
+    def __init__(self, seed):
+        pass
+
+    def shuffle(self, x):
+        pass
+
+
+def _median_fields(fig, vals):
+    import statistics
+    return {fig: statistics.median(vals) if vals else None, fig + "_lo": None, fig + "_hi": None}
+
+
+BROKEN = {
+    "first round in declaration order": (
+        lambda mp: mp.setattr(schedule, "first_order", lambda base, seed=0: [p.key() for p in base]),
+        test_first_round_goes_up_x_with_models_shuffled_within_each_x),
+    "rounds not shuffled": (
+        lambda mp: mp.setattr(stats.random, "Random", _NoShuffle),
+        test_rounds_interleave_every_point_before_any_repeats_again),
+    "nothing converges": (
+        lambda mp: mp.setattr(stats, "converged", lambda v, t=0.05: False),
+        test_converged_points_are_dropped_and_the_rest_repeat_to_the_cap),
+    "resume ignores the records on disk": (
+        lambda mp: mp.setattr(schedule, "prior_from", lambda recs: {}),
+        test_resume_skips_done_points_and_counts_prior_repeats),
+    "resume accepts other settings": (
+        lambda mp: mp.setattr(schedule, "RESUME_SAME", [("git commit", "git_commit")]),
+        test_resume_mismatch_names_what_differs),
+    "fold takes the median": (
+        lambda mp: mp.setattr(stats, "ci_fields", _median_fields),
+        test_fold_mean_interval_and_converged),
+}
+
+
+def test_broken_variants_are_caught(monkeypatch):
+    for name, (brk, test) in BROKEN.items():
+        with monkeypatch.context() as mp:
+            brk(mp)
+            try:
+                test()
+            except (AssertionError, KeyError, TypeError):
+                continue
+        raise AssertionError(f"broken variant not caught: {name}")
+
+
+# ---- REPORT.md: the confidence section and the claims ------------------------
+
+def _recs(model, vals, x=1000):
+    out = []
+    for i, v in enumerate(vals, 1):
+        r = rec(v, model=model, conns=x, active=x, x=x, repeat=i)
+        out.append(r)
+    return out
+
+
+def test_claims_only_where_intervals_separate_and_unconverged_listed():
+    recs = (_recs("epoll_et", [100e3, 101e3, 99e3]) + _recs("io_uring", [120e3, 121e3, 119e3])
+            + _recs("poll", [90e3, 110e3, 100e3]))
+    rows = report.aggregate(recs)
+    text = "\n".join(report.claims_lines(rows, recs))
+    assert "io_uring is faster than epoll_et at 1,000" in text
+    assert "poll and epoll_et at 1,000 active connections: no measurable difference" in text
+    assert "poll is" not in text
+    ctx = dict(settings=dict(repeats=3, max_repeats=5, extra_time=0.35, target=0.05),
+               schedule=dict(method="interleaved rounds, shuffled (seed 1); t", figures="f"))
+    conf = "\n".join(report.confidence_lines(ctx, rows))
+    assert "Student-t 95% of the mean" in conf
+    assert "| active | all | poll | 1,000 | 3 |" in conf              # +-20%: not converged
+    assert "| active | all | epoll_et |" not in conf
+
+
+BROKEN.update({
+    "claims ignore the intervals": (
+        lambda mp: mp.setattr(stats, "verdict", lambda a, b, s: "better"),
+        test_claims_only_where_intervals_separate_and_unconverged_listed),
+    "every point counts as converged": (
+        lambda mp: mp.setattr(stats, "converged", lambda v, t=0.05: True),
+        test_claims_only_where_intervals_separate_and_unconverged_listed),
+})
