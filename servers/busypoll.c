@@ -3,27 +3,17 @@
  *
  * The loop never sleeps. Each pass calls accept() on the nonblocking
  * listener and read() (or, with output pending, send()) on every live
- * connection; the kernel answers EAGAIN for nearly all of them. There is no
- * wait queue and no wake-up, so no scheduler latency: data is picked up
- * within one pass. The price: THIS SERVER BURNS A WHOLE CORE BY DESIGN, even
- * with no clients, and every pass costs one system call per connection
- * (a read() that says EAGAIN takes ~0.28 us of CPU here), so at 10,000
- * connections a pass takes ~3 ms and latency grows with the connection
- * count. It is the baseline that shows what every readiness API saves.
- * Works on any kernel; the cost rises with Spectre/Meltdown mitigations
- * (every EAGAIN is a full kernel entry and exit).
- *
- * Trap: at EMFILE, accept() fails before even looking at the queue, so each
- * pass goes through accept_client()'s spare-descriptor dance (close, accept,
- * open): slower, but still correct and no crash.
- *
- * Backpressure: a connection with pending output is only sent to, never read
- * from, until it drains. Live fds are kept in a compact array (swap-remove
- * on close) so a pass touches only open descriptors.
+ * connection; the kernel answers EAGAIN for nearly all of them. No wait
+ * queue and no wake-up, so no scheduler latency; the price is a whole core
+ * burnt BY DESIGN, even with no clients, and a full kernel entry and exit per
+ * connection per pass (dearer with Spectre/Meltdown mitigations), so a pass
+ * and the latency grow with the connection count. At EMFILE accept() fails
+ * before it looks at the queue, so each pass goes through accept_client()'s
+ * spare-descriptor drain: slower, still correct. Backpressure: a connection
+ * with pending output is only sent to until it drains. Any kernel.
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -42,13 +32,10 @@ static char *buf;           /* one read buffer for all connections */
 
 static void conn_drop(int fd, int err)
 {
-	if (err)
-		conn_error(err);
 	int i = conns[fd].idx;
 	live[i] = live[--nlive];            /* swap-remove; a no-op for the last */
 	conns[live[i]].idx = i;
-	outbuf_free(&conns[fd].out);
-	conn_close_fd(fd);
+	conn_end(fd, &conns[fd].out, err);
 }
 
 static void on_accept(int lfd)
@@ -56,8 +43,7 @@ static void on_accept(int lfd)
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		int fd = accept_client(lfd, 0);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				warnx_("accept: %s", strerror(errno));
+			accept_failed();
 			return;
 		}
 		conns[fd].idx = nlive;

@@ -5,13 +5,14 @@
  * view; this header gives it the rest, written once:
  *   - the contract (flags, READY line, JSON counters on SIGTERM/SIGINT),
  *   - the listening socket and accept() with EMFILE handling,
- *   - counted read()/write() wrappers for nonblocking sockets, and the
- *     pending-output buffer that turns partial writes into backpressure,
+ *   - counted read()/write() wrappers for nonblocking sockets, the
+ *     pending-output buffer that turns partial writes into backpressure, and
+ *     the end of a connection,
  *   - the optional per-message CPU work (--work-us/--work-every).
  *
- * Counters are updated with relaxed atomics so the threaded models share
- * them safely; on x86 an uncontended locked add is ~20 cycles, noise next to
- * the ~1 us of a loopback send.
+ * Counters are per thread (plain adds, no shared cache line on the hot
+ * path), added into the process total when a thread ends (stats_flush) or
+ * read where they stand at exit (stats_register).
  */
 #ifndef C10K_COMMON_H
 #define C10K_COMMON_H
@@ -20,6 +21,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 /* ---- configuration ------------------------------------------------------ */
@@ -67,8 +69,10 @@ enum sc_kind {
 	SC_SUBMIT, SC_SIGWAIT, SC_OTHER, SC_KINDS
 };
 
+/* One thread's counters. Only that thread writes them, with plain adds: no
+ * locked instruction and no cache line shared between threads per echo. */
 struct stats {
-	uint64_t accepted, closed, cur_conns, peak_conns;
+	uint64_t accepted, closed;
 	uint64_t bytes_in, bytes_out, messages;
 	uint64_t errors;      /* per-connection failures of any kind */
 	uint64_t resets;      /* ECONNRESET / EPIPE seen (also in errors) */
@@ -76,10 +80,28 @@ struct stats {
 	uint64_t overflows;   /* rtsig queue overflows; -ENOBUFS re-arms; ... */
 	uint64_t sc[SC_KINDS];
 };
-extern struct stats stats;
+extern __thread struct stats stats __attribute__((tls_model("local-exec")));
 
-#define STAT_ADD(field, n) __atomic_fetch_add(&stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
-#define SC(kind) __atomic_fetch_add(&stats.sc[kind], 1, __ATOMIC_RELAXED)
+#define STAT_ADD(field, n) (stats.field += (uint64_t)(n))
+#define SC(kind) (stats.sc[kind]++)
+
+/* The process's totals: what ended threads flushed, and the open-connection
+ * gauge (atomics, touched once per accept and close). prefork points this at
+ * MAP_SHARED memory before fork(), so its children add into the parent's. */
+struct totals {
+	struct stats sum;
+	uint64_t cur_conns, peak_conns;
+};
+extern struct totals *totals;
+
+/* Add this thread's counters into totals->sum (atomic adds) and zero them.
+ * Every thread but the one that calls print_stats() calls it once as it
+ * ends, before it is joined (prefork's children: after each connection). */
+void stats_flush(void);
+/* For a thread that may still run when print_stats() is called (threads.c's
+ * detached workers): list its counters so print_stats() adds them as they
+ * are then; its stats_flush() takes them off the list. */
+void stats_register(void);
 
 /* Bookkeeping for one accepted / one closed connection (updates peak). */
 void conn_opened(void);
@@ -97,12 +119,16 @@ extern volatile sig_atomic_t stop;
 
 /* SIGTERM/SIGINT -> stop, SIGPIPE ignored, RLIMIT_NOFILE soft raised to hard. */
 void setup_process(void);
-/* Block SIGTERM and SIGINT in the calling thread (threaded models call this
- * before creating workers, so only the main thread takes them). */
-void block_stop_signals(void);
+/* *set = { SIGTERM, SIGINT }; a model adds its own signals to it. */
+void stop_signals(sigset_t *set);
+/* Block SIGTERM and SIGINT in the calling thread (threads it creates inherit
+ * the mask, so only the thread that waits for them takes them); the mask
+ * before goes to *old unless old is NULL. */
+void block_stop_signals(sigset_t *old);
 /* Print "READY <port>\n" on stdout and flush. */
 void announce_ready(int lfd);
-/* Print the one JSON object of counters on stdout (called once, at exit). */
+/* Print the one JSON object of counters on stdout (called once, at exit):
+ * totals->sum plus the calling thread's own counters. */
 void print_stats(void);
 
 /* ---- sockets ------------------------------------------------------------ */
@@ -110,7 +136,6 @@ void print_stats(void);
 /* socket/bind/listen per cfg; nonblocking unless blocking != 0. */
 int listen_socket(int blocking);
 int set_nonblock(int fd);
-int set_block(int fd);
 
 /* Accept one connection (accept4 with SOCK_NONBLOCK unless blocking).
  * Returns the fd, or -1 with errno: EAGAIN (nothing pending), EINTR, or a
@@ -119,6 +144,10 @@ int set_block(int fd);
  * (so level-triggered waits do not spin), counts them in stats.emfile,
  * re-reserves the descriptor, and returns -1 with errno EAGAIN. */
 int accept_client(int lfd, int blocking);
+/* After accept_client() returned -1: 0 when errno is EAGAIN (nothing queued,
+ * or the EMFILE drain ran) or EINTR; otherwise warns "accept: <error>" and
+ * returns 1 (the caller ends this batch and backs off if it must). */
+int accept_failed(void);
 
 /* Counted read() on a socket: retries EINTR, adds bytes_in and messages.
  * Returns >0 bytes, 0 at EOF, -1 with errno (EAGAIN or a real error). */
@@ -145,6 +174,12 @@ int send_or_keep(int fd, struct outbuf *ob, const char *p, size_t n);
 int flush_pending(int fd, struct outbuf *ob);
 static inline int outbuf_pending(const struct outbuf *ob) { return ob->len > ob->off; }
 void outbuf_free(struct outbuf *ob);
+
+/* The end of a connection: count err unless 0 (0 = EOF, all echoed), free
+ * the pending output (ob may be NULL), close the fd. close() also takes the
+ * fd out of every epoll interest list and fasync list. A model's own tables
+ * (fd sets, ready lists) are its own business, before this call. */
+void conn_end(int fd, struct outbuf *ob, int err);
 
 /* ---- per-message work (the event loop's weak point) --------------------- */
 
@@ -181,6 +216,32 @@ static inline ssize_t echo_some(int fd, struct outbuf *ob, char *buf)
 		return errno == EAGAIN ? 0 : -1;
 	maybe_work(buf, (size_t)n);
 	return send_or_keep(fd, ob, buf, (size_t)n) == -1 ? -1 : n;
+}
+
+/* Edge-triggered readers (epoll_et, reactors, coro; rtsig's signals are
+ * edges too). After a read returned n > 0, may the reader stop and wait for
+ * the next edge? Yes after a short read (n < cfg.bufsize): it found the
+ * receive queue empty, so any byte that arrives later raises a new edge and
+ * the read that would return EAGAIN is not needed (nginx's ngx_unix_recv).
+ * Not when end of stream or an error is pending (eof: EPOLLRDHUP, EPOLLHUP or
+ * EPOLLERR seen, see ET_EOF_EVENTS): a FIN that came with the last data raises
+ * no later edge, so read on to the EOF or the error. A full read keeps the
+ * caller's bounded drain. ET_BROKEN=1 or 2 (EXTRA_CFLAGS=-DET_BROKEN=1 and
+ * a BIN of its own) builds the two classic mistakes: tests/conformance.py
+ * --only et must fail on both. */
+#define ET_EOF_EVENTS (EPOLLRDHUP | EPOLLHUP | EPOLLERR)
+static inline int read_was_short(ssize_t n, int eof)
+{
+#if defined(ET_BROKEN) && ET_BROKEN == 1   /* test of the tests: ignores the EOF hint */
+	(void)eof;
+	return (size_t)n < cfg.bufsize;
+#elif defined(ET_BROKEN) && ET_BROKEN == 2 /* test of the tests: any read ends the drain */
+	(void)n;
+	(void)eof;
+	return 1;
+#else
+	return (size_t)n < cfg.bufsize && !eof;
+#endif
 }
 
 /* ---- errors ------------------------------------------------------------- */

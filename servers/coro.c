@@ -2,32 +2,16 @@
  * coro.c - green threads: one coroutine per connection, written in blocking
  * style, scheduled by one epoll loop (the Go / Erlang answer to C10K).
  *
- * The kernel sees an ordinary single-threaded edge-triggered epoll server:
- * each connection is added once with EPOLLIN|EPOLLOUT|EPOLLET (as Go's
- * netpoller does) and never touched by epoll_ctl again. A coroutine calls
- * coro_read()/coro_write(); on EAGAIN they park it and switch to the
- * scheduler, which resumes it when epoll_wait reports its fd. A switch is
- * ours alone: no system call, no kernel scheduler, ~20 ns. ET rules still
- * hold: a parked coroutine has seen EAGAIN, so the next state change will
- * queue an edge; a coroutine that was runnable when its edge came reads
- * until EAGAIN anyway. One that never hits EAGAIN yields after cfg.drain
- * reads (the run queue is served after the next epoll_wait(timeout 0)), or
- * it would starve the others: there is no preemption here, unlike Go. The
- * same holds for --work-us: a 1 ms spin stops every connection for 1 ms.
- *
- * Switch: a hand-written x86-64 switch (push the six callee-saved
- * registers, swap rsp, pop, ret). ucontext's swapcontext() is portable but
- * saves and restores the signal mask with an rt_sigprocmask system call on
- * every switch: 275-330 ns vs 15-25 ns for ours (2M switches, a loaded
- * 2-CPU box), and two switches per message = two extra system calls. x86-64 only: elsewhere it does not build.
- *
- * Stacks: STACK_KB per coroutine, mmap'd with a PROT_NONE guard page below,
- * so an overflow is a SIGSEGV, not silent heap corruption (a malloc'd stack
- * is cheaper but unguarded). Only touched pages become resident (~8 KiB per
- * idle connection); each stack is 2 VMAs, so vm.max_map_count (65530)
- * caps us near 32,000 connections. Freed stacks are cached, not unmapped.
- * ASan: every switch is announced with __sanitizer_start_switch_fiber /
- * __sanitizer_finish_switch_fiber, and a reused stack is unpoisoned.
+ * The kernel sees a single-threaded edge-triggered epoll server: each
+ * connection is added once with EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET (as Go's
+ * netpoller does). A coroutine parks on EAGAIN, and after a short read unless
+ * an EOF or error is pending (as in epoll_et.c); the loop resumes it on its
+ * next event. A switch is ours alone: no system call (ucontext's swapcontext
+ * would make an rt_sigprocmask per switch). No preemption: a coroutine
+ * yields after --drain full reads, and a --work-us spin stalls everyone.
+ * Stacks are mmap'd with a PROT_NONE guard page below (an overflow is a
+ * SIGSEGV); only touched pages are resident; two VMAs per stack, so
+ * vm.max_map_count bounds the connections. x86-64 only (the switch).
  */
 #include <errno.h>
 #include <sanitizer/asan_interface.h>   /* no-op macros without ASan */
@@ -45,7 +29,7 @@
 #define FIBER_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
 #define FIBER_FINISH(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
 #else
-#define STACK_KB 32          /* measured peak use 3.3 KiB: 10x margin */
+#define STACK_KB 32          /* ~10x the peak use of serve(): see the README */
 #define FIBER_START(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
 #define FIBER_FINISH(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
 #endif
@@ -61,8 +45,9 @@ struct coro {
 	void *sp;                /* saved stack pointer while switched out */
 	char *stack;             /* lowest usable byte (the guard page is below) */
 	int fd;
-	int parked;              /* waiting for an epoll event */
-	int dead;                /* finished: the scheduler frees it */
+	char parked;             /* waiting for an epoll event */
+	char eof;                /* ET_EOF_EVENTS seen: read on to the EOF or error */
+	char dead;               /* finished: the scheduler frees it */
 	struct coro *next;       /* run queue / stack cache link */
 	struct outbuf out;       /* bytes the kernel would not take yet */
 };
@@ -156,27 +141,30 @@ static int coro_write(struct coro *co, const char *p, size_t n)
 static void serve(struct coro *co)
 {
 	unsigned streak = 0;
+	int err = 0;
 	for (;;) {
 		ssize_t n = coro_read(co, buf, cfg.bufsize);
 		if (n <= 0) {
-			if (n < 0)
-				conn_error(errno);
-			break;                           /* EOF: all was echoed */
+			err = n < 0 ? errno : 0;         /* 0: EOF, all was echoed */
+			break;
 		}
 		maybe_work(buf, (size_t)n);
 		if (coro_write(co, buf, (size_t)n) == -1) {
-			conn_error(errno);
+			err = errno;
 			break;
 		}
-		if (++streak >= cfg.drain) {             /* fairness: no preemption here */
+		if (read_was_short(n, co->eof)) {        /* queue empty: the next byte is an edge */
+			streak = 0;
+			co->parked = 1;
+			suspend(co);
+		} else if (++streak >= cfg.drain) {      /* fairness: no preemption here */
 			streak = 0;
 			runq_push(co);
 			suspend(co);
 		}
 	}
-	outbuf_free(&co->out);
 	coros[co->fd] = NULL;
-	conn_close_fd(co->fd);                           /* also leaves the epoll set */
+	conn_end(co->fd, &co->out, err);
 }
 
 static void coro_entry(void)
@@ -214,7 +202,7 @@ static struct coro *coro_new(int fd)
 	}
 	memset(&co->out, 0, sizeof co->out);
 	co->fd = fd;
-	co->parked = co->dead = 0;
+	co->parked = co->eof = co->dead = 0;
 	/* A frame that c10k_coro_switch pops into coro_entry, which then sees
 	 * rsp % 16 == 8 as after a call; its return address is 0 (never used). */
 	uintptr_t *sp = (uintptr_t *)(co->stack + STACK_SIZE);
@@ -245,17 +233,15 @@ static void on_accept(int lfd)
 {
 	int fd = accept_client(lfd, 0);      /* one per event: LT reports it again */
 	if (fd == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			warnx_("accept: %s", strerror(errno));
+		accept_failed();
 		return;
 	}
 	struct coro *co = coro_new(fd);
-	if (!co) {
-		conn_error(ENOMEM);
-		return conn_close_fd(fd);
-	}
+	if (!co)
+		return conn_end(fd, NULL, ENOMEM);
 	coros[fd] = co;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = fd };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				  .data.fd = fd };
 	SC(SC_CTL);
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
 		die("epoll_ctl(ADD, fd %d)", fd);
@@ -291,11 +277,14 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < n; i++) {
 			struct coro *co = coros[evs[i].data.fd];
-			if (evs[i].data.fd == lfd)
+			if (evs[i].data.fd == lfd) {
 				on_accept(lfd);
-			else if (co && co->parked) { /* else runnable already: it will read */
-				co->parked = 0;
-				runq_push(co);
+			} else if (co) {
+				co->eof |= (evs[i].events & ET_EOF_EVENTS) != 0;
+				if (co->parked) {    /* else runnable already: it will read */
+					co->parked = 0;
+					runq_push(co);
+				}
 			}
 		}
 		/* Run what is runnable now; what it re-queues waits for the next pass. */

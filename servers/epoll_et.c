@@ -2,34 +2,20 @@
  * epoll_et.c - edge-triggered epoll, bounded drains, a "still ready" list.
  *
  * With EPOLLET the kernel reports a socket when its wake-up callback fires
- * (data arrived, send space freed, FIN, RST), then takes it off the ready
- * list: epoll_wait() will NOT report it again for bytes already queued. So a
- * reader must read until EAGAIN before it may wait on that fd again, or the
- * rest sits unread forever (epoll(7)); the same holds for accept(). Like LT
- * epoll, a call costs O(ready), not O(registered). Since Linux 2.5.44.
- *
- * Registration: EPOLLIN|EPOLLOUT|EPOLLET once, at accept, and never an
- * epoll_ctl(MOD) again: an edge-triggered EPOLLOUT is reported only when send
- * space is freed, so it costs nothing while we are not writing, and it is
- * exactly the wake-up a connection with pending output waits for. (With LT,
- * an always-on EPOLLOUT would report every idle socket on every call; that is
- * why epoll_lt switches with MOD.) Events carry the socket's full current
- * mask, so a read event usually shows EPOLLOUT too; it is ignored unless
- * output is pending.
- *
- * Fairness: draining to EAGAIN lets one fast sender starve the rest, so a
- * drain stops after cfg.drain reads (--drain, 16; accepts likewise). A
- * connection stopped by the bound has had no EAGAIN, so no new edge will
- * come for it: it goes on a "still ready" list that the loop serves after
- * the next epoll_wait(), which then uses timeout 0 so the list is not delayed.
- *
- * Backpressure: while output is pending we stop reading but remember that
- * input may remain (c->more); the EPOLLOUT edge that drains the output
- * resumes the reading. Forgetting that is the classic ET hang.
+ * (data, send space after a full buffer, FIN, RST) and then forgets it:
+ * bytes already queued raise no new event (epoll(7)). So a reader stops only
+ * when it knows the queue is empty: at EAGAIN, or after a short read (any
+ * byte that arrives later raises a new edge), unless EPOLLRDHUP, EPOLLHUP or
+ * EPOLLERR says an EOF or error is waiting, which raises no edge of its own.
+ * A drain stops after --drain full reads so one sender cannot starve the
+ * rest; such a connection goes on a "still ready" list served after the next
+ * epoll_wait (timeout 0). Registered once, EPOLLIN|EPOLLOUT|EPOLLRDHUP|
+ * EPOLLET: an ET EPOLLOUT fires only when send space frees after a full
+ * buffer, exactly what pending output waits for, so no epoll_ctl per echo.
+ * O(ready) like LT epoll. EPOLLRDHUP since Linux 2.6.17.
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -39,7 +25,8 @@
 
 struct conn {
 	struct outbuf out;      /* bytes the kernel would not take yet */
-	unsigned char more;     /* input edge seen, EAGAIN not yet: may hold data */
+	unsigned char more;     /* input edge seen, queue not known empty: may hold data */
+	unsigned char eof;      /* ET_EOF_EVENTS seen: read on to the EOF or error */
 	unsigned char queued;   /* on the ready list (entry may outlive the conn) */
 };
 
@@ -59,11 +46,8 @@ static void enqueue(int fd)
 
 static void conn_drop(int fd, int err)
 {
-	if (err)
-		conn_error(err);
-	outbuf_free(&conns[fd].out);
-	conns[fd].more = 0;             /* a stale list entry then does nothing */
-	conn_close_fd(fd);              /* close() also removes fd from the interest list */
+	conns[fd].more = conns[fd].eof = 0;   /* a stale list entry then does nothing */
+	conn_end(fd, &conns[fd].out, err);
 }
 
 static void on_accept(int lfd)
@@ -73,12 +57,12 @@ static void on_accept(int lfd)
 		if (fd == -1) {
 			if (errno == EAGAIN)
 				return;             /* drained: the next connect is a new edge */
-			if (errno != EINTR)
-				warnx_("accept: %s", strerror(errno));
+			accept_failed();
 			break;                  /* not drained: retry after the next wait */
 		}
-		conns[fd].more = 0;
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = fd };
+		conns[fd].more = conns[fd].eof = 0;
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+					  .data.fd = fd };
 		SC(SC_CTL);
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
 			die("epoll_ctl(ADD, fd %d)", fd);
@@ -96,8 +80,8 @@ static void on_readable(int fd)
 		ssize_t n = echo_some(fd, &c->out, buf);
 		if (n == -1)
 			return conn_drop(fd, errno);    /* errno 0: EOF, all echoed */
-		if (n == 0) {
-			c->more = 0;            /* drained: the next byte is a new edge */
+		if (n == 0 || read_was_short(n, c->eof)) {
+			c->more = 0;            /* EAGAIN or a short read: the next byte is a new edge */
 			return;
 		}
 	}
@@ -105,11 +89,16 @@ static void on_readable(int fd)
 		enqueue(fd);                /* hit the bound: finish after the next wait */
 }
 
+/* Backpressure: while output is pending nothing is read, but `more` keeps
+ * what the input edges said; the EPOLLOUT edge that drains the output
+ * resumes the reading (forgetting that is the classic ET hang). */
 static void on_event(int fd, uint32_t e)
 {
 	struct conn *c = &conns[fd];
-	if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
+	if (e & (EPOLLIN | ET_EOF_EVENTS))
 		c->more = 1;                /* read() will return data, EOF or the error */
+	if (e & ET_EOF_EVENTS)
+		c->eof = 1;                 /* no edge will come for it: read to the end */
 	if (outbuf_pending(&c->out)) {
 		if (!(e & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;                 /* still no room: wait for the EPOLLOUT edge */

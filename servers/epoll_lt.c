@@ -3,18 +3,17 @@
  *
  * The kernel keeps an interest list (a red-black tree, changed only by
  * epoll_ctl) and a ready list filled by the sockets' wake-up callbacks, so
- * epoll_wait() costs O(ready), not O(registered): 10,000 idle connections
- * cost nothing per call. Level-triggered means a socket with unread bytes is
- * put back on the ready list after every epoll_wait, so reading once per
- * event is safe; nothing is lost if we leave data behind. Since Linux 2.5.44.
+ * epoll_wait() costs O(ready), not O(registered): idle connections cost
+ * nothing per call. Level-triggered: after each epoll_wait the kernel polls
+ * a reported socket again and keeps it on the ready list while it is still
+ * readable, so one read per event loses nothing. Since Linux 2.5.44.
  *
  * Backpressure: when a reply does not fit in the socket buffer, the rest is
- * kept and the connection switches its interest from EPOLLIN to EPOLLOUT:
- * we read nothing more from it until the client takes what it was sent.
+ * kept and the interest switches from EPOLLIN to EPOLLOUT (EPOLL_CTL_MOD):
+ * nothing more is read until the client takes what it was sent.
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -34,24 +33,15 @@ static void arm(int fd, int op, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.fd = fd };
 	SC(SC_CTL);
-	if (epoll_ctl(epfd, op, fd, &ev) == -1 && op != EPOLL_CTL_DEL)
+	if (epoll_ctl(epfd, op, fd, &ev) == -1)
 		die("epoll_ctl(%d, fd %d)", op, fd);
-}
-
-static void conn_drop(int fd, int err)
-{
-	if (err)
-		conn_error(err);
-	outbuf_free(&conns[fd].out);
-	conn_close_fd(fd);      /* close() also removes fd from the interest list */
 }
 
 static void on_accept(int lfd)
 {
 	int fd = accept_client(lfd, 0);   /* one per event: LT reports it again */
 	if (fd == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			warnx_("accept: %s", strerror(errno));
+		accept_failed();
 		return;
 	}
 	arm(fd, EPOLL_CTL_ADD, EPOLLIN);
@@ -60,7 +50,7 @@ static void on_accept(int lfd)
 static void on_readable(int fd)
 {
 	if (echo_some(fd, &conns[fd].out, buf) == -1)
-		return conn_drop(fd, errno);        /* errno 0: EOF, all echoed */
+		return conn_end(fd, &conns[fd].out, errno);  /* errno 0: EOF, all echoed */
 	if (outbuf_pending(&conns[fd].out))
 		arm(fd, EPOLL_CTL_MOD, EPOLLOUT);   /* stop reading until drained */
 }
@@ -69,7 +59,7 @@ static void on_writable(int fd)
 {
 	int r = flush_pending(fd, &conns[fd].out);
 	if (r == -1)
-		return conn_drop(fd, errno);
+		return conn_end(fd, &conns[fd].out, errno);
 	if (r == 1)
 		arm(fd, EPOLL_CTL_MOD, EPOLLIN);
 }
@@ -101,7 +91,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			uint32_t e = evs[i].events;
-					if (fd == lfd)
+			if (fd == lfd)
 				on_accept(lfd);
 			else if (outbuf_pending(&conns[fd].out))
 				on_writable(fd);            /* EPOLLOUT, or ERR/HUP: send() says which */

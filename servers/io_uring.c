@@ -2,47 +2,18 @@
  * io_uring.c - completions: multishot accept, multishot recv into provided
  * buffers, one send in flight per connection. Minimum kernel 6.0.
  *
- * The kernel shares two rings with us: we write requests (SQEs), it writes
+ * Two rings are shared with the kernel: we write requests (SQEs), it writes
  * results (CQEs, -errno on failure); one io_uring_enter() submits any number
- * of SQEs and waits for CQEs. A socket op that cannot finish now does not go
- * to a thread: the kernel arms an internal poll (FEAT_FAST_POLL, 5.7) and
- * retries it as task_work in our task when the socket wakes; io-wq threads
- * are the fallback for files that cannot poll, never used here. Multishot
- * accept (5.19) and recv (6.0) keep one poll armed and post CQEs while
- * IORING_CQE_F_MORE is set; without it the request has ended (EOF, error,
- * -ENOBUFS, cancel, CQ overflow) and we arm it again. The recv takes a buffer
- * from a ring we registered (5.19) only when data arrives, so idle
- * connections pin no memory; we echo straight from it, recycle after the send.
- *
- * Traps: close() does not cancel requests armed on an fd (they hold the
- * file), so we close only when nothing is in flight, and stop a recv with a
- * cancel by user_data, which carries fd, type and a generation: a CQE or a
- * cancel of a closed connection never touches its fd's next owner. A full SQ
- * is submitted early; the CQ is sized for every connection (CQSIZE). -EMFILE
- * ends the accept: accept_client() drops what is queued, and the accept is
- * re-armed ACCEPT_RETRY_MS later, so running out of fds cannot spin.
- *
- * Memory and backpressure: the kernel takes ring buffers in order, so a full
- * ring would cycle (fault in) the whole pool; refill_ring() publishes about
- * twice what the last batch took, from a LIFO of free buffers (cache-hot
- * first): RSS is the working set. A client that does not read leaves our
- * send pending while a multishot recv keeps taking buffers, so at MAX_QUEUED
- * queued buffers its recv is cancelled (TCP then stops the client) and it
- * resumes with single-shot recvs, one buffer each, until one finds the socket
- * empty. A recv that met an empty ring (-ENOBUFS) waits in waitq.
- *
- * Speed, measured (1,000 conns, 64 B ping-pong, server on CPU 0, loadgen on
- * CPU 1, a shared and noisy 2-CPU VM, medians of 7 interleaved 3 s runs):
- * 69k msgs/s at 5.9 us of server CPU per message; epoll_et 64k at 6.8 us
- * (10,000 conns: 41k at 8.8 us vs 34k at 10.2 us). Nearly all of it is
- * kernel TCP (user ~1%); we make 0.1-0.3 enters per message where epoll_et
- * makes 3 system calls. What matters: SINGLE_ISSUER|DEFER_TASKRUN (6.1)
- * runs the recv task_work only inside our io_uring_enter(), in one batch.
- * With COOP_TASKRUN (our pre-6.1 fallback) or default task_work, completions
- * trickle in while we work and batches outgrow the refilled ring: 5-6% of
- * recvs end in -ENOBUFS, the whole pool gets touched (RSS 15 MB, not 4),
- * 58-63k msgs/s. A registered ring fd made no measurable difference. Left:
- * fget() per send is 2.7% of the profile; fixed files would save it.
+ * and waits for completions. A socket op that cannot finish now arms an
+ * internal poll (FEAT_FAST_POLL, 5.7) and is retried as task_work in our
+ * task, never on an io-wq thread. Multishot accept (5.19) and recv (6.0)
+ * post CQEs while IORING_CQE_F_MORE is set; without it the request ended and
+ * is armed again. The recv takes a buffer from a registered ring (5.19) only
+ * when data arrives, so idle connections pin no memory.
+ * SINGLE_ISSUER|DEFER_TASKRUN (6.1) runs that task_work only inside our
+ * io_uring_enter(), in one batch; without it completions trickle in while we
+ * work. Traps: close() does not cancel requests armed on an fd (they hold the
+ * file), so we close only when nothing is in flight.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -64,6 +35,12 @@
 #define MAX_QUEUED 4             /* per connection, then its recv is cancelled */
 #define ACCEPT_RETRY_MS 10       /* after EMFILE, re-arm the accept this much later */
 
+/* user_data carries fd, type and a generation: a CQE or a cancel of a closed
+ * connection never touches its fd's next owner. -EMFILE ends the accept:
+ * accept_client() drops what is queued and the accept is re-armed
+ * ACCEPT_RETRY_MS later. Backpressure: at MAX_QUEUED received buffers a
+ * connection's multishot recv is cancelled (TCP then stops the client) and it
+ * goes on with single-shot recvs until one finds the socket empty. */
 enum { T_ACCEPT = 1, T_RECV, T_SEND, T_CANCEL };
 
 struct conn {
@@ -116,6 +93,9 @@ static struct io_uring_sqe *get_sqe(void)
 	return sqe;
 }
 
+/* The kernel takes ring buffers in order, so a full ring would cycle (fault
+ * in) the whole pool: publish about twice what the last batch took, from a
+ * LIFO of free buffers (cache-hot first), so RSS is the working set. */
 static void refill_ring(void)
 {
 	unsigned want = RING_MIN + 2 * took, n = 0;

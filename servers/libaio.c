@@ -1,30 +1,19 @@
 /*
  * libaio.c - Linux native AIO (io_submit/io_getevents) with IOCB_CMD_POLL.
  *
- * Kernel AIO was built for O_DIRECT files. On a socket, IOCB_CMD_PREAD is
- * not asynchronous at all: the read runs inside io_submit() and BLOCKS it
- * until data arrives (the file has no ->read_iter that returns -EIOCBQUEUED).
- * So this server uses IOCB_CMD_POLL (Linux 4.18): a one-shot readiness
- * request. It completes with the revents mask in ev.res when the socket is
- * ready, immediately if it already is at submit, and must be resubmitted
- * after every event. Then plain nonblocking read()/send() do the I/O: this
- * is a readiness model with a batched interface. Every iocb to (re)arm is
- * collected and sent in ONE io_submit() per loop iteration, and one
- * io_getevents() reaps up to MAX_EVENTS, so each turn of the loop costs two
- * system calls whatever the number of events (epoll needs an epoll_ctl per
- * re-arm for one-shot).
- *
- * Limits: io_setup(nr) takes nr from fs.aio-max-nr (65,536 system-wide) and
- * fails with EAGAIN when aio-nr + nr exceeds it; the ring (32 bytes an
- * event, doubled by the kernel) is pinned memory. nr is sized from
- * --max-conns (default: the fd limit, 20,000 here), so three such servers at
- * once exhaust the system limit.
- * Trap, checked here: close() does NOT complete an outstanding poll iocb. The
- * iocb holds a reference to the file, so the socket stays open (the peer
- * sees no FIN) until the poll fires or is cancelled. So a connection closed
- * while armed is io_cancel()ed first (returns -EINPROGRESS; the event then
- * arrives with res 0). Each iocb carries fd and a per-fd generation in its
- * data, so an event for an earlier connection on a reused fd is dropped.
+ * Kernel AIO was built for O_DIRECT files: on a socket IOCB_CMD_PREAD is not
+ * asynchronous at all, it runs inside io_submit() and BLOCKS it until data
+ * arrives. So this server uses IOCB_CMD_POLL (Linux 4.18), a one-shot
+ * readiness request that completes with the revents in ev.res (at once if
+ * the socket is ready at submit) and is resubmitted after every event; plain
+ * nonblocking read()/send() do the I/O. Every re-arm of a loop turn goes in
+ * ONE io_submit() and one io_getevents() reaps up to MAX_EVENTS. io_setup(nr)
+ * takes nr from fs.aio-max-nr (system-wide) and the ring is pinned memory;
+ * nr follows --max-conns (default the fd limit). Trap: close() does NOT
+ * complete an outstanding poll iocb, which holds the file (the peer sees no
+ * FIN): an armed connection is io_cancel()ed first. Each iocb carries fd and
+ * a per-fd generation, so an event of an earlier connection on a reused fd
+ * is dropped.
  */
 #include <errno.h>
 #include <libaio.h>
@@ -69,8 +58,6 @@ static void conn_drop(int fd, int err)
 {
 	struct conn *c = &conns[fd];
 	struct io_event ev;
-	if (err)
-		conn_error(err);
 	if (c->state == ARMED) {    /* else close() would leave the socket open */
 		SC(SC_CTL);
 		io_cancel(ctx, &c->cb, &ev);
@@ -81,9 +68,8 @@ static void conn_drop(int fd, int err)
 	}
 	c->state = IDLE;
 	c->open = 0;
-	outbuf_free(&c->out);
 	nconns--;
-	conn_close_fd(fd);
+	conn_end(fd, &c->out, err);
 }
 
 static void on_accept(int lfd)
@@ -91,8 +77,7 @@ static void on_accept(int lfd)
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		int fd = accept_client(lfd, 0);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				warnx_("accept: %s", strerror(errno));
+			accept_failed();
 			break;
 		}
 		if (fd >= limit || nconns >= (int)cfg.max_conns) {

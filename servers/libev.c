@@ -1,43 +1,22 @@
 /*
  * libev.c - libev's ev_io watchers on its epoll backend; we do the I/O.
  *
- * libev only tells us when a descriptor is ready: the read(), send() and
- * accept4() are ours (conn_read/conn_write/accept_client count them), so the
- * row measures the library's loop, not a buffering layer. Underneath, on
- * Linux, ev_run() is: prepare watchers, fd_reify() (apply the fd change list),
- * one epoll_wait() (level-triggered), queue the ready watchers, call them.
- *
- * Why ev_default_loop(EVBACKEND_EPOLL | EVFLAG_NOENV): left to itself libev
- * picks from its recommended backends and obeys $LIBEV_FLAGS, so the row
- * could silently become select() (FD_SETSIZE 1024 caps it), poll() (O(n) per
- * wait) or, in 4.33, the Linux AIO / io_uring backends if someone enables
- * them. Naming epoll makes this row libev-over-epoll, comparable to epoll_lt.
- *
- * What libev adds over raw epoll:
- *   - The fd change list: ev_io_stop/ev_io_set/ev_io_start only record the
- *     new mask; fd_reify() calls epoll_ctl() once per changed fd before the
- *     next wait, and skips it when the mask the kernel has is unchanged.
- *     So switching a connection EV_READ -> EV_WRITE -> EV_READ costs the same
- *     two EPOLL_CTL_MODs as epoll_lt, one loop iteration later.
- *   - libev never calls EPOLL_CTL_DEL: close() removes the fd from the kernel
- *     set; a reused fd number gets MOD, ENOENT, then ADD. It keeps a
- *     generation counter per fd to drop events that belong to an earlier
- *     owner of the number (the epoll "dup'd fd" trap).
- *   - One indirect call per ready watcher, a pending queue, and ev_now()
- *     time updates (clock_gettime via the vDSO: no system call).
- * Counters: read/write/accept/close are exact (our calls); "wait" counts
- * loop iterations from an ev_prepare watcher, and libev makes exactly one
- * epoll_wait per iteration. "ctl" stays 0: libev decides when to call
- * epoll_ctl and gives no hook for it. strace -c -f, 50 ping-pong
- * connections of 64 B: 2.05 system calls per echo (read, send, a shared
- * epoll_wait, no epoll_ctl while no write is short), the same as epoll_lt.
- * SIGTERM/SIGINT: an ev_signal watcher (libev's own handler writes to an
- * eventfd the loop polls) breaks the loop at once. Needs libev >= 4.0.
+ * libev only says when a descriptor is ready: read(), send() and accept4()
+ * are ours, so the row measures the library's loop, not a buffering layer.
+ * On Linux one ev_run(EVRUN_ONCE) is: prepare watchers, fd_reify() (one
+ * epoll_ctl per fd whose mask changed since the last wait, none if it did
+ * not), one level-triggered epoll_wait(), then a callback per ready watcher.
+ * EVBACKEND_EPOLL|EVFLAG_NOENV: left to itself libev picks a backend and
+ * obeys $LIBEV_FLAGS (select, poll, or 4.33's linuxaio/io_uring). libev never
+ * calls EPOLL_CTL_DEL (close() does it) and keeps a generation per fd against
+ * events of an earlier owner of the number. Counters: read/write/accept/close
+ * are ours; "wait" counts loop iterations (one epoll_wait each) from an
+ * ev_prepare watcher; "ctl" stays 0: libev has no hook around epoll_ctl.
+ * Needs libev >= 4.0.
  */
 #include <errno.h>
 #include <ev.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -63,11 +42,8 @@ static void watch(struct ev_loop *loop, int fd, int events)
 
 static void conn_drop(struct ev_loop *loop, int fd, int err)
 {
-	if (err)
-		conn_error(err);
 	ev_io_stop(loop, &conns[fd].w);   /* before close: the number may be reused */
-	outbuf_free(&conns[fd].out);
-	conn_close_fd(fd);
+	conn_end(fd, &conns[fd].out, err);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -75,8 +51,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	int fd = accept_client(w->fd, 0);   /* one per event: LT reports it again */
 	if (fd == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			warnx_("accept: %s", strerror(errno));
+		accept_failed();
 		return;
 	}
 	ev_io_init(&conns[fd].w, on_conn, fd, EV_READ);

@@ -2,48 +2,18 @@
  * libevent.c - libevent 2.1 as its book teaches: an evconnlistener and one
  * bufferevent per connection; libevent does every read, write and accept.
  *
- * Underneath, on Linux, event_base_dispatch() is a level-triggered
- * epoll_wait() loop (epoll.c; its event array starts at 32 and doubles when
- * a wait fills it, up to 4,096), and a bufferevent is two events on one fd:
- *   - reading: on EPOLLIN, ioctl(FIONREAD) to size the read, then readv()
- *     into the input evbuffer's chain of malloc'd blocks (at most
- *     max_single_read bytes), then our read callback.
- *   - writing: bufferevent_write_buffer() only appends to the output evbuffer
- *     and adds the write event (EPOLL_CTL_MOD +EPOLLOUT). The writev() waits
- *     for the NEXT epoll_wait to report the socket writable; once the output
- *     is empty the write event is deleted again (EPOLL_CTL_MOD -EPOLLOUT).
- * So one echo costs ioctl, readv, writev, two epoll_ctl and a second pass
- * through epoll_wait before the reply leaves: strace -c -f measured 5.08
- * system calls per echo (50 ping-pong connections, 64 B) where epoll_lt
- * makes 2.05 (read, send, a shared epoll_wait).
- * The default base applies each event_add/event_del with its own epoll_ctl
- * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST would batch them per iteration, but
- * here the add and the delete fall in different iterations anyway).
- * evbuffer_add_buffer() moves chains between buffers without copying bytes;
- * what libevent pays instead is a malloc'd chain per read, freed once
- * written, and the chain and callback bookkeeping around it.
- *
- * Backpressure by watermarks: when the output holds more than HIGH_MARK
- * (cfg.bufsize) bytes the kernel would not take, EV_READ is disabled; the
- * write callback (libevent calls it when the output drains to the write
- * low-watermark, 0) enables it again. Output is thus bounded by HIGH_MARK +
- * one read per connection. A mark of 0 would disable reading after every
- * message (one more epoll_ctl each), since libevent never writes before
- * the next wait.
- *
- * EMFILE: libevent's listener retries only EINTR/EAGAIN/ECONNABORTED; any
- * other accept error goes to the error callback with the listener still
- * armed, so a full descriptor table spins the level-triggered loop (64% of
- * a core measured without an error callback, RLIMIT_NOFILE 64 + 200
- * connects). Our error callback runs accept_client()'s spare-descriptor
- * drain instead: 0%.
- *
- * Counters: bytes and messages are exact (read callback; output-buffer
- * callback for bytes the socket really took); close is exact (one close per
- * bufferevent_free). libevent gives no hook around its own epoll_wait,
- * epoll_ctl, ioctl, readv, writev or accept4: those counts stay 0 (measure
- * them with strace -c -f). SIGTERM/SIGINT: evsignal events (libevent's
- * handler writes to a socketpair the loop polls). Needs libevent >= 2.1.1.
+ * Underneath, event_base_dispatch() is a level-triggered epoll_wait() loop
+ * and a bufferevent is two events on one fd. Reading: on EPOLLIN,
+ * ioctl(FIONREAD) to size the read, readv() into a chain of malloc'd blocks,
+ * then our callback. Writing: bufferevent_write_buffer() only appends to the
+ * output and adds the write event (EPOLL_CTL_MOD +EPOLLOUT); the writev()
+ * waits for the NEXT epoll_wait to report the socket writable, and an empty
+ * output deletes the event again (MOD -EPOLLOUT). So an echo costs ioctl,
+ * readv, writev, two epoll_ctl and a second pass through epoll_wait.
+ * Backpressure by watermarks (HIGH_MARK). EMFILE: libevent's listener passes
+ * the error on with the listener still armed, and a level-triggered loop
+ * would spin; our error callback runs accept_client()'s drain. Counters:
+ * bytes, messages and close are ours; libevent's own calls stay 0.
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -58,7 +28,10 @@
 
 #include "common.h"
 
-#define HIGH_MARK cfg.bufsize  /* bytes of unsent output before reads pause */
+/* Unsent output before reads pause (re-enabled when it drains). Not 0: that
+ * would pause after every message, one more epoll_ctl each, since libevent
+ * never writes before the next wait. */
+#define HIGH_MARK cfg.bufsize
 
 struct conn {
 	int eof;                /* peer sent FIN: close once the output drains */
@@ -122,10 +95,8 @@ static void on_output_change(struct evbuffer *b, const struct evbuffer_cb_info *
 static void conn_start(struct event_base *base, int fd)
 {
 	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
-		conn_error(ENOMEM);
-		return conn_close_fd(fd);
-	}
+	if (!bev)
+		return conn_end(fd, NULL, ENOMEM);
 	bufferevent_setcb(bev, on_read, on_drained, on_event, &conns[fd]);
 	/* Low 0: on_drained runs when the output is empty. A socket bufferevent
 	 * ignores the high write mark, so on_read compares against it itself. */

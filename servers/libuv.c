@@ -2,50 +2,21 @@
  * libuv.c - libuv's streams as its guide teaches: uv_listen, uv_read_start
  * with an alloc callback, one uv_write request per chunk read.
  *
- * Underneath, on Linux (libuv 1.44: epoll only; io_uring came in 1.45),
- * uv_run() is one iteration after another of: timers, pending callbacks,
- * idle, prepare, uv__io_poll(), check, closing handles. uv__io_poll() first
- * applies the watcher queue (one epoll_ctl per queued watcher, changed or not),
- * then epoll_wait()s, level-triggered, and dispatches; when the 1,024-entry
- * event array comes back full it polls again, at most 48 times.
- * For a readable stream uv__read() calls our alloc_cb, read()s once, calls
- * read_cb, and repeats up to 32 times while the read filled the buffer (its
- * starvation bound). uv_write() tries write() at once when the stream's
- * queue is empty; only what the kernel refused stays queued, with POLLOUT
- * armed. Write callbacks run later, from the loop, never inside uv_write.
- * So a ping-pong echo costs read and write like epoll_lt, plus one
- * epoll_ctl: when the write queue empties, uv__drain() calls
- * uv__io_stop(POLLOUT), which requeues the watcher although POLLOUT was
- * never armed, and the next poll issues EPOLL_CTL_MOD with the unchanged
- * EPOLLIN mask (seen in strace; strace -c -f: 3.06 system calls per echo
- * against epoll_lt's 2.05, 50 ping-pong connections, 64 B). The other
- * extras are user-space: a buffer per read that lives until its write
- * completes (the guide mallocs it in alloc_cb; we recycle up to POOL_MAX
- * freed ones, as Node's slab does) and a malloc'd write request.
- *
- * Backpressure: uv_read_stop() as soon as uv_stream_get_write_queue_size()
- * is above WRITE_QUEUE_MAX, uv_read_start() again in the write callback once
- * it is back to it. With 0, as here, we never read while output is pending:
- * the server contract, and free, since a write the kernel takes whole
- * leaves the queue empty.
- * Half-close: UV_EOF -> uv_shutdown(), which waits for queued writes, then
- * shutdown(SHUT_WR); its callback uv_close()s the handle.
- * EMFILE: libuv keeps a reserve descriptor (/dev/null, opened with the first
- * stream); on EMFILE/ENFILE from accept4 it closes it, accepts and closes
- * everything queued, and reopens it, so the loop does not spin (its
- * uv__emfile_trick); our connection callback sees no error then.
- *
- * Counters: bytes and messages are exact (callbacks); close is exact (one
- * close() per uv_close of a tcp handle); "wait" counts loop iterations from
- * a uv_prepare handle, a lower bound on epoll_wait calls (a full event array
- * polls again). accept4, read, write, epoll_ctl happen inside libuv without
- * a hook: those counts stay 0 (strace -c -f gives them).
- * SIGTERM/SIGINT: uv_signal_t (libuv's handler writes to a pipe the loop
- * polls) stops the loop at once. Needs libuv >= 1.19 (write queue size).
+ * Underneath (libuv 1.44: epoll only; io_uring came in 1.45) each uv_run
+ * iteration runs timers, pending callbacks, idle, prepare, uv__io_poll()
+ * (one epoll_ctl per queued watcher, changed or not, then a level-triggered
+ * epoll_wait), check, closing handles. A readable stream is read up to 32
+ * times while reads fill the buffer. uv_write() writes at once when the
+ * queue is empty; what the kernel refuses stays queued with POLLOUT armed.
+ * The extra call per echo: when the write queue empties, uv__drain() calls
+ * uv__io_stop(POLLOUT), which requeues the watcher although POLLOUT was never
+ * armed, and the next poll issues EPOLL_CTL_MOD with the unchanged mask.
+ * Backpressure: uv_read_stop() while output is queued. EMFILE: libuv's own
+ * reserve-fd trick. Counters: bytes, messages, close and loop iterations
+ * ("wait") are ours; accept4, read, write, epoll_ctl are libuv's. libuv 1.19+.
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 #include <uv.h>
 
 #include "common.h"

@@ -2,26 +2,19 @@
  * poll.c - poll() over a compact pollfd array, one read per readiness.
  *
  * Every call copies the whole array into the kernel (8 bytes per fd); the
- * kernel calls each socket's ->poll() method, hooking itself onto every wait
- * queue, sleeps until one of them fires or the timeout passes, then walks the
- * whole array again to unhook and copy revents back. So a call costs
- * O(registered fds), idle ones included: 10,000 connections with one active
- * cost 10,000 ->poll() calls per wake-up, twice. Unlike select() there is no
- * FD_SETSIZE: nfds is capped only by RLIMIT_NOFILE (EINVAL above it).
- * Level-triggered: a socket with unread bytes is reported again on the next
- * call, so one read per event loses nothing. POLLERR/POLLHUP are always
- * reported, asked for or not. Since Linux 2.1.23.
- *
- * Backpressure: a connection with pending output asks for POLLOUT instead of
- * POLLIN, so nothing more is read from it until the client takes its reply.
- * Close swaps the last entry into the hole (O(1)); struct conn remembers
- * each fd's index. Dispatch walks the array backwards, so an entry swapped
- * into the hole has already been handled this round.
+ * kernel calls each socket's ->poll(), hooking itself onto every wait queue,
+ * sleeps until one fires or the timeout passes, then walks the array again
+ * to unhook and copy revents back: O(registered fds) per call, idle ones
+ * included. No FD_SETSIZE: nfds is capped only by RLIMIT_NOFILE (EINVAL
+ * above it). Level-triggered, so one read per event loses nothing;
+ * POLLERR/POLLHUP are always reported. Since Linux 2.1.23. Backpressure: a
+ * connection with pending output asks for POLLOUT instead of POLLIN. Close
+ * swaps the last entry into the hole, and dispatch walks the array
+ * backwards, so the swapped entry has already been handled this round.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -48,13 +41,10 @@ static void watch(int fd)
 
 static void conn_drop(int fd, int err)
 {
-	if (err)
-		conn_error(err);
 	int i = conns[fd].idx;
 	pfds[i] = pfds[--npfds];            /* swap-remove; a no-op for the last */
 	conns[pfds[i].fd].idx = i;
-	outbuf_free(&conns[fd].out);
-	conn_close_fd(fd);
+	conn_end(fd, &conns[fd].out, err);
 }
 
 static void on_accept(int lfd)
@@ -62,8 +52,7 @@ static void on_accept(int lfd)
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		int fd = accept_client(lfd, 0);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				warnx_("accept: %s", strerror(errno));
+			accept_failed();
 			return;
 		}
 		watch(fd);

@@ -2,31 +2,16 @@
  * pool.c - half-sync/half-async: one epoll loop does all the I/O, a fixed
  * pool of worker threads does the per-message work.
  *
- * The loop reads a chunk into a job, disarms the connection and puts the
- * job on a bounded queue (mutex + condvar); a worker takes it, runs
- * maybe_work(), puts it on the completion list and, if that list was
- * empty, writes an eventfd that the loop polls; the loop writes the echo
- * and re-arms the connection. What the kernel does per message: a futex
- * wake of a sleeping worker (pthread_cond_signal skips it when none
- * sleeps), a context switch onto the worker, an eventfd write that wakes
- * epoll_wait, a context switch back: two wake-ups and up to 5 system calls
- * a message that a single loop does not pay (counted: 4.6 a message at
- * saturation, 7.4 at 5,000 msg/s, vs epoll_lt's 2.1 and 2.8); in exchange
- * a 1 ms job only delays its own connection, not every other one.
- *
- * Connections use EPOLLONESHOT (Linux 2.6.2): after one event the fd is
- * disabled, ERR/HUP included, until EPOLL_CTL_MOD re-arms it. So while a
- * job is in flight the loop never hears about its connection and cannot
- * close it: the close is naturally deferred until the job comes back (a
- * level-triggered fd left armed would spin on a reset peer meanwhile).
- * One MOD per message (re-arm) is the price. Backpressure: a reply the
- * socket would not take re-arms for EPOLLOUT only; reading resumes once the
- * pending bytes are gone. At most one job per connection is in flight.
- *
- * Workers: --workers N, default max(4, 2 x CPUs). The work is CPU-bound, so
- * more workers than CPUs only time-slice; 2x lets one worker run while
- * another is preempted by the loop thread, and at least 4 keeps a few 1 ms
- * jobs from holding every worker while light messages wait.
+ * The loop reads a chunk into a job and queues it (mutex + condvar); a worker
+ * runs maybe_work(), lists the job as done and, if the list was empty, writes
+ * an eventfd that the loop's epoll_wait watches; the loop sends the echo and
+ * re-arms the connection. Per message the kernel does a futex wake of a
+ * sleeping worker (none when no worker sleeps), two context switches and an
+ * eventfd wake-up that a single loop does not pay; in exchange a long job
+ * delays only its own connection. Connections use EPOLLONESHOT (2.6.2): one
+ * event disables the fd, ERR/HUP included, until EPOLL_CTL_MOD re-arms it,
+ * so the loop never hears of (or closes) a connection with a job in flight.
+ * One MOD per message is the price. At most one job per connection.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -81,14 +66,6 @@ static void arm(int fd, int op, uint32_t events)
 		die("epoll_ctl(%d, fd %d)", op, fd);
 }
 
-static void conn_drop(int fd, int err)
-{
-	if (err)
-		conn_error(err);
-	outbuf_free(&conns[fd].out);
-	conn_close_fd(fd);
-}
-
 /* Recycled, not freed: a free per message would also make ASan's quarantine
  * grow RSS by every byte echoed. */
 static struct job *job_get(size_t n)
@@ -129,6 +106,7 @@ static void *worker(void *arg)
 		}
 		if (quit) {
 			pthread_mutex_unlock(&q_lock);
+			stats_flush();           /* this worker's counters, before main joins it */
 			return NULL;
 		}
 		struct job *j = q_head;
@@ -158,8 +136,7 @@ static void on_accept(int lfd)
 {
 	int fd = accept_client(lfd, 0);      /* one per event: LT reports it again */
 	if (fd == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			warnx_("accept: %s", strerror(errno));
+		accept_failed();
 		return;
 	}
 	arm(fd, EPOLL_CTL_ADD, EPOLLIN | EPOLLONESHOT);
@@ -169,10 +146,10 @@ static void on_readable(int fd)
 {
 	ssize_t n = conn_read(fd, buf, cfg.bufsize);
 	if (n == 0)
-		return conn_drop(fd, 0);         /* EOF: nothing in flight, all echoed */
+		return conn_end(fd, &conns[fd].out, 0);         /* EOF: nothing in flight, all echoed */
 	if (n < 0) {
 		if (errno != EAGAIN)
-			return conn_drop(fd, errno);
+			return conn_end(fd, &conns[fd].out, errno);
 		return arm(fd, EPOLL_CTL_MOD, EPOLLIN | EPOLLONESHOT);
 	}
 	/* A copy into a job sized to the message: 10,000 connections with a
@@ -180,7 +157,7 @@ static void on_readable(int fd)
 	 * than the hand-off. */
 	struct job *j = job_get((size_t)n);
 	if (!j)
-		return conn_drop(fd, ENOMEM);
+		return conn_end(fd, &conns[fd].out, ENOMEM);
 	memcpy(j->data, buf, (size_t)n);
 	j->fd = fd;
 	j->len = (size_t)n;
@@ -216,7 +193,7 @@ static void on_done(void)
 		struct job *next = j->next;
 		int fd = j->fd;
 		if (send_or_keep(fd, &conns[fd].out, j->data, j->len) == -1)
-			conn_drop(fd, errno);
+			conn_end(fd, &conns[fd].out, errno);
 		else if (outbuf_pending(&conns[fd].out))
 			arm(fd, EPOLL_CTL_MOD, EPOLLOUT | EPOLLONESHOT);  /* stop reading */
 		else
@@ -230,7 +207,7 @@ static void on_writable(int fd)
 {
 	int r = flush_pending(fd, &conns[fd].out);
 	if (r == -1)
-		return conn_drop(fd, errno);
+		return conn_end(fd, &conns[fd].out, errno);
 	arm(fd, EPOLL_CTL_MOD, (r == 1 ? EPOLLIN : EPOLLOUT) | EPOLLONESHOT);
 }
 
@@ -238,7 +215,9 @@ int main(int argc, char **argv)
 {
 	parse_args(argc, argv, "pool", OPT_WORKERS);
 	setup_process();
-	if (!cfg.workers) {
+	if (!cfg.workers) {     /* CPU-bound work: 2x CPUs lets one run while the loop
+				 * preempts another; 4 at least, so a few long jobs
+				 * do not hold every worker */
 		cpu_set_t set;
 		CPU_ZERO(&set);
 		int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
@@ -260,11 +239,8 @@ int main(int argc, char **argv)
 	tids = calloc(cfg.workers, sizeof *tids);
 	if (!tids)
 		die("calloc(%u workers)", cfg.workers);
-	sigset_t old, set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, &old);     /* workers inherit: signals hit the loop */
+	sigset_t old;
+	block_stop_signals(&old);       /* workers inherit it: the signals hit the loop */
 	for (unsigned i = 0; i < cfg.workers; i++) {
 		int err = pthread_create(&tids[i], NULL, worker, NULL);
 		if (err)

@@ -2,44 +2,17 @@
  * posix_aio.c - POSIX AIO (glibc aio_read/aio_write), completion by signal.
  *
  * No kernel asynchronous socket I/O is behind this API: glibc's POSIX AIO is
- * a user-space thread pool (rt/aio_misc.c). aio_read() queues the request
- * and wakes (futex) or clone()s a helper thread, which makes an ordinary
- * BLOCKING call: pread(), which fails with ESPIPE on a socket, then read(),
- * then getpid(), getuid() and rt_sigqueueinfo() to notify us; about 12
- * system calls per request with the futex hand-offs, where a readiness model
- * makes one. On an idle connection the helper just sleeps in read(), so
- * every idle connection pins a thread: with glibc's default of 20 helpers the
- * 21st idle connection starves (its request queues behind threads that never
- * return). --aio-threads N (aio_init) sets the cap; default: the fd limit.
- * The sockets stay BLOCKING: on an O_NONBLOCK socket the helper's read()
- * returns EAGAIN at once and the "completion" is an error.
- *
- * Real costs, measured here: a helper is small (glibc gives it a 28 KiB
- * stack + 4 KiB guard, /proc/PID/maps; not 8 MiB), but it is a kernel task
- * and a pid (pid_max 32768): 10,000 idle connections = 10,002 threads,
- * 480 MiB of address space, 165 MiB RSS. Worse, glibc sends each completion
- * signal to the PROCESS (no SIGEV_THREAD_ID), and while the main thread is
- * busy the kernel's complete_signal() walks all threads for one that does
- * not block it: O(threads) per completion. Echoing once on 1,000 connections
- * took 0.09 s, on 10,000 4 to 10 s (perf: do_send_sig_info).
- *
- * Completion: SIGEV_SIGNAL, a realtime signal whose value names the
- * connection (its fd), taken by sigtimedwait() in the main thread.
- * (aio_suspend() takes the list of every request in flight: O(connections)
- * per wake-up, plus an aio_error() scan to find which one ended.) The
- * realtime queue (RLIMIT_SIGPENDING) must hold one signal per connection;
- * one request in flight per connection bounds it. glibc ignores a failed
- * send, so an overflow would lose a completion silently.
- *
- * Accepting: the nonblocking listener has O_ASYNC, so a queued connection
- * raises plain SIGIO (merged, like sigio.c); the loop then accepts BLOCKING
- * sockets (accept4 without SOCK_NONBLOCK) until EAGAIN. So the main loop
- * waits on one thing, the signal queue, and only the main thread touches
- * connection state.
- * Backpressure: one request per connection; the next read is submitted only
- * after the echo's write completed (a short write is resubmitted). Stop:
- * print the counters and exit; helpers blocked in read() die with the process.
- * POSIX.1b; in glibc since 2.1.
+ * a user-space thread pool (rt/aio_misc.c). aio_read() queues the request and
+ * wakes (futex) or clone()s a helper thread that makes an ordinary BLOCKING
+ * call (pread, which fails with ESPIPE on a socket, then read) and notifies
+ * us with getpid, getuid and rt_sigqueueinfo. An idle connection's helper
+ * sleeps in read(), so every idle connection pins a thread (a kernel task and
+ * a pid); at glibc's default cap of 20 the 21st idle connection starves:
+ * --aio-threads (aio_init) sets the cap, default the fd limit. The sockets
+ * stay blocking (nonblocking, the helper's read would "complete" with EAGAIN).
+ * glibc signals the PROCESS (no SIGEV_THREAD_ID), so while the main thread is
+ * busy the kernel's complete_signal() looks through every thread for one that
+ * does not block it: O(threads) per completion. POSIX.1b; glibc since 2.1.
  */
 #include <aio.h>
 #include <errno.h>
@@ -67,11 +40,9 @@ static int sig_aio, lfd;
 
 static void conn_drop(int fd, int err)
 {
-	if (err)
-		conn_error(err);
 	free(conns[fd]);
 	conns[fd] = NULL;
-	conn_close_fd(fd);
+	conn_end(fd, NULL, err);
 }
 
 static void submit(int fd, int write, size_t off, size_t len)
@@ -98,14 +69,12 @@ static void on_accept(void)
 	int fd;
 	while ((fd = accept_client(lfd, 1)) != -1) {   /* a BLOCKING socket */
 		if (!(conns[fd] = malloc(sizeof *conns[fd] + cfg.bufsize))) {
-			conn_error(ENOMEM);
-			conn_close_fd(fd);
+			conn_end(fd, NULL, ENOMEM);
 			continue;
 		}
 		submit(fd, 0, 0, cfg.bufsize);
 	}
-	if (errno != EAGAIN && errno != EINTR)
-		warnx_("accept: %s", strerror(errno));
+	accept_failed();
 }
 
 static void on_complete(int fd)
@@ -148,7 +117,7 @@ int main(int argc, char **argv)
 	int limit = fd_limit();
 	if (!(conns = calloc((size_t)limit, sizeof(struct conn *))))
 		die("calloc(%d conns)", limit);
-	sig_aio = SIGRTMIN + 1;     /* glibc keeps the first ones for itself */
+	sig_aio = SIGRTMIN;         /* already past the realtime signals glibc keeps */
 
 	/* Must precede the first aio_read(): later calls change nothing. */
 	unsigned n = cfg.aio_threads ? cfg.aio_threads : (unsigned)limit;
@@ -163,14 +132,16 @@ int main(int argc, char **argv)
 #endif
 	aio_init(&ai);
 
-	/* Blocked before any helper exists (they block everything anyway):
-	 * only sigtimedwait() in this thread takes them. */
+	/* Completion: SIGEV_SIGNAL, a realtime signal whose value is the fd,
+	 * taken by sigtimedwait() here (aio_suspend() would take the list of every
+	 * request in flight per call). The realtime queue (RLIMIT_SIGPENDING) must
+	 * hold one per connection: one request in flight per connection bounds
+	 * it, and glibc ignores a failed send. Blocked before any helper exists
+	 * (they block everything anyway): only this thread takes them. */
 	sigset_t set;
-	sigemptyset(&set);
+	stop_signals(&set);
 	sigaddset(&set, sig_aio);
 	sigaddset(&set, SIGIO);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
 		die("pthread_sigmask");
 

@@ -3,35 +3,19 @@
  * in accept() on one shared listener, serving one connection at a time with
  * blocking read()/write() until EOF.
  *
- * The kernel: children sleeping in accept() on one socket wait as exclusive
- * waiters, so a new connection wakes ONE of them (wake-one accept, Linux
- * 2.4; the thundering herd is left to select/poll/epoll on a shared
- * listener, fixed by EPOLLEXCLUSIVE in 4.5). A blocking read() parks the
- * process until data comes: every message is a wake-up and a context
- * switch, and a process is tied up for a connection's whole life.
- *
- * The limit, honestly: concurrency is --procs. With 1,000 connections open
- * and 32 processes, 968 clients sit in the accept queue (their handshake is
- * done, so connect() succeeded) and get no reply until a process is free; a
- * client that waits for its echo while holding the connection open waits
- * forever. A client that never reads blocks its process in write() for
- * good: that is this model's backpressure. Default --procs 32: a child
- * costs ~100 KiB (PSS 76 KiB measured, plus kernel stack and page tables),
- * ~3 MiB in all (Apache's MaxRequestWorkers is 256); raise it for tests
- * that hold many connections at once (a process and a pid each).
- *
- * Counters: after fork() each child's `stats` is private, so children add
- * theirs into a MAP_SHARED anonymous struct stats (mapped before fork())
- * after every connection and when they stop; the parent adds that to its
- * own and prints one JSON line. The parent blocks SIGTERM, SIGINT and
- * SIGCHLD and sleeps in sigwaitinfo(): SIGCHLD = a child died (replaced,
- * counted in errors); SIGTERM = signal the children, reap them (SIGKILL
- * after STOP_GRACE_MS), print. PR_SET_PDEATHSIG: no orphan keeps the port.
+ * Processes sleeping in accept() on one socket wait as exclusive waiters, so
+ * a new connection wakes ONE of them (wake-one accept, Linux 2.4; epoll on a
+ * shared listener needs EPOLLEXCLUSIVE, 4.5). A blocking read() parks the
+ * process until data comes: every message is a wake-up and a context switch,
+ * and a process is tied to a connection for its whole life. So concurrency
+ * is --procs: further clients complete their handshake (the kernel does it)
+ * and wait in the accept queue, unanswered, until a process is free. A
+ * client that never reads blocks its process in write(): the backpressure.
+ * Each process is a task, a pid and its own page tables.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -45,11 +29,6 @@
 #define DEFAULT_PROCS 32
 #define STOP_GRACE_MS 700        /* SIGTERM -> SIGKILL for children; total stop < 1 s */
 #define RESPAWN_MIN_MS 100       /* a child dying younger than this: back off */
-#define N_COUNTERS (sizeof(struct stats) / sizeof(uint64_t))
-#define I_CUR (offsetof(struct stats, cur_conns) / sizeof(uint64_t))
-#define I_PEAK (offsetof(struct stats, peak_conns) / sizeof(uint64_t))
-
-static struct stats *shared;     /* MAP_SHARED: every child adds into it */
 static pid_t *kids;
 static struct timespec *born;
 static pid_t parent;
@@ -66,24 +45,15 @@ static long ms_since(const struct timespec *t)
 
 /* ---- child ------------------------------------------------------------------ */
 
-/* Move this child's counters into the shared ones (cur/peak are kept there). */
-static void flush_counters(void)
-{
-	uint64_t *mine = (uint64_t *)&stats, *all = (uint64_t *)shared;
-	for (size_t i = 0; i < N_COUNTERS; i++) {
-		uint64_t v = __atomic_exchange_n(&mine[i], 0, __ATOMIC_RELAXED);
-		if (v && i != I_CUR && i != I_PEAK)
-			__atomic_fetch_add(&all[i], v, __ATOMIC_RELAXED);
-	}
-}
-
+/* Counters: `totals` is MAP_SHARED (main maps it before any fork), so a
+ * child's conn_opened()/conn_closed() move the shared gauge, and its own
+ * counters are added in with stats_flush() after every connection and when
+ * it stops. The parent prints the sum. */
 static void child_exit(void)
 {
-	if (conn_fd >= 0) {          /* the kernel closes it at _exit */
+	if (conn_fd >= 0)            /* the kernel closes it at _exit */
 		conn_closed();
-		__atomic_fetch_sub(&shared->cur_conns, 1, __ATOMIC_RELAXED);
-	}
-	flush_counters();
+	stats_flush();
 	_exit(0);
 }
 
@@ -131,38 +101,32 @@ static __attribute__((noreturn)) void child_main(int lfd)
 	if (!buf)
 		die("malloc(%zu)", cfg.bufsize);
 	for (;;) {
+		crit_enter();                            /* conn_opened moves the shared gauge */
 		int fd = accept_client(lfd, 1);          /* sleeps; one waiter is woken */
+		conn_fd = fd;
+		crit_leave();
 		if (fd == -1) {
 			if (errno != EAGAIN && errno != EINTR)
 				die("accept");
 			continue;
 		}
-		crit_enter();
-		conn_fd = fd;
-		uint64_t cur = __atomic_add_fetch(&shared->cur_conns, 1, __ATOMIC_RELAXED);
-		uint64_t peak = __atomic_load_n(&shared->peak_conns, __ATOMIC_RELAXED);
-		while (cur > peak && !__atomic_compare_exchange_n(&shared->peak_conns, &peak, cur,
-					1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-			;
-		crit_leave();
+		int err = 0;
 		for (;;) {
 			ssize_t n = conn_read(fd, buf, cfg.bufsize);   /* sleeps until data */
 			if (n <= 0) {
-				if (n < 0)
-					conn_error(errno);
-				break;                   /* EOF: everything was echoed */
+				err = n < 0 ? errno : 0;         /* 0: EOF, everything was echoed */
+				break;
 			}
 			maybe_work(buf, (size_t)n);
 			if (writen(fd, buf, (size_t)n) == -1) {   /* sleeps while the peer lags */
-				conn_error(errno);
+				err = errno;
 				break;
 			}
 		}
 		crit_enter();
-		conn_close_fd(fd);
+		conn_end(fd, NULL, err);
 		conn_fd = -1;
-		__atomic_fetch_sub(&shared->cur_conns, 1, __ATOMIC_RELAXED);
-		flush_counters();
+		stats_flush();
 		crit_leave();
 	}
 }
@@ -246,20 +210,20 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, "prefork", OPT_PROCS);
 	setup_process();
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	stop_signals(&set);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, &orig_mask);   /* taken by sigwaitinfo below */
 	if (!cfg.procs)
 		cfg.procs = DEFAULT_PROCS;
 	parent = getpid();
 
-	shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct totals *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	kids = calloc(cfg.procs, sizeof *kids);
 	born = calloc(cfg.procs, sizeof *born);
 	if (shared == MAP_FAILED || !kids || !born)
 		die("mmap/calloc(%u children)", cfg.procs);
+	totals = shared;                            /* before fork: children add into it */
 	int lfd = listen_socket(1);                 /* blocking: children sleep in accept */
 	for (unsigned i = 0; i < cfg.procs; i++)
 		spawn(i, lfd);
@@ -274,10 +238,6 @@ int main(int argc, char **argv)
 			stop = 1;
 	}
 	stop_children(lfd);
-
-	uint64_t *mine = (uint64_t *)&stats, *all = (uint64_t *)shared;
-	for (size_t i = 0; i < N_COUNTERS; i++)
-		mine[i] = (i == I_CUR || i == I_PEAK) ? all[i] : mine[i] + all[i];
 	print_stats();
 	return 0;
 }

@@ -2,36 +2,16 @@
  * reactors.c - one edge-triggered epoll loop per CPU, each with its own
  * listening socket in an SO_REUSEPORT group (the nginx / Netty shape).
  *
- * SO_REUSEPORT (Linux 3.9) lets N sockets bind the same address:port; each
- * has its own accept queue, and the kernel picks one for every new
- * connection by a hash of the 4-tuple (reuseport_select_sock). So there is
- * no shared accept queue, no lock between loops and no thundering herd: a
- * connection belongs to one thread from SYN to close. The costs: the hash
- * balances connections, not load (a few busy clients can all land on one
- * loop while another idles), and closing one listener resets the
- * connections still queued on it (unless net.ipv4.tcp_migrate_req, 5.14).
- *
- * Edge-triggered (EPOLLET): a connection is added once with
- * EPOLLIN|EPOLLOUT|EPOLLET and never touched by epoll_ctl again, so a
- * message costs epoll_wait + read + write and nothing else. The kernel only
- * queues an event when the socket's state changes (new data; send space
- * freed after a send hit a full buffer, which sets SOCK_NOSPACE), so we must
- * read until EAGAIN or remember that we did not: after cfg.drain reads the
- * connection goes on the loop's posted list and is served again after the
- * next epoll_wait(timeout 0), so one busy client cannot starve the others
- * (libuv's bound, nginx's posted events). Backpressure: while output is
- * pending we do not read; the EPOLLOUT edge that follows the drain of the
- * send buffer resumes flushing and then reading. Listeners stay level-
- * triggered: a bounded accept batch per event, the rest is reported again.
- *
- * The counters are shared relaxed atomics (common.h). The EMFILE dance in
- * accept_client() frees one process-wide spare descriptor and accepts into
- * it; if another loop's accept4 took that slot first, the drain drops
- * nothing, the spare cannot be re-reserved and a level-triggered listener
- * spins (measured: 84-89% CPU without the lock). So accepts are serialised
- * by accept_lock (uncontended: ~20 ns next to ~2 us of accept4).
- * SIGTERM/SIGINT are blocked in every thread; main sleeps in sigwaitinfo()
- * and sets `stop`, which each loop reads at least every STOP_CHECK_MS.
+ * SO_REUSEPORT (Linux 3.9) gives each of N sockets bound to one port its own
+ * accept queue; the kernel picks one per new connection by a hash of the
+ * 4-tuple, so there is no shared queue, no lock between loops and no
+ * thundering herd: a connection belongs to one thread from SYN to close. The
+ * hash balances connections, not load, and closing a listener resets the
+ * connections queued on it (unless net.ipv4.tcp_migrate_req, 5.14).
+ * Connections: EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, added once, read as in
+ * epoll_et.c (stop at a short read unless an EOF or error is pending; at
+ * most --drain full reads, then the loop's posted list). Listeners stay
+ * level-triggered: a bounded accept batch per event.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,7 +32,8 @@
 
 struct conn {
 	int fd;
-	int posted;              /* on its loop's posted list */
+	char posted;             /* on its loop's posted list */
+	char eof;                /* ET_EOF_EVENTS seen: read on to the EOF or error */
 	struct conn *next;       /* posted list link */
 	struct outbuf out;       /* bytes the kernel would not take yet */
 };
@@ -66,6 +47,9 @@ struct loop {
 };
 
 static struct loop *loops;
+/* accept_client()'s EMFILE drain frees one process-wide spare descriptor and
+ * accepts into it; another loop's accept4 could take that slot first, and the
+ * level-triggered listener would spin. So accepts are serialised. */
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static int wake_fd;          /* eventfd in every loop's set: stop now, not in 200 ms */
 
@@ -76,11 +60,8 @@ static int stopping(void)
 
 static void conn_drop(struct loop *l, struct conn *c, int err)
 {
-	if (err)
-		conn_error(err);
-	outbuf_free(&c->out);
 	l->conns[c->fd] = NULL;
-	conn_close_fd(c->fd);   /* close() also removes it from the interest list */
+	conn_end(c->fd, &c->out, err);
 	free(c);                /* never posted here: posted ones are served only by the walk */
 }
 
@@ -91,28 +72,30 @@ static void on_accept(struct loop *l)
 		int fd = accept_client(l->lfd, 0);
 		pthread_mutex_unlock(&accept_lock);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				warnx_("accept: %s", strerror(errno));
+			accept_failed();
 			return;
 		}
 		struct conn *c = calloc(1, sizeof *c);
 		if (!c) {
-			conn_error(ENOMEM);
-			conn_close_fd(fd);
+			conn_end(fd, NULL, ENOMEM);
 			continue;
 		}
 		c->fd = fd;
 		l->conns[fd] = c;
 		/* Once, for the connection's life. ADD reports data already there. */
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = fd };
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+					  .data.fd = fd };
 		SC(SC_CTL);
 		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
 			die("epoll_ctl(ADD, fd %d)", fd);
 	}
 }
 
-/* Any event: flush what is pending, then read/echo until EAGAIN, until the
- * kernel refuses output, or until the drain bound. */
+/* Any event: flush what is pending, then read and echo until the queue is
+ * known empty (EAGAIN, or a short read with no EOF pending), until the kernel
+ * refuses output, or until the drain bound. While output is pending nothing
+ * is read; the EPOLLOUT edge that follows the drain of the send buffer
+ * resumes flushing, then reading. */
 static void conn_serve(struct loop *l, struct conn *c)
 {
 	if (outbuf_pending(&c->out)) {
@@ -126,8 +109,8 @@ static void conn_serve(struct loop *l, struct conn *c)
 		ssize_t n = echo_some(c->fd, &c->out, l->buf);
 		if (n == -1)
 			return conn_drop(l, c, errno);     /* errno 0: EOF, all echoed */
-		if (n == 0)
-			return;                         /* EAGAIN: the next edge */
+		if (n == 0 || read_was_short(n, c->eof))
+			return;                         /* queue empty: the next byte is a new edge */
 		if (outbuf_pending(&c->out))
 			return;                         /* backpressure: stop reading */
 	}
@@ -154,10 +137,13 @@ static void *loop_run(void *arg)
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			struct conn *c = l->conns[fd];
-			if (fd == l->lfd)
+			if (fd == l->lfd) {
 				on_accept(l);
-			else if (c && !c->posted)           /* posted: served just below */
-				conn_serve(l, c);
+			} else if (c) {
+				c->eof |= (evs[i].events & ET_EOF_EVENTS) != 0;
+				if (!c->posted)             /* posted: served just below */
+					conn_serve(l, c);
+			}
 		}
 		while (p) {
 			struct conn *c = p;
@@ -166,6 +152,7 @@ static void *loop_run(void *arg)
 			conn_serve(l, c);
 		}
 	}
+	stats_flush();          /* this loop's counters, before main joins it */
 	return NULL;
 }
 
@@ -183,7 +170,7 @@ int main(int argc, char **argv)
 {
 	parse_args(argc, argv, "reactors", OPT_LOOPS | OPT_DRAIN);
 	setup_process();
-	block_stop_signals();   /* before any thread: only sigwaitinfo takes them */
+	block_stop_signals(NULL);   /* before any thread: only sigwaitinfo takes them */
 	if (!cfg.loops)
 		cfg.loops = cpus_allowed();
 
@@ -223,9 +210,7 @@ int main(int argc, char **argv)
 	announce_ready(loops[0].lfd);
 
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	stop_signals(&set);
 	while (!stopping()) {
 		SC(SC_SIGWAIT);
 		if (sigwaitinfo(&set, NULL) > 0)

@@ -1,31 +1,18 @@
 /*
  * rtsig.c - realtime-signal I/O: F_SETSIG + O_ASYNC + F_SETOWN_EX.
  *
- * F_SETSIG replaces SIGIO with a realtime signal. Realtime signals queue
- * instead of merging, and each carries a siginfo: si_fd names the socket
- * and si_band its poll bits (POLL_IN for data or a FIN, POLL_OUT for send
- * space after a full buffer, POLL_ERR for a reset). sigtimedwait() takes one
- * per call, so the loop pays one system call per event and never scans:
- * this was Linux 2.4's answer to C10K (phhttpd), before epoll.
- *
- * Edge-triggered: a signal is queued when bytes (or a FIN) ARRIVE, not while
- * they sit. So after a POLL_IN a connection is read until a short read or
- * EAGAIN, bounded by --drain; one that hits the bound goes on a ready list
- * served after each signal. While a reply is pending nothing is read; once
- * it drains, the connection is read until EAGAIN or EOF, since its POLL_IN
- * signals were spent meanwhile (a short read would leave a FIN unseen).
- * Likewise a new connection: bytes that beat O_ASYNC raised no signal.
- *
- * The trap: the queue is bounded (RLIMIT_SIGPENDING, per user: 96,365 here).
- * When it is full the kernel drops the event and queues a plain SIGIO
- * instead (send_sigio_to_task falls back). SIGIO is a lower number, so it is
- * dequeued first. Then every queued event is suspect: we discard the queue
- * (SIG_IGN on a blocked signal drops its pending instances; one call, not
- * 96,365 sigtimedwaits), poll() every connection once, and carry on; events
- * after the discard queue normally. Counted in stats.overflows.
- * Stale signals are normal: an event queued before its fd was closed (or
- * reused) is ignored, or costs one read returning EAGAIN.
- * Three fcntl() per connection. F_SETSIG since Linux 2.2, F_SETOWN_EX 2.6.32.
+ * F_SETSIG replaces SIGIO with a realtime signal: realtime signals queue
+ * instead of merging, and each siginfo names the socket (si_fd) and its poll
+ * bits (si_band). sigtimedwait() takes one per call: one system call per
+ * event, never a scan (Linux 2.4's answer to C10K, before epoll). The signal
+ * is an edge: queued when bytes or a FIN ARRIVE, so a POLL_IN is read until a
+ * short read or EAGAIN (--drain bounds it; a FIN raises its own signal).
+ * The trap: the queue is bounded by RLIMIT_SIGPENDING (per user). When it is
+ * full the kernel queues a plain SIGIO instead (send_sigio_to_task), which is
+ * dequeued first (lower number); then every queued event is suspect, so the
+ * queue is discarded and every connection poll()ed once (stats.overflows).
+ * Stale signals (queued before their fd was closed or reused) are normal.
+ * Three fcntl() per connection. F_SETSIG since 2.2, F_SETOWN_EX since 2.6.32.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,11 +62,8 @@ static void queue_ready(int fd)
 
 static void conn_drop(int fd, int err)
 {
-	if (err)
-		conn_error(err);
-	outbuf_free(&conns[fd].out);
 	conns[fd].open = 0;         /* a ready-list entry stays: it checks open */
-	conn_close_fd(fd);
+	conn_end(fd, &conns[fd].out, err);
 }
 
 static void on_accept(int lfd)
@@ -88,13 +72,11 @@ static void on_accept(int lfd)
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		int fd = accept_client(lfd, 0);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				warnx_("accept: %s", strerror(errno));
+			accept_failed();
 			return;
 		}
 		if (arm_rtsig(fd) == -1) {
-			conn_error(errno);
-			conn_close_fd(fd);
+			conn_end(fd, NULL, errno);
 			continue;
 		}
 		conns[fd].open = 1;
@@ -118,7 +100,7 @@ static void on_readable(int fd, int fresh)
 			return;
 		if (outbuf_pending(&c->out))
 			return;     /* backpressure: POLL_OUT resumes us */
-		if (fresh && (size_t)n < cfg.bufsize)
+		if (read_was_short(n, !fresh))
 			return;     /* drained: new bytes or a FIN will signal */
 	}
 	queue_ready(fd);            /* bound hit: others get a turn first */
@@ -189,14 +171,12 @@ int main(int argc, char **argv)
 	buf = malloc(cfg.bufsize);
 	if (!conns || !ready || !pfds || !buf)
 		die("calloc(%d conns)", limit);
-	sig_rt = SIGRTMIN + 1;      /* glibc keeps the first ones for itself */
+	sig_rt = SIGRTMIN;          /* already past the realtime signals glibc keeps */
 
 	sigset_t set;
-	sigemptyset(&set);
+	stop_signals(&set);
 	sigaddset(&set, sig_rt);
 	sigaddset(&set, SIGIO);     /* the kernel's "queue overflowed" */
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		die("sigprocmask");
 

@@ -1,25 +1,17 @@
 /*
  * select.c - select() with heap bitmaps sized to the fd limit, not FD_SETSIZE.
  *
- * The kernel copies in one bit per descriptor below nfds for each set,
- * calls ->poll() on every fd whose bit is set (it skips all-zero words, 64
- * fds at a time), sleeps, polls them all again and copies the sets back with
- * only the ready bits left. The sets are overwritten, so the caller keeps
- * master sets and copies them before every call (redis: "it's not safe to
- * reuse FD sets after select()"). Cost per call: O(maxfd) for the user and
- * the kernel both, idle connections included, then O(maxfd) again for us
- * scanning the result. Level-triggered, like poll(). The oldest API: 4.2BSD.
- *
- * Trap: fd_set is a fixed 1024-bit array (FD_SETSIZE), and a fortified
- * build (_FORTIFY_SOURCE) makes FD_SET() abort for fd >= 1024. The kernel
- * itself has no such limit: it reads (nfds + 63) / 64 words from whatever
- * pointer it is given, up to the process's descriptor table size. So this
- * file never uses FD_SET/FD_ISSET: it allocates unsigned long words for
- * RLIMIT_NOFILE bits and does its own bit operations, which runs to the
- * ~20,000 descriptors this machine allows.
- *
- * Backpressure: a connection with pending output moves from the read set to
- * the write set, so nothing more is read from it until it drains.
+ * The kernel copies in one bit per descriptor below nfds for each set, calls
+ * ->poll() on every fd whose bit is set (skipping all-zero 64-bit words),
+ * sleeps, polls them all again and copies the sets back holding only the
+ * ready bits. So the caller copies its master sets before every call, and a
+ * call costs O(maxfd) for the kernel and for us, idle connections included.
+ * Level-triggered. The oldest API: 4.2BSD. Trap: fd_set is a fixed 1024-bit
+ * array (FD_SETSIZE) and a fortified build's FD_SET() aborts at fd >= 1024,
+ * but the kernel reads (nfds + 63) / 64 words from any pointer, up to the
+ * descriptor table size: so this file allocates words for RLIMIT_NOFILE bits
+ * and does its own bit operations. Backpressure: a connection with pending
+ * output moves from the read set to the write set until it drains.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -57,14 +49,11 @@ static void want(int fd, unsigned long *on, unsigned long *off)
 
 static void conn_drop(int fd, int err)
 {
-	if (err)
-		conn_error(err);
 	bit_clr(rd_master, fd);
 	bit_clr(wr_master, fd);
 	while (maxfd >= 0 && !bit_isset(rd_master, maxfd) && !bit_isset(wr_master, maxfd))
 		maxfd--;                    /* the listener stays, so this stops early */
-	outbuf_free(&conns[fd].out);
-	conn_close_fd(fd);
+	conn_end(fd, &conns[fd].out, err);
 }
 
 static void on_accept(int lfd)
@@ -72,8 +61,7 @@ static void on_accept(int lfd)
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		int fd = accept_client(lfd, 0);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				warnx_("accept: %s", strerror(errno));
+			accept_failed();
 			return;
 		}
 		want(fd, rd_master, wr_master);

@@ -1,37 +1,22 @@
 /*
  * sigio.c - signal-driven I/O: O_ASYNC + F_SETOWN, one plain SIGIO for all.
  *
- * With O_ASYNC set and an owner given by F_SETOWN, a socket's wake-up
- * callbacks (data or a FIN arrived, a connection queued on the listener,
- * send space freed after a send hit a full buffer) call kill_fasync(), which
- * sends SIGIO to the owner. SIGIO is a standard signal: while one is pending
- * the next ones merge into it, and its siginfo names no fd. So a signal only
- * says "something changed somewhere": after each one the loop accepts until
- * EAGAIN and tries a nonblocking read() on EVERY connection. That is
- * O(connections) system calls per wake-up: at 10,000 connections, 10,000
- * reads (almost all EAGAIN) to find the one socket that woke us.
- *
- * SIGIO stays blocked and is taken synchronously with sigtimedwait(), so no
- * I/O runs in a signal handler (only async-signal-safe calls may, and they
- * would race with the loop). A SIGIO raised during a scan stays pending and
- * ends the next wait at once: merged, never lost. But the signal is
- * edge-like, sent when data ARRIVES, so each connection is read until
- * EAGAIN (bounded by --drain; past the bound the loop rescans at once): a
- * short read is no proof of an empty socket, since a FIN that came with the
- * data merged its signal into the data's. As a safety net the loop also
- * rescans when the wait times out (STOP_CHECK_MS): 5 reads per idle
- * connection per second, 50,000 EAGAINs a second at 10,000 idle connections.
- *
- * Traps: set the owner (F_SETOWN) before O_ASYNC or the first signals go
- * nowhere; bytes that arrive between accept() and O_ASYNC raise no signal,
- * so a fresh connection is read in the same scan. SIGTERM/SIGINT are in the
- * same wait set. Available since Linux 1.x (4.2BSD's design).
+ * With O_ASYNC and an owner (F_SETOWN), a socket's wake-ups (data or a FIN
+ * arrived, a connection queued, send space freed after a full buffer) call
+ * kill_fasync(), which sends SIGIO. SIGIO is a standard signal: while one is
+ * pending the next ones merge into it, and it names no fd. So each signal
+ * only says "something changed somewhere", and the loop accepts and tries a
+ * nonblocking read() on EVERY connection: O(connections) system calls per
+ * wake-up, nearly all EAGAIN. SIGIO stays blocked and is taken with
+ * sigtimedwait(), so no I/O runs in a handler; a signal raised during a scan
+ * stays pending and ends the next wait at once. Set the owner before O_ASYNC,
+ * or the first signals go nowhere; bytes that arrive before O_ASYNC raise no
+ * signal. Since Linux 1.x (4.2BSD's design).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,14 +47,11 @@ static int arm_async(int fd)
 
 static void conn_drop(int fd, int err)
 {
-	if (err)
-		conn_error(err);
-	outbuf_free(&conns[fd].out);
 	int i = conns[fd].idx;
 	live[i] = live[--nlive];    /* swap the last one into the hole */
 	conns[live[i]].idx = i;
 	conns[fd].idx = -1;
-	conn_close_fd(fd);          /* close() also drops the fasync entry */
+	conn_end(fd, &conns[fd].out, err);
 }
 
 /* Accept until EAGAIN (or a batch); returns 1 if the batch ran out. */
@@ -78,13 +60,11 @@ static int on_accept(int lfd)
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		int fd = accept_client(lfd, 0);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				warnx_("accept: %s", strerror(errno));
+			accept_failed();
 			return 0;
 		}
 		if (arm_async(fd) == -1) {
-			conn_error(errno);
-			conn_close_fd(fd);
+			conn_end(fd, NULL, errno);
 			continue;
 		}
 		conns[fd].idx = nlive;
@@ -95,8 +75,9 @@ static int on_accept(int lfd)
 
 /* Serve one connection: -1 closed, 0 done, 1 bytes may be left (--drain).
  * Reads until EAGAIN, not just until a short read: a segment carrying data
- * and a FIN raises two SIGIOs that merge into one, and the read that returns
- * the data leaves the EOF behind with no signal to come for it. */
+ * and a FIN raises two SIGIOs that merge into one and no band tells them
+ * apart, so the read that returns the data leaves the EOF behind with no
+ * signal to come for it. The loop also rescans when a wait times out. */
 static int service(int fd)
 {
 	struct conn *c = &conns[fd];
@@ -149,10 +130,8 @@ int main(int argc, char **argv)
 
 	/* Blocked before any socket can signal: taken only by sigtimedwait. */
 	sigset_t set;
-	sigemptyset(&set);
+	stop_signals(&set);
 	sigaddset(&set, SIGIO);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		die("sigprocmask");
 

@@ -996,6 +996,16 @@ def main():
     path = os.path.join(bindir, f"echo_{a.model}")
     if not os.access(path, os.X_OK):
         TAP.skip_all(f"{path} is not built")
+    if a.model in models.names(is_ref=True):      # a reference row (refservers/)
+        import runner
+        tool = runner.ref_missing(a.model)
+        if tool:
+            TAP.skip_all(f"{a.model}: '{tool}' is not installed (Debian: "
+                         f"{models.get(a.model).ref_pkg}; make deps-refs MODELS={a.model})")
+        why = runner.ref_warm_up(path)           # its first build, before any timed start
+        if why:
+            print(f"Bail out! {a.model}: {why}")
+            sys.exit(1)
     base = os.path.basename(os.path.normpath(bindir))
     slow = 3.0 if "thread" in base else 2.0 if "-" in base else 1.0
     raise_nofile()

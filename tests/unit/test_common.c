@@ -4,8 +4,9 @@
  * parse_args (good values; every error exits 2 naming the flag), the pending
  * output buffer (partial writes kept in order, storage freed, ENOBUFS when a
  * caller breaks the one-read rule), accept_client's EMFILE path (drops what
- * is queued instead of spinning), the connection counters, maybe_work, and
- * the JSON line of print_stats. Whatever exits or lowers limits runs in a
+ * is queued instead of spinning), the per-thread counters and their flush,
+ * conn_end, accept_failed, stop_signals, maybe_work, and the JSON line of
+ * print_stats. Whatever exits or lowers limits runs in a
  * forked child; its stdout/stderr come back through a pipe.
  */
 #include <errno.h>
@@ -383,44 +384,116 @@ static void test_emfile(void)
 #define THREADS 4
 #define ROUNDS 20000
 
+/* A thread of a threaded model: counts in its own block, flushes as it ends. */
 static void *open_close(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < ROUNDS; i++) {
 		conn_opened();
+		STAT_ADD(bytes_in, 3);
+		SC(SC_READ);
 		conn_closed();
 	}
+	stats_flush();
 	return NULL;
+}
+
+static void reset_counters(void)
+{
+	memset(&stats, 0, sizeof stats);
+	memset(totals, 0, sizeof *totals);
 }
 
 static void test_counters(void)
 {
-	memset(&stats, 0, sizeof stats);
+	reset_counters();
 	conn_opened(); conn_opened(); conn_opened();
 	conn_closed();
 	conn_opened(); conn_opened();
-	ok(stats.accepted == 5 && stats.closed == 1 && stats.cur_conns == 4 && stats.peak_conns == 4,
+	ok(stats.accepted == 5 && stats.closed == 1 && totals->cur_conns == 4 && totals->peak_conns == 4,
 	   "conn_opened/closed: accepted 5, closed 1, current 4, peak 4");
 	conn_closed(); conn_closed(); conn_closed();
 	conn_opened();
-	ok(stats.peak_conns == 4 && stats.cur_conns == 2, "conn_opened: peak keeps its maximum");
+	ok(totals->peak_conns == 4 && totals->cur_conns == 2, "conn_opened: peak keeps its maximum");
 
-	memset(&stats, 0, sizeof stats);
+	reset_counters();
 	pthread_t t[THREADS];
 	for (int i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, open_close, NULL);
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(t[i], NULL);
-	ok(stats.accepted == THREADS * ROUNDS && stats.closed == THREADS * ROUNDS && stats.cur_conns == 0 &&
-	   stats.peak_conns >= 1 && stats.peak_conns <= THREADS,
-	   "conn_opened/closed from %d threads: totals exact, 1 <= peak <= %d (peak %llu)", THREADS,
-	   THREADS, (unsigned long long)stats.peak_conns);
+	ok(stats.accepted == 0 && stats.bytes_in == 0,
+	   "per-thread counters: other threads' counts do not touch this thread's");
+	ok(totals->sum.accepted == THREADS * ROUNDS && totals->sum.closed == THREADS * ROUNDS &&
+	   totals->sum.bytes_in == 3ull * THREADS * ROUNDS && totals->sum.sc[SC_READ] == THREADS * ROUNDS &&
+	   totals->cur_conns == 0 && totals->peak_conns >= 1 && totals->peak_conns <= THREADS,
+	   "stats_flush from %d threads: totals exact, 1 <= peak <= %d (peak %llu)", THREADS,
+	   THREADS, (unsigned long long)totals->peak_conns);
+	STAT_ADD(bytes_in, 5);
+	stats_flush();
+	ok(stats.bytes_in == 0 && totals->sum.bytes_in == 3ull * THREADS * ROUNDS + 5,
+	   "stats_flush: adds this thread's counters to the total and zeroes them");
 
-	memset(&stats, 0, sizeof stats);
+	reset_counters();
 	conn_error(ECONNRESET);
 	conn_error(EPIPE);
 	conn_error(ETIMEDOUT);
 	ok(stats.errors == 3 && stats.resets == 2, "conn_error: ECONNRESET and EPIPE are resets, all are errors");
+
+	/* conn_end: counts the error, frees the pending output, closes the fd. */
+	reset_counters();
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		die("socketpair");
+	struct outbuf ob = { .data = malloc(16), .off = 0, .len = 4 };
+	conn_opened();
+	conn_end(sv[0], &ob, ECONNRESET);
+	ok(stats.errors == 1 && stats.resets == 1 && stats.closed == 1 && totals->cur_conns == 0 &&
+	   ob.data == NULL && !outbuf_pending(&ob) && fcntl(sv[0], F_GETFD) == -1 && errno == EBADF,
+	   "conn_end: error counted, output freed, fd closed, gauge down");
+	conn_opened();
+	conn_end(sv[1], NULL, 0);
+	ok(stats.errors == 1 && stats.closed == 2 && fcntl(sv[1], F_GETFD) == -1,
+	   "conn_end: err 0 (EOF) is not an error; NULL output is fine");
+}
+
+/* ---- accept_failed, stop_signals ---------------------------------------------------- */
+
+static void test_accept_failed(void)
+{
+	int pe[2];
+	if (pipe(pe))
+		die("pipe");
+	fflush(stderr);
+	int saved = dup(2);
+	dup2(pe[1], 2);
+	errno = EAGAIN;
+	int r_again = accept_failed();
+	errno = EINTR;
+	int r_intr = accept_failed();
+	errno = ENOTSOCK;
+	int r_real = accept_failed();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(pe[1]);
+	static char err[1024];
+	slurp(pe[0], err, sizeof err);
+	close(pe[0]);
+	ok(r_again == 0 && r_intr == 0, "accept_failed: EAGAIN and EINTR are not failures, no warning");
+	ok(r_real == 1 && strstr(err, "accept: ") && strstr(err, strerror(ENOTSOCK)) &&
+	   !strchr(strchr(err, '\n') + 1, '\n'),
+	   "accept_failed: another errno warns once, naming it");
+
+	sigset_t set, old, now;
+	stop_signals(&set);
+	ok(sigismember(&set, SIGTERM) == 1 && sigismember(&set, SIGINT) == 1 &&
+	   sigismember(&set, SIGPIPE) == 0, "stop_signals: SIGTERM and SIGINT, nothing else");
+	block_stop_signals(&old);
+	pthread_sigmask(SIG_SETMASK, NULL, &now);
+	ok(sigismember(&now, SIGTERM) == 1 && sigismember(&now, SIGINT) == 1 && sigismember(&old, SIGTERM) == 0,
+	   "block_stop_signals: blocks both, returns the mask before");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* ---- maybe_work ----------------------------------------------------------------------- */
@@ -495,13 +568,17 @@ static void test_print_stats(void)
 	if (pid == 0) {
 		dup2(po[1], 1);
 		close(po[0]);
-		memset(&stats, 0, sizeof stats);
+		reset_counters();
 		cfg.model = "unit";
-		stats.accepted = 7; stats.closed = 6; stats.peak_conns = 3;
-		stats.bytes_in = 1234567890123ull; stats.bytes_out = 1234567890123ull;
-		stats.messages = 11; stats.errors = 2; stats.resets = 1; stats.emfile = 9;
+		/* Split between this thread and the flushed total: print adds them. */
+		stats.accepted = 7; stats.closed = 6; totals->peak_conns = 3;
+		stats.bytes_in = 1234567890000ull; totals->sum.bytes_in = 123;
+		stats.bytes_out = 1234567890123ull;
+		stats.messages = 11; stats.errors = 2; stats.resets = 1; totals->sum.emfile = 9;
 		for (int i = 0; i < SC_KINDS; i++)
-			stats.sc[i] = (uint64_t)(i + 1) * 10;   /* total 450 */
+			stats.sc[i] = (uint64_t)(i + 1) * 10 - (uint64_t)i;   /* + i in the total */
+		for (int i = 0; i < SC_KINDS; i++)
+			totals->sum.sc[i] = (uint64_t)i;                      /* total 450 */
 		print_stats();
 		_exit(0);
 	}
@@ -524,7 +601,7 @@ static void test_print_stats(void)
 			diag("missing %s in %s", want[i], out);
 			missing++;
 		}
-	ok(!missing, "print_stats: every counter, syscalls by kind and their total");
+	ok(!missing, "print_stats: every counter (this thread's + the flushed total), syscalls by kind and their total");
 	int depth = 0, bad = 0;
 	for (size_t i = 0; i < n; i++) {
 		depth += out[i] == '{';
@@ -532,6 +609,61 @@ static void test_print_stats(void)
 		bad |= depth < 0;
 	}
 	ok(!bad && depth == 0, "print_stats: braces balance");
+}
+
+/* A detached-style worker: listed, counting, still running at print time. */
+static int gate[2], go_on[2];
+static void *listed_worker(void *arg)
+{
+	(void)arg;
+	stats_register();
+	STAT_ADD(bytes_in, 100);
+	SC(SC_READ);
+	char c = 'r';
+	if (write(gate[1], &c, 1) != 1 || read(go_on[0], &c, 1) != 1)
+		return NULL;
+	stats_flush();
+	return NULL;
+}
+
+static void test_listed(void)
+{
+	int po[2];
+	if (pipe(po) || pipe(gate) || pipe(go_on))
+		die("pipe");
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(po[1], 1);
+		close(po[0]);
+		reset_counters();
+		cfg.model = "unit";
+		pthread_t t;
+		char c;
+		pthread_create(&t, NULL, listed_worker, NULL);
+		if (read(gate[0], &c, 1) != 1)
+			_exit(3);
+		print_stats();               /* the worker is listed, not flushed */
+		if (write(go_on[1], &c, 1) != 1)
+			_exit(3);
+		pthread_join(t, NULL);
+		print_stats();               /* flushed and unlisted: counted once */
+		_exit(0);
+	}
+	close(po[1]);
+	static char out[4096];
+	slurp(po[0], out, sizeof out);
+	close(po[0]);
+	waitpid(pid, NULL, 0);
+	char *second = strchr(out, '\n');
+	int two = second && second[1] == '{';
+	if (two)
+		*second++ = '\0';           /* out: the first line only */
+	ok(two && strstr(out, "\"bytes_in\":100,") && strstr(second, "\"bytes_in\":100,") &&
+	   strstr(out, "\"read\":1,") && strstr(second, "\"read\":1,"),
+	   "stats_register: a running listed thread is printed, and once after its flush");
+	if (!two)
+		diag("output: %s", out);
 }
 
 int main(void)
@@ -542,7 +674,9 @@ int main(void)
 	test_read_write();
 	test_emfile();
 	test_counters();
+	test_accept_failed();
 	test_work();
 	test_print_stats();
+	test_listed();
 	return done_testing();
 }
