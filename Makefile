@@ -4,6 +4,8 @@
 #   make test            set-up + build + the whole test suite (never the benchmark)
 #   make bench           set-up + build + the default benchmark profile (never the tests)
 #   make regress         compare a quick run with the committed baseline
+#   make compare A=<run dir> B=<run dir>   two runs side by side (COMPARE.md, charts)
+#   make bench RESUME=<run dir>           continue an interrupted run; STRICT=1: quiet machine
 #   make SANITIZER=address|undefined|thread   sanitized build in bin-<sanitizer>/
 #   make lint            clang-tidy + cppcheck + pyflakes
 #   V=1                  show full commands
@@ -24,7 +26,8 @@ PYTHON   ?= python3
 DEB_PYTHON ?= /usr/bin/python3
 
 # Output folder: bin/ for the normal build, bin-<sanitizer>/ for a sanitized
-# one, bin-extra/ for the regression gate's self test (EXTRA_SYSCALL=1).
+# one, bin-extra/ for the regression gate's self test (EXTRA_SYSCALL=1: one
+# fcntl(F_GETFL) per received message that no SC() marks; tests/kcount.t too).
 ifeq ($(SANITIZER),)
   BIN := bin
 else ifeq ($(SANITIZER),address)
@@ -69,8 +72,8 @@ TOOLS       := $(patsubst tests/tools/%.c,$(BIN)/tools/%,$(wildcard tests/tools/
 
 LIBS_loadgen    := -pthread -lm
 
-.PHONY: all servers loadgen unit-tests tools test test-sanitize bench regress \
-        baseline lint deps clean help
+.PHONY: all servers loadgen unit-tests tools test test-sanitize bench compare regress \
+        baseline lint deps deps-refs clean help
 .DEFAULT_GOAL := all
 # Keep the objects: they are intermediates of the pattern rules, not throw-aways.
 .PRECIOUS: $(OBJ)/%.o
@@ -114,6 +117,11 @@ $(BIN) $(BIN)/tests $(BIN)/tools $(OBJ)/servers $(OBJ)/clients $(OBJ)/tests/unit
 deps:
 	@sh harness/deps.sh
 
+# The reference rows' runtimes (Java, Go, Erlang, Node.js), only when asked:
+# `make deps-refs` (every row) or `make deps-refs MODELS=go,erlang`.
+deps-refs:
+	@sh harness/deps-refs.sh $(MODELS)
+
 # ---- tests ---------------------------------------------------------------------
 # Unit tests (C, TAP) and integration tests (tests/*.t, TAP) under prove.
 # TEST_JOBS runs that many test files at once; every test picks its own port.
@@ -123,9 +131,13 @@ deps:
 # The ASan+UBSan builds of loadgen and the unit tests run too: the unit tests
 # from bin-address/tests/, tests/loadgen.t against bin-address/ (C10K_BIN).
 TEST_JOBS ?= 2
+# The reference rows (refservers/) too, each skipped naming its Debian package
+# when its runtime is missing (make deps-refs installs them).
 CONF_TESTS := $(ALL_MODELS:%=build/t/conf-%.t) $(ALL_MODELS:%=build/t/conf-asan-%.t) \
-              $(THREADED_MODELS:%=build/t/conf-tsan-%.t)
+              $(THREADED_MODELS:%=build/t/conf-tsan-%.t) $(REF_MODELS:%=build/t/conf-ref-%.t)
 ASAN_TESTS := $(UNIT_TESTS:$(BIN)/%=bin-address/%) build/t/loadgen-asan.t
+build/t/conf-ref-%.t: | build/t
+	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin refservers\n' $* >$@; chmod +x $@
 build/t/conf-asan-%.t: | build/t
 	@printf '#!/bin/sh\nexec python3 tests/conformance.py --model %s --bin bin-address\n' $* >$@; chmod +x $@
 build/t/conf-tsan-%.t: | build/t
@@ -147,9 +159,24 @@ test: deps
 
 # ---- benchmark -------------------------------------------------------------
 PROFILE ?= default
+# Where and how (README "Beyond one machine"): SERVER_CPUS=S, NET=loopback|veth,
+# SERVER_HOST=user@host CLIENT_HOSTS=user@h1,user@h2 (SSH_CONFIG, REMOTE_DIR);
+# OUT=DIR puts the run in DIR instead of results/.
+BENCH_WHERE = $(if $(SERVER_CPUS),--server-cpus $(SERVER_CPUS)) $(if $(NET),--net $(NET)) \
+  $(if $(SERVER_HOST),--server-host $(SERVER_HOST)) $(if $(CLIENT_HOSTS),--client-hosts $(CLIENT_HOSTS)) \
+  $(if $(SSH_CONFIG),--ssh-config $(SSH_CONFIG)) $(if $(REMOTE_DIR),--remote-dir $(REMOTE_DIR)) \
+  $(if $(OUT),--out $(OUT)) \
+  $(if $(PROFILE_POINTS),--profile-points $(PROFILE_POINTS))
+# PROFILE_POINTS=none|SWEEP:CONNS,... : which points get a CPU profile (default active:1000,idle:max)
 bench: deps
 	@$(MAKE) --no-print-directory all
-	python3 harness/bench.py --profile $(PROFILE) $(if $(MODELS),--models $(MODELS)) $(if $(CONNS),--conns $(CONNS)) $(if $(SWEEPS),--sweeps $(SWEEPS))
+	$(if $(STRICT),STRICT=$(STRICT) )python3 harness/bench.py $(if $(RESUME),--resume $(RESUME),--profile $(PROFILE) $(if $(MODELS),--models $(MODELS)) $(if $(CONNS),--conns $(CONNS)) $(if $(SWEEPS),--sweeps $(SWEEPS)) $(BENCH_WHERE))
+
+# Two runs side by side (harness/compare.py): overlay charts, B/A ratios with
+# their intervals, COMPARE.md; in results/compare-<A>-vs-<B>/.
+compare:
+	@test -n "$(A)" -a -n "$(B)" || { echo "make compare: give two run folders: A=<dir> B=<dir>" >&2; exit 2; }
+	python3 harness/compare.py $(A) $(B)
 
 regress: deps
 	@$(MAKE) --no-print-directory all
@@ -162,7 +189,7 @@ baseline: deps
 	python3 harness/regress.py --accept
 
 # ---- lint ----------------------------------------------------------------------
-LINT_SRCS := $(wildcard servers/*.c clients/*.c tests/unit/*.c tests/tools/*.c)
+LINT_SRCS := $(wildcard servers/*.c clients/*.c tests/unit/*.c tests/tools/*.c dispatch/*.c)
 PY_TESTS  := $(shell grep -l '^\#!.*python' tests/*.t)
 lint: deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \

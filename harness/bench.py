@@ -5,7 +5,9 @@
   python3 harness/bench.py --dry-run ...          list the points and the time estimate
   python3 harness/bench.py --report-only DIR      re-make CSV, charts, REPORT.md of a run
 
-Every point: the server pinned to CPU 0, bin/loadgen pinned to CPU 1, /proc of
+Every point: the server pinned to the CPU plan's server CPUs (--server-cpus S:
+the first S), bin/loadgen to the rest (harness/topology.py: or across a veth
+pair, or on other hosts over ssh), /proc of
 the server read at the generator's measure start/end lines, the server
 stopped with SIGTERM and its JSON counters kept. Each finished point is
 appended to <run>/points.jsonl and fsync'ed before the next starts, so
@@ -16,6 +18,7 @@ Exit status: 0 the run finished (failed points are data, not errors),
 """
 
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -27,13 +30,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import cpuplan   # noqa: E402
+import kernel    # noqa: E402
 import launch    # noqa: E402
 import models    # noqa: E402
+import overrides as cli_over  # noqa: E402
 import procfs    # noqa: E402
 import profiles  # noqa: E402
+import quiet     # noqa: E402
 import report    # noqa: E402
 import runner    # noqa: E402
+import schedule  # noqa: E402
+import stats     # noqa: E402
 import sweeps as sweep_decl  # noqa: E402
+import topology  # noqa: E402
 from records import Record  # noqa: E402
 
 
@@ -68,7 +78,40 @@ def parse_args(argv):
                     help="seconds to wait for exit after SIGTERM (default 3)")
     ap.add_argument("--dry-run", action="store_true", help="list the points and the estimate")
     ap.add_argument("--report-only", metavar="DIR", help="re-plot and re-report a finished run")
+    # Where and how (harness/topology.py; README "Beyond one machine").
+    ap.add_argument("--server-cpus", default="1", metavar="S",
+                    help="the server on the first S usable CPUs, the generator on the rest "
+                         "(default 1)")
+    ap.add_argument("--net", default="loopback", help="loopback (default) or veth: server and "
+                    "generator in two network namespaces joined by a veth pair (root)")
+    ap.add_argument("--server-host", metavar="[USER@]HOST",
+                    help="run the server on this host over ssh (with --client-hosts)")
+    ap.add_argument("--client-hosts", metavar="[USER@]H1,H2",
+                    help="run the generators on these hosts over ssh, the load split evenly")
+    ap.add_argument("--ssh-config", metavar="FILE", help="ssh -F FILE (default: your own)")
+    ap.add_argument("--remote-dir", default="", metavar="DIR",
+                    help="where on each host the suite is unpacked and built (default: home)")
+    ap.add_argument("--resume", metavar="DIR",
+                    help="continue an interrupted run in DIR with its own arguments (refused "
+                         "if the settings, commit or binaries differ); only points not done run")
+    ap.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                    help="compare two runs (harness/compare.py): overlay charts, COMPARE.md")
+    ap.add_argument("--target", type=float, metavar="PCT",
+                    help="repeat a point until its 95%% interval is within +-PCT%% of the mean "
+                         "(echoes/s, CPU per echo; default: the profile's, 5)")
+    ap.add_argument("--max-repeats", type=int, metavar="N",
+                    help="the most repeats a point gets while its interval is wider than the "
+                         "target (default: the profile's)")
     ap.add_argument("--no-plots", action="store_true", help="skip gnuplot")
+    ap.add_argument("--profile-points", default="default", metavar="SWEEP:CONNS,...",
+                    help="points whose CPU is profiled (perf record, a second run of each): "
+                         f"'default' ({kernel.DEFAULT_PROFILE_POINTS}), 'none', or a list of "
+                         "SWEEP:CONNS / SWEEP:max (the planned conns nearest)")
+    ap.add_argument("--set", action="append", metavar="SWEEP.KEY=V[,V]",
+                    help="replace a sweep's profile parameter, e.g. size.sizes=64,1024 "
+                         "(repeatable; harness/overrides.py)")
+    ap.add_argument("--server-args", action="append", metavar="MODEL=FLAGS",
+                    help="add server flags to MODEL's points, e.g. 'pool=--workers 3' (repeatable)")
     return ap.parse_args(argv)
 
 
@@ -133,7 +176,34 @@ def validate(a, lim):
         v = getattr(a, k)
         if v is not None and (v < (1 if k == "repeats" else 0) or (k == "duration" and v <= 0)):
             fail(f"--{k}: {v} is out of range")
+    if a.target is not None and not 0 < a.target < 100:
+        fail(f"--target: {a.target:g} is not a percentage between 0 and 100")
+    if a.max_repeats is not None and a.max_repeats < 1:
+        fail(f"--max-repeats: {a.max_repeats} is out of range")
+    try:
+        a.sets = cli_over.parse_sets(a.set, a.profile)
+        a.server_extra = cli_over.parse_server_args(a.server_args, chosen_models)
+    except cli_over.BadOverride as e:
+        fail(str(e))
+    try:
+        kernel.parse_profile_points(a.profile_points, sweep_decl.names())
+    except ValueError as e:
+        fail(f"--profile-points: {e}")
     return chosen_models, conns, sweeps
+
+
+def make_topology(a, lim):
+    """Where and how points run (harness/topology.py), from --server-cpus,
+    --net, --server-host, --client-hosts; one line and exit 2 if they do not
+    make one. Its processes end at exit too (atexit), on every host."""
+    try:
+        t = topology.make(a.server_host, split_list(a.client_hosts) or None, a.server_cpus,
+                          a.net, lim["nofile_hard"], ssh_config=a.ssh_config,
+                          remote_dir=a.remote_dir)
+    except (topology.TopologyError, cpuplan.PlanError) as e:
+        fail(str(e))
+    atexit.register(t.close)
+    return t
 
 
 def fmt_t(s):
@@ -168,28 +238,39 @@ def dry_run(pts, settings, lim):
               f"{pt['active']:>7} {pt['rate']:>7} {pt['size']:>6} {pt['work_us']:>5} "
               f"{pt['server_procs']:>3} {pt['client_procs']:>3} {pt['repeat']:>3}  {est:5.1f}"
               + (f"  skip: {why}" if why else ""))
-    print(f"{len(pts)} points, estimated {fmt_t(total)} (+ ~1 min for charts and report); "
+    _, mn, mx, extra = schedule.limits(settings)
+    more = (f" + at most {fmt_t(total * extra)} for further repeats of points whose interval "
+            f"is wider than +-{settings.get('target', stats.TARGET):.0%} (up to {mx})"
+            if mx > mn and extra > 0 else "")
+    print(f"{len(pts)} points, estimated {fmt_t(total)}{more} (+ ~1 min for charts and report); "
           f"settings {json.dumps(settings)}")
 
 
 class Progress:
-    def __init__(self, pts):
+    """[i/n] lines: n is the planned minimum (every point's min repeats); the
+    extra repeats of points that did not converge count past it ("+k")."""
+
+    def __init__(self, pts, done=0):
         self.t0 = time.monotonic()
-        self.est = [profiles.estimate_s(p) for p in pts]
+        self.left = sum(profiles.estimate_s(p) for p in pts)
         self.done_est = 0.0
         self.n = len(pts)
+        self.i = done
 
-    def line(self, i, pt):
+    def line(self, pt):
         el = time.monotonic() - self.t0
-        left = sum(self.est[i:])
         scale = el / self.done_est if self.done_est > 5 else 1.0
-        eta = left * min(3.0, max(0.5, scale))
-        sys.stderr.write(f"[{i + 1}/{self.n}] {describe(pt)}  elapsed {fmt_t(el)} ETA {fmt_t(eta)} ... ")
+        eta = max(0.0, self.left) * min(3.0, max(0.5, scale))
+        self.i += 1
+        at = f"{self.i}/{self.n}" if self.i <= self.n else f"{self.n}+{self.i - self.n}"
+        sys.stderr.write(f"[{at}] {describe(pt)}  elapsed {fmt_t(el)} ETA {fmt_t(eta)} ... ")
         sys.stderr.flush()
 
-    def result(self, i, rec, skipped=False):
+    def result(self, pt, rec, skipped=False):
+        est = profiles.estimate_s(pt)
+        self.left -= est
         if not skipped:
-            self.done_est += self.est[i]
+            self.done_est += est
         d = rec.get("derived") or {}
         if rec["status"] == "ok":
             bits = []
@@ -199,6 +280,8 @@ class Progress:
                 bits.append(f"p99 {d['p99_us']:,.0f} us")
             if d.get("conns_per_s") is not None:
                 bits.append(f"{d['conns_per_s']:,.0f} conn/s")
+            if d.get("ns_per_event") is not None:          # a dispatch point
+                bits.append(f"{d['ns_per_event']:,.0f} ns/event at N={d.get('fds')}")
             msg = "ok " + ", ".join(bits)
         else:
             msg = f"{rec['status'].upper()}: {rec['reason']}"
@@ -272,7 +355,7 @@ def note_result(pt, rec, state):
     beyond which the sweep skips it; and such a failed point's repeats. This keeps the
     default profile in its 30 minutes: a prefork at 10,000 connections
     takes the generator's whole deadline to fail."""
-    started = rec.get("proc", {}).get("ready") is not None
+    started = rec.get("proc", {}).get("ready") is not None or pt["mode"] == "dispatch"  # no server
     if not started and rec["status"] == "failed":
         n, _ = state["start_fail"].get(pt["model"], (0, ""))
         state["start_fail"][pt["model"]] = (n + 1, rec["reason"])
@@ -293,82 +376,186 @@ def note_result(pt, rec, state):
 
 
 def run(a, chosen_models, conns, sweeps, lim):
-    overrides = dict(repeats=a.repeats, duration=a.duration, warmup=a.warmup)
+    overrides = dict(repeats=a.repeats, duration=a.duration, warmup=a.warmup,
+                     target=a.target / 100 if a.target is not None else None,
+                     max_repeats=a.max_repeats,
+                     sets=a.sets or None, server_extra=a.server_extra or None)
     pts, settings = profiles.build_points(a.profile, chosen_models, conns, sweeps,
                                           lim["nofile_hard"], overrides)
     if not pts:
-        fail("nothing to run: MODELS/CONNS/SWEEPS leave no point")
+        cores = cpuplan.cores_skip_reason(len(cpuplan.usable_cpus())) if "cores" in (
+            sweeps or ()) else None
+        fail("nothing to run: MODELS/CONNS/SWEEPS leave no point"
+             + (f" (cores sweep: {cores})" if cores else ""))
     if a.dry_run:
         dry_run(pts, settings, lim)
         return 0
     if not os.access(os.path.join(a.bin, "loadgen"), os.X_OK):
         fail(f"{os.path.join(a.bin, 'loadgen')} is not built (run make)")
 
-    if lim["cpus"] >= 2:
-        # The harness shares the generator's CPU: CPU 0 is the server's alone.
-        try:
-            os.sched_setaffinity(0, {1})
-        except OSError:
-            pass
     procfs.print_limits(lim, sys.stderr)
+    try:       # the CPU plan, NET, or the hosts: reached, deployed and built there
+        a.topo.preflight(**({"models": chosen_models} if a.topo.name == "hosts" else {}))
+    except (topology.TopologyError, cpuplan.PlanError) as e:
+        for ln in str(e).splitlines():
+            sys.stderr.write(f"bench: {ln}\n")
+        sys.exit(2)
+    if "cores" in (sweeps or profiles.SWEEPS):
+        why = cpuplan.cores_skip_reason(len(cpuplan.usable_cpus()))
+        if why:
+            sys.stderr.write(f"preflight: cores sweep: {why}\n")
     for w in procfs.warnings(lim):
         sys.stderr.write(f"preflight: warning: {w}\n")
+    strict = quiet.strict_from_env()
+    quiet_rec = quiet.check("preflight", strict)
+    if quiet_rec["action"] == "refused":
+        fail(quiet.refusal_line(quiet_rec))
     for m in models.names(is_ref=True):
         if m not in chosen_models:
             tool = runner.ref_missing(m)
             sys.stderr.write(f"preflight: reference row {m}: " +
                              (f"skipped: '{tool}' is not installed\n" if tool else
                               f"not in MODELS (add it: MODELS=...,{m})\n"))
-    run_dir = make_run_dir(a.out)
+        else:            # its first build (javac, go build, erlc) before any timed start
+            why = runner.ref_warm_up(runner.server_path(a.bin, m))
+            sys.stderr.write(f"preflight: reference row {m}: "
+                             + (f"warning: {why}\n" if why else f"built (`echo_{m} --help` ran)\n"))
     ctx = procfs.context(ROOT, a.bin, a.profile, lim, sys.argv, chosen_models, settings)
+    ctx["topology"] = a.topo.context()
     ctx.update(models=chosen_models, sweeps=sweeps or list(profiles.SWEEPS), conns_filter=conns,
                points_planned=len(pts), finished=False, interrupted=False,
                not_built=[m for m in models.order(models.source_models(ROOT))
                           if m not in built_models(a.bin)],
-               estimate_s=round(sum(profiles.estimate_s(p) for p in pts)))
-    ctx_path = os.path.join(run_dir, "context.json")
+               estimate_s=round(sum(profiles.estimate_s(p) for p in pts)),
+               quiet=quiet_rec, quiet_between=[],
+               schedule=dict(method="interleaved rounds, shuffled (seed "
+                             f"{schedule.SEED}); Student-t 95% interval of the mean",
+                             figures="msgs_per_s and cpu_us_per_echo (open loop: "
+                             "cpu_us_per_echo; churn: conns_per_s, cpu_us_per_echo)"))
+    recs_before = []
+    if getattr(a, "resume_dir", None):
+        run_dir = a.resume_dir
+        ctx_path = os.path.join(run_dir, "context.json")
+        old = a.resume_ctx
+        why = schedule.resume_mismatch(old, ctx)
+        if why:
+            fail(f"--resume: {run_dir} was run with other {why}")
+        recs_before = report.load_records(run_dir)
+        old.setdefault("resumed", []).append(dict(date=ctx["date"], quiet=quiet_rec))
+        old.setdefault("quiet_between", [])
+        old.update(finished=False, interrupted=False)
+        ctx = old
+        sys.stderr.write(f"bench: resuming {run_dir}: {len(recs_before)} point runs on disk\n")
+    else:
+        run_dir = make_run_dir(a.out)
+        ctx_path = os.path.join(run_dir, "context.json")
+    # The kernel's view (harness/kernel.py): perf usable?, the profiled points.
+    a.kern = kernel.Bench(a.profile_points, pts, run_dir)
+    a.kern.preflight(sys.stderr)
+    ctx.update(a.kern.context())
     write_json(ctx_path, ctx)
-    sys.stderr.write(f"bench: {len(pts)} points, estimated {fmt_t(ctx['estimate_s'])}; "
-                     f"results in {run_dir}\n")
+    sys.stderr.write(f"bench: {len(pts)} points, estimated {fmt_t(ctx['estimate_s'])} "
+                     f"(+ repeats of points whose interval is wider than "
+                     f"+-{settings['target']:.0%}); results in {run_dir}\n")
 
     state = dict(start_fail={}, limit={}, failed={})
-    prog = Progress(pts)
+    for r in recs_before:
+        if r.status != "skipped":
+            note_result(r.point, r, state)
+    attempts = {}
+    for r in recs_before:
+        attempts[r.point.key()] = attempts.get(r.point.key(), 0) + 1
+    prog = Progress(pts, done=len(recs_before))
     t0 = time.monotonic()
     interrupted = False
     counts = dict(ok=0, failed=0, skipped=0)
+    seq = [max((r.seq for r in recs_before), default=0)]
+    _, _, max_rep, _ = schedule.limits(settings)
+
     with open(os.path.join(run_dir, "points.jsonl"), "a") as f:
+        def measure(base_pt, figs):
+            """One repeat of a point: its record on disk; the sample, None or DROP."""
+            n = attempts.get(base_pt.key(), 0) + 1
+            attempts[base_pt.key()] = n
+            pt = base_pt.again(repeat=n, repeats=max(n, max_rep))
+            seq[0] += 1
+            prog.line(pt)
+            why = skip_reason(pt, lim, state)
+            base = dict(seq=seq[0], time=time.strftime("%Y-%m-%dT%H:%M:%S"), point=pt)
+            if why:
+                rec = Record(**base, status="skipped", reason=why)
+            else:
+                m = (sweep_decl.get(pt.sweep).run or runner.run_point)(   # a sweep's point kind
+                    pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout,
+                    topo=a.topo, window=a.kern.window(pt))
+                a.kern.add_profile(pt, m, lambda w: runner.run_point(
+                    pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout, topo=a.topo, window=w))
+                if sweep_decl.get(pt.sweep).run is None and a.topo.name == "local":
+                    a.kern.add_count(pt, m, lambda p, w: runner.run_point(
+                        p, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout, topo=a.topo,
+                        window=w))
+                rec = Record(**base, **m)
+            append_record(f, rec)
+            counts[rec["status"]] += 1
+            prog.result(pt, rec, skipped=bool(why))
+            if why:
+                return stats.DROP
+            note_result(pt, rec, state)
+            return schedule.sample(rec.derived, figs) if rec.status == "ok" else None
+
+        def between(sweep):
+            ctx["quiet_between"].append(dict(quiet.check("between", strict), before=sweep))
+            write_json(ctx_path, ctx)
+
         try:
-            for i, pt in enumerate(pts):
-                prog.line(i, pt)
-                why = skip_reason(pt, lim, state)
-                base = dict(seq=i + 1, time=time.strftime("%Y-%m-%dT%H:%M:%S"), point=pt)
-                if why:
-                    rec = Record(**base, status="skipped", reason=why)
-                    append_record(f, rec)
-                    prog.result(i, rec, skipped=True)
-                else:
-                    m = runner.run_point(pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout)
-                    rec = Record(**base, **m)
-                    append_record(f, rec)
-                    note_result(pt, rec, state)
-                    prog.result(i, rec)
-                counts[rec["status"]] += 1
+            # the counting's cost, once: plain and counted runs (this machine's
+            # processes only: with SERVER_HOST nothing is counted)
+            if not recs_before and a.topo.name == "local":
+                sys.stderr.write("bench: measuring the kernel count's overhead ...\n")
+                a.kern.overhead(pts, lambda p, w: runner.run_point(
+                    p, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout, topo=a.topo, window=w))
+                write_json(ctx_path, ctx)
+            schedule.run(pts, settings, measure, between, schedule.prior_from(recs_before))
         except KeyboardInterrupt:
             interrupted = True
             sys.stderr.write("\nbench: interrupted; stopping the processes of the point "
                              "in progress (finished points are on disk)\n")
         finally:
             launch.kill_all()
+            a.topo.close()
     # Ignore a second Ctrl-C while the summary is written: it is quick.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for r in recs_before:
+        counts[r.status] += 1
     ctx.update(finished=not interrupted, interrupted=interrupted,
-               duration_s=round(time.monotonic() - t0, 1), points=counts)
+               duration_s=round(time.monotonic() - t0 + (ctx.get("duration_s") or 0), 1),
+               points=counts)
     write_json(ctx_path, ctx)
     report.make_all(run_dir, plots=not (a.no_plots or interrupted))
     sys.stderr.write(f"bench: {counts['ok']} ok, {counts['failed']} failed, "
                      f"{counts['skipped']} skipped in {fmt_t(ctx['duration_s'])}; "
                      f"see {os.path.join(run_dir, 'REPORT.md')}\n")
     return 130 if interrupted else 0
+
+
+def resume_args(run_dir):
+    """The interrupted run's own arguments (context.json argv), to run again
+    into run_dir; one line and exit 2 when it cannot be resumed."""
+    try:
+        with open(os.path.join(run_dir, "context.json")) as f:
+            ctx = json.load(f)
+        argv = ctx["argv"][1:]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        fail(f"--resume: {run_dir} has no readable context.json with its arguments ({e})")
+    if not os.path.isfile(os.path.join(run_dir, "points.jsonl")):
+        fail(f"--resume: {run_dir} has no points.jsonl")
+    if ctx.get("finished"):
+        fail(f"--resume: {run_dir} finished; there is nothing to continue")
+    if "--resume" in argv or "--compare" in argv or "--dry-run" in argv:
+        fail(f"--resume: {run_dir}'s arguments are not a run's: {' '.join(argv)}")
+    a = parse_args(argv)
+    a.resume_dir, a.resume_ctx = run_dir, ctx
+    return a
 
 
 def main(argv):
@@ -379,9 +566,16 @@ def main(argv):
             fail(f"--report-only: {a.report_only} has no points.jsonl")
         report.make_all(a.report_only, plots=not a.no_plots)
         return 0
+    if a.compare:
+        import compare
+        out = os.path.join(a.out, compare.default_name(*a.compare))   # results/compare-A-vs-B
+        return compare.main(list(a.compare) + ["--out", out] + (["--no-plots"] if a.no_plots else []))
+    if a.resume:
+        a = resume_args(a.resume)
     a.bin = os.path.abspath(a.bin)
     lim = procfs.limits()
     chosen_models, conns, sweeps = validate(a, lim)
+    a.topo = make_topology(a, lim)
     return run(a, chosen_models, conns, sweeps, lim)
 
 

@@ -10,23 +10,30 @@ worse only when the two intervals do not overlap, else within noise (or "no
 interval" when a run has a single repeat). The two contexts are set side by
 side and what differs is flagged.
 
-Writes DIR/compare.csv (one row per matched point, the data an overlay chart
-reads: for each figure <fig>_a, _a_lo, _a_hi, <fig>_b, _b_lo, _b_hi,
-<fig>_ratio, _ratio_lo, _ratio_hi, <fig>_verdict) and DIR/COMPARE.md.
-DIR defaults to results/compare-<A>-vs-<B>/.
+Writes DIR/compare.csv (one row per matched point: for each figure <fig>_a,
+_a_lo, _a_hi, <fig>_b, _b_lo, _b_hi, <fig>_ratio, _ratio_lo, _ratio_hi,
+<fig>_verdict), the overlay charts (every chart of the sweeps both runs
+share, per figure the run's charts show that has a verdict: A solid, B
+dashed, and a B/A ratio panel with its interval; plots/compare.gp draws
+<chart>-<figure>[-<series>].png from the .dat beside it) and DIR/COMPARE.md,
+which links them. DIR defaults to results/compare-<A>-vs-<B>/.
 
 Exit: 0 written, 1 the runs have nothing in common, 2 bad usage.
 """
 
 import argparse
-import csv
 import json
+import math
 import os
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import models           # noqa: E402
 import report           # noqa: E402  (load_records, order_models, SWEEP_ORDER, MODEL_ORDER)
 import stats            # noqa: E402
+import sweeps           # noqa: E402
 
 ROOT = report.ROOT
 KEY = ("sweep", "series", "x", "model")
@@ -169,22 +176,121 @@ def context_diff(ca, cb):
 
 # ---- output ---------------------------------------------------------------------
 
-def _fmt(v):
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return v
-
-
 def write_csv(rows, path):
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(COLUMNS)
-        for r in rows:
-            w.writerow([_fmt(r.get(c)) for c in COLUMNS])
-    os.replace(tmp, path)
+    report.write_csv(rows, path, COLUMNS)
+
+
+# ---- overlay charts ---------------------------------------------------------
+
+def _chart_figs(ch):
+    """(figure, panel series index, logy, ylabel) a chart shows that a
+    comparison judges (stats.JUDGED)."""
+    if ch.kind == "lines":
+        return [(p.y, p.series, p.logy, p.ylabel) for p in ch.panels if p.y in stats.JUDGED]
+    params = dict(ch.params)
+    cols = [ch.main_col()] + [v for v in params.values() if isinstance(v, str)]
+    return [(c, 0, c.endswith("_us"), params.get("ylabel", c))
+            for c in dict.fromkeys(cols) if c in stats.JUDGED]
+
+
+def _xlabel(sw, ch, recs):
+    """The chart's x label when its x column is the points' x, else that of
+    a chart of the sweep that draws against x."""
+    pts = [r.point for r in recs if r.point.sweep == sw.name]
+    if ch.kind == "lines" and (ch.x == "x" or all(p.x == p.get(ch.x) for p in pts)):
+        return ch.xlabel
+    for c in sw.charts():
+        if c.kind == "lines" and c.x == "x":
+            return c.xlabel
+    return ch.xlabel if ch.kind == "lines" and ch.x == "conns" else "x"
+
+
+def _num(v, alt):
+    v = alt if v is None else v
+    return "NaN" if v is None or not math.isfinite(v) else f"{v:.6g}"
+
+
+def overlay_specs(rows, recs):
+    """One spec per overlay chart: name, the rows it draws, and its labels."""
+    out = []
+    for sw, ch in sweeps.charts():
+        sel = [r for r in rows if r["sweep"] == sw.name]
+        if not sel:
+            continue
+        series = sorted({r["series"] for r in sel}, key=sw.series_key)
+        for fig, pser, logy, ylabel in _chart_figs(ch):
+            shown = ([series[pser - 1]] if pser and pser <= len(series)
+                     else [] if pser else series)
+            for ser in shown:
+                name = f"{ch.name}-{fig}" + (f"-{ser}" if len(series) > 1 else "")
+                data = [r for r in sel if r["series"] == ser and r.get(f"{fig}_verdict")]
+                if not data or any(o["name"] == name for o in out):
+                    continue
+                title = f"{sw.name}: {ylabel}" + (f", {sw.series_title(ser)}"
+                                                  if len(series) > 1 else "")
+                out.append(dict(name=name, fig=fig, rows=data, title=title, ylabel=ylabel,
+                                xlabel=_xlabel(sw, ch, recs), logy=int(logy),
+                                logx=ch.logx if ch.kind == "lines" else 10))
+    return out
+
+
+def write_dat(spec, path):
+    """The chart's data, one gnuplot block per model; returns (models, rows)."""
+    f_ = spec["fig"]
+    ms = report.order_models({r["model"] for r in spec["rows"]})
+    n = 0
+    with open(path, "w") as f:
+        for i, m in enumerate(ms):
+            if i:
+                f.write("\n\n")
+            f.write(f"# {m}: x a a_lo a_hi b b_lo b_hi ratio ratio_lo ratio_hi\n")
+            for r in sorted((r for r in spec["rows"] if r["model"] == m), key=lambda r: r["x"]):
+                a, b, q = r.get(f"{f_}_a"), r.get(f"{f_}_b"), r.get(f"{f_}_ratio")
+                f.write(" ".join([str(r["x"]), _num(a, a), _num(r.get(f"{f_}_a_lo"), a),
+                                  _num(r.get(f"{f_}_a_hi"), a), _num(b, b),
+                                  _num(r.get(f"{f_}_b_lo"), b), _num(r.get(f"{f_}_b_hi"), b),
+                                  _num(q, q), _num(r.get(f"{f_}_ratio_lo"), q),
+                                  _num(r.get(f"{f_}_ratio_hi"), q)]) + "\n")
+                n += 1
+    return ms, n
+
+
+def _gp(s):
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def plot_overlays(out_dir, rows, recs):
+    """Draw every overlay chart; returns ([(name, title, data rows)], errors)."""
+    made, errors = [], []
+    with tempfile.TemporaryDirectory(prefix="c10k-compare-") as tmp:
+        style = os.path.join(tmp, "style.gp")
+        with open(style, "w") as f:
+            f.write(models.gnuplot())
+        for spec in overlay_specs(rows, recs):
+            dat = os.path.join(out_dir, spec["name"] + ".dat")
+            png = os.path.join(out_dir, spec["name"] + ".png")
+            ms, n = write_dat(spec, dat)
+            q = stats.numbers(r.get(spec["fig"] + "_ratio") for r in spec["rows"])
+            rlo, rhi = min(q + [0.8]) * 0.9, max(q + [1.25]) * 1.1
+            v = dict(dat=dat, out=png, style=style, models=" ".join(ms), title=spec["title"],
+                     xlabel=spec["xlabel"], ylabel=spec["ylabel"], logx=spec["logx"],
+                     logy=spec["logy"], rlo=rlo, rhi=rhi)
+            expr = "; ".join(f"{k}={_gp(x) if isinstance(x, str) else x}" for k, x in v.items())
+            try:
+                r = subprocess.run(["gnuplot", "-e", expr,
+                                    os.path.join(report.PLOTS, "compare.gp")],
+                                   capture_output=True, text=True, timeout=60)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                errors.append(f"{spec['name']}: {e}")
+                continue
+            if r.returncode != 0 or not os.path.isfile(png) or not n:
+                if os.path.isfile(png):         # gnuplot opens it before it fails
+                    os.unlink(png)
+                msg = [ln for ln in r.stderr.splitlines() if ln.strip()] or ["no data rows"]
+                errors.append(f"{spec['name']}: gnuplot: {' / '.join(msg[-2:]) or r.returncode}")
+                continue
+            made.append((spec["name"], spec["title"], n))
+    return made, errors
 
 
 def _ratio_cell(row, fig, mark=True):
@@ -204,7 +310,7 @@ def _run_line(name, d, ctx):
             f"{_get(ctx, 'settings.repeats') or '?'} repeats)")
 
 
-def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b):
+def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b, charts=(), chart_errors=()):
     L = []
     w = L.append
     w("# c10k-bench comparison: B against A\n")
@@ -270,7 +376,14 @@ def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b):
                 w(f"| {r['model']} | {r['x']:,} | " + " | ".join(_ratio_cell(r, f) for f in figs)
                   + " |")
             w("")
-    w("Data: compare.csv (one row per matched point; the overlay charts read it).\n")
+    if charts or chart_errors:
+        w("## Charts (A solid, B dashed; below: B/A with its 95% interval)\n")
+        for name, title, _ in charts:
+            w(f"![{title}]({name}.png)\n")
+        for e in chart_errors:
+            w(f"- could not draw {e}")
+        w("")
+    w("Data: compare.csv (one row per matched point); each chart's <chart>.dat beside it.\n")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(L) + "\n")
@@ -283,8 +396,14 @@ def _summary(recs):
     return f"sweeps {','.join(sw) or '-'}, models {','.join(mo) or '-'}"
 
 
-def compare(a_dir, b_dir, out_dir=None):
-    """Match, write compare.csv and COMPARE.md; returns (out_dir, rows).
+def default_name(a_dir, b_dir):
+    """compare-<A>-vs-<B>: the output folder's name."""
+    return (f"compare-{os.path.basename(os.path.realpath(a_dir))}"
+            f"-vs-{os.path.basename(os.path.realpath(b_dir))}")
+
+
+def compare(a_dir, b_dir, out_dir=None, plots=True):
+    """Match, write compare.csv, the charts and COMPARE.md; returns (out_dir, rows).
     Raises Usage (not a run folder) or Refusal (nothing in common)."""
     ca, ra = load_run(a_dir)
     cb, rb = load_run(b_dir)
@@ -293,12 +412,14 @@ def compare(a_dir, b_dir, out_dir=None):
         raise Refusal(f"{a_dir} and {b_dir} have nothing in common: no (sweep, series, x, "
                       f"model) has ok repeats in both (A: {_summary(ra)}; B: {_summary(rb)})")
     if out_dir is None:
-        name = (f"compare-{os.path.basename(os.path.realpath(a_dir))}"
-                f"-vs-{os.path.basename(os.path.realpath(b_dir))}")
-        out_dir = os.path.join(ROOT, "results", name)
+        out_dir = os.path.join(ROOT, "results", default_name(a_dir, b_dir))
     os.makedirs(out_dir, exist_ok=True)
     write_csv(rows, os.path.join(out_dir, "compare.csv"))
-    write_md(os.path.join(out_dir, "COMPARE.md"), a_dir, b_dir, ca, cb, rows, only_a, only_b)
+    charts, errors = plot_overlays(out_dir, rows, ra + rb) if plots else ([], [])
+    for e in errors:
+        sys.stderr.write(f"compare: chart {e}\n")
+    write_md(os.path.join(out_dir, "COMPARE.md"), a_dir, b_dir, ca, cb, rows, only_a, only_b,
+             charts, errors)
     return out_dir, rows
 
 
@@ -307,9 +428,10 @@ def main(argv):
     ap.add_argument("a", metavar="A", help="the first run folder (the baseline)")
     ap.add_argument("b", metavar="B", help="the second run folder")
     ap.add_argument("--out", metavar="DIR", help="output folder (default results/compare-A-vs-B)")
+    ap.add_argument("--no-plots", action="store_true", help="skip the overlay charts")
     a = ap.parse_args(argv)
     try:
-        out, rows = compare(a.a, a.b, a.out)
+        out, rows = compare(a.a, a.b, a.out, plots=not a.no_plots)
     except Usage as e:
         sys.stderr.write(f"compare: {e}\n")
         return 2

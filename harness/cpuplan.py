@@ -130,6 +130,12 @@ def _generator_shape(ncpus, conns, nofile):
     return threads, procs
 
 
+def generator_shape(ncpus, conns=None, nofile=20000):
+    """(threads per process, processes) for a generator on ncpus CPUs (a
+    client host's whole machine, with SERVER_HOST/CLIENT_HOSTS)."""
+    return _generator_shape(ncpus, conns, nofile)
+
+
 def plan(usable, server_cpus=1, conns=None, nofile=20000):
     """The CPU plan for `usable` CPUs (any iterable of CPU numbers) with
     SERVER_CPUS=server_cpus; conns and nofile (RLIMIT_NOFILE) decide the

@@ -18,6 +18,10 @@ CG_TOL = 0.02          # the issue's 2% (callgrind's spread is < 0.1% on most mo
 CG_TOL_MAX = 0.06      # past 3x the issue's 2% the model's Ir is timing-dependent: info
 CG_SC_DET = 0.001      # syscalls/echo under callgrind must repeat to 0.1% for Ir to be gated
 VERDICTS = ("ok", "FAIL", "info", "new", "n/a", "better")
+# Where syscalls/echo comes from: the kernel's count (harness/kcount.py
+# Wrapped: perf stat on raw_syscalls:sys_enter), so an unmarked call counts.
+SC_SOURCE = "kernel"
+GROWN_MIN = 0.1        # a call named in a failure grew by at least this per echo
 # Expected range of n normal samples in standard deviations (d2, from the
 # control-chart tables): what "max-min of the repeats" already covers.
 RANGE_SD = {2: 1.128, 3: 1.693, 4: 2.059, 5: 2.326, 6: 2.534, 7: 2.704, 8: 2.847,
@@ -59,6 +63,23 @@ def cg_tolerance(fig):
         return None
     tol = max(CG_TOL, SC_TOL_K * fig["spread"])
     return round(tol, 4) if tol <= CG_TOL_MAX else None
+
+
+def sc_names(by_name_runs, own_runs):
+    """A syscalls figure's extras from its repeats: the kernel's calls by name
+    (median per echo of each name) and the server's own count (median)."""
+    names = sorted({n for r in by_name_runs for n in r})
+    by = {n: round(statistics.median([r.get(n, 0.0) for r in by_name_runs]), 4) for n in names}
+    return dict(by_name={n: v for n, v in by.items() if v}, own=round(statistics.median(own_runs), 4)
+                if own_runs else None)
+
+
+def calls_grown(now, base):
+    """The calls whose count per echo grew by GROWN_MIN or more: "fcntl +1.00"."""
+    now, base = now.get("by_name") or {}, base.get("by_name") or {}
+    grown = sorted(((n, now.get(n, 0) - base.get(n, 0)) for n in set(now) | set(base)),
+                   key=lambda x: -x[1])
+    return ", ".join(f"{n} {d:+.2f}/echo" for n, d in grown if d >= GROWN_MIN)
 
 
 def verdict(change, tol):
@@ -112,8 +133,18 @@ def compare(figs, base, models_sel, built, order):
                     "failed", "", "FAIL" if was else "info")
                 notes.append(f"{m}: {why}")
         sc, bsc = f.get("syscalls"), b.get("syscalls")
-        if sc and bsc:
-            row(m, "syscalls/echo", *gated_row(sc, bsc, 3, 1))
+        if sc and bsc and sc.get("source") != bsc.get("source"):
+            rows.append((m, "syscalls/echo", f"{bsc['median']:.3f}", f"{sc['median']:.3f}", "",
+                         "info"))
+            notes.append(f"{m}: syscalls/echo: the baseline counted "
+                         f"{bsc.get('source') or 'the server itself'}, this run "
+                         f"{sc.get('source') or 'the server itself'}: not compared (make baseline)")
+        elif sc and bsc:
+            r = gated_row(sc, bsc, 3, 1)
+            grown = calls_grown(sc, bsc) if r[3] == "FAIL" else ""
+            rows.append((m, "syscalls/echo", *r))
+            if r[3] == "FAIL":
+                fails.append(f"{m}: syscalls/echo" + (f" ({grown})" if grown else ""))
         cg, bcg = f.get("callgrind"), b.get("callgrind")
         has_b = bool(bcg and bcg.get("median"))
         if cg and cg.get("unsupported"):
@@ -146,14 +177,20 @@ def justification(doc):
     sc_n, cg_n = st["sc_n"], st["cg_n"]
     scs = {m: e["syscalls"] for m, e in bm.items() if e.get("syscalls")}
     gated = {m: v for m, v in scs.items() if sc_tolerance(v)}
+    kernel_src = any(v.get("source") == SC_SOURCE for v in scs.values())
     cgs = {m: e["callgrind"] for m, e in bm.items() if (e.get("callgrind") or {}).get("median")}
     L = [f"Measured on {mach['host']} ({mach['cpu_model']}, {mach['cores']} cores, kernel "
          f"{mach['kernel']}) at load average {mach['loadavg'][0]:g}, commit "
          f"{(mach['commit'] or '?')[:12]}{' (dirty)' if mach['dirty'] else ''}, {mach['date']}.",
          "",
          f"syscalls/echo: {repeats} repeats per model, round-robin over the models (fresh servers, "
-         f"{sc_n[0]} and {sc_n[1]} echoes on 1 connection at depth 1, the delta of the servers' own "
-         "counters). A run compares the median of its repeats with the baseline's median."]
+         f"{sc_n[0]} and {sc_n[1]} echoes on 1 connection at depth 1, "
+         + ("the delta of the kernel's count of every call the server makes, marked with SC() "
+            "or not: perf stat on raw_syscalls:sys_enter from the server's exec to its exit). "
+            "A run compares the median of its repeats with the baseline's median; a failure "
+            "names the calls that grew." if kernel_src else
+            "the delta of the servers' own counters). A run compares the median of its repeats "
+            "with the baseline's median.")]
     sd = (f": the full range of {repeats} repeats already spans about {RANGE_SD[repeats]:.1f} "
           "standard deviations, so 3 ranges is far outside what noise does to a median"
           if repeats in RANGE_SD else "")

@@ -13,6 +13,7 @@ are declared with the sweep in harness/sweeps.py (`python3 harness/bench.py
 import math
 
 import models
+import overrides as overrides_
 import sweeps as sweep_decl
 from records import Point
 
@@ -28,14 +29,21 @@ SRC_COUNT = 8
 # Execution order: churn last, its TIME_WAIT sockets slow every later connect.
 SWEEPS = tuple(sweep_decl.run_order())
 
+# Repeats (harness/schedule.py): every point gets `repeats`, interleaved across
+# models in a shuffled order; then points whose 95% interval is wider than
+# +-target of the mean (echoes/s and CPU per echo) repeat again, up to
+# max_repeats, within extra_time x the sweep's estimated time.
 PROFILES = {
     # CI: one repeat, few points; all models in well under 5 minutes.
-    "quick": dict(duration=1.0, warmup=0.25, repeats=1, max_server_procs=1),
+    "quick": dict(duration=1.0, warmup=0.25, repeats=1, max_server_procs=1,
+                  target=0.05, max_repeats=1, extra_time=0.0),
     # `make bench`: the reference results; must fit 30 minutes here.
-    "default": dict(duration=1.0, warmup=0.25, repeats=2, max_server_procs=1),
+    "default": dict(duration=1.0, warmup=0.25, repeats=2, max_server_procs=1,
+                    target=0.05, max_repeats=5, extra_time=0.1),
     # Everything, five repeats, past one process's limits with several
     # server processes (--reuseport) and generator processes (--procs).
-    "full": dict(duration=5.0, warmup=1.0, repeats=5, max_server_procs=8),
+    "full": dict(duration=5.0, warmup=1.0, repeats=5, max_server_procs=8,
+                 target=0.05, max_repeats=10, extra_time=1.0),
 }
 
 
@@ -59,7 +67,10 @@ def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
     p = dict(PROFILES[profile])
     p.update({k: v for k, v in (overrides or {}).items() if v is not None})
     chosen = [s for s in SWEEPS if s in (sweeps or SWEEPS)]
-    p["sweeps"] = {s: sweep_decl.get(s).profiles[profile] for s in chosen}
+    # --set (harness/overrides.py) replaces single parameters of a sweep.
+    p["sweeps"] = {s: overrides_.sweep_params(sweep_decl.get(s).profiles[profile], s,
+                                              p.get("sets")) for s in chosen}
+    extra_args = p.pop("server_extra", None) or {}      # --server-args MODEL=FLAGS
     base = []
     for name in chosen:
         sw = sweep_decl.get(name)
@@ -68,20 +79,24 @@ def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
             mode = kw.pop("mode", None) or ("open" if kw.get("rate") else "closed")
             work_us = kw.pop("work_us", 0)
             conns, procs = kw["conns"], procs_needed(kw["conns"], nofile)
+            # a sweep may set them (cores: S --reuseport processes on S CPUs)
+            sprocs = max(procs, kw.pop("server_procs", procs))
+            server_cpus = kw.pop("server_cpus", sw.server_cpus)
             m = kw["model"]
             base.append(Point(
                 sweep=name, idle=conns - kw["active"] if mode != "churn" else 0,
                 rate=kw.pop("rate", 0), size=kw.pop("size", 64), depth=1, mode=mode,
                 work_us=work_us, work_every=sweep_decl.HEAVY_WORK_EVERY if work_us else 1,
-                split_every=sw.split_every, server_cpus=sw.server_cpus,
+                split_every=sw.split_every, server_cpus=server_cpus,
                 duration=sp[sw.duration_key] if sw.duration_key else p["duration"],
-                warmup=p["warmup"], server_procs=procs, client_procs=procs,
+                warmup=p["warmup"], server_procs=sprocs, client_procs=procs,
                 # Always several source addresses: with one, connect() searches the
                 # ephemeral ports one by one, and with the TIME_WAIT sockets of
                 # earlier points (up to tcp_max_tw_buckets) 19,000 connects took 33 s
                 # here instead of 0.7 s (IP_BIND_ADDRESS_NO_PORT picks per 4-tuple).
                 src=SRC_RANGE,
-                server_args=models.get(m).bench_args(conns, procs) if models.attr(m, "name") else [],
+                server_args=(models.get(m).bench_args(conns, sprocs) if models.attr(m, "name")
+                             else []) + extra_args.get(m, []),
                 **kw))
     pts = [b.again(repeat=rep + 1, repeats=p["repeats"])
            for name in chosen for rep in range(p["repeats"]) for b in base if b.sweep == name]
@@ -91,6 +106,8 @@ def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
 def estimate_s(pt):
     """Wall seconds a point takes: start/stop, connect + teardown (~25,000
     connections/s each way here, measured), warm-up and measurement."""
+    if pt["mode"] == "dispatch":          # bin/dispatch, no server (dispatch_point.py)
+        return sweep_decl.dispatch_point.estimate_s(pt)
     s = 0.4 + pt["warmup"] + pt["duration"] + pt["conns"] / 12000.0
     s += 0.15 * (pt["server_procs"] - 1)
     if models.attr(pt["model"], "procs_per_conn"):

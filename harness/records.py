@@ -17,6 +17,8 @@ import dataclasses
 import json
 import typing
 
+import kernel
+
 STATUSES = ("ok", "failed", "skipped")
 
 # Figures per run, in CSV order within each fold: name -> fold.
@@ -32,6 +34,10 @@ FIGURES = {
     "client_cpu_util": "median", "fairness_jain": "median", "rss_kb": "median",
     "hwm_kb": "median", "threads": "median", "fds": "median",
     "client_saturated": "any",
+    # dispatch points (harness/dispatch_point.py; fds: the slots it watched)
+    "ns_per_event": "spread", "cpu_ns_per_event": "spread", "events_per_s": "median",
+    "syscalls_per_event": "median", "setup_ns_per_fd": "median",
+    **kernel.FIGURES,     # the kernel's calls by name, the self-count cross-check, profile shares
 }
 SPREAD = [k for k, v in FIGURES.items() if v == "spread"]
 MEDIAN = [k for k, v in FIGURES.items() if v == "median"]
@@ -107,7 +113,7 @@ class Point(_Fields):
     work_us: int
     work_every: int
     split_every: int               # loadgen --work-every: light/heavy latency split
-    server_cpus: str               # "0" (pinned) | "all"
+    server_cpus: str               # "0" (the run's SERVER_CPUS) | "all" | "S" (cores sweep: S CPUs)
     duration: float
     warmup: float
     server_procs: int
@@ -116,6 +122,8 @@ class Point(_Fields):
     server_args: list
     repeat: int = 1
     repeats: int = 1
+    method: str = ""               # dispatch points (mode "dispatch"): chain | random
+    writes: int = 0                # ... and events per timed run
 
     def key(self):
         """What identifies a point across its repeats."""
@@ -152,7 +160,13 @@ class Record(_Fields):
     server_exit: list = dataclasses.field(default_factory=list)
     server_stderr: list = dataclasses.field(default_factory=list)
     server_stop_s: typing.Optional[float] = None
+    topology: dict = dataclasses.field(default_factory=dict)  # where it ran: CPU plan, net, hosts
     wall_s: typing.Optional[float] = None
+    kernel: typing.Optional[dict] = None       # the kernel's count of the window (kernel.py)
+    profile: typing.Optional[dict] = None      # where the CPU went (kernel.py, kprofile.py)
+    dispatch: typing.Optional[dict] = None     # a dispatch point: bin/dispatch's --json
+    dispatch_cmd: typing.Optional[list] = None
+    dispatch_stderr: typing.Optional[list] = None
 
     def __post_init__(self):
         if self.status not in STATUSES:

@@ -12,9 +12,11 @@ functions); harness/regress_out.py writes (table, exports, baseline files).
 Per model (every bin/echo_* unless --models narrows), three measurements:
 
   syscalls  fixed work, 1 connection, depth 1: two fresh servers do N1 and N2
-            echoes; the servers' own counters give syscalls per echo as
+            echoes, each under perf stat from exec to exit (kcount.Wrapped:
+            the kernel's raw_syscalls:sys_enter count, every thread, marked
+            with SC() or not, by name); syscalls per echo is
             (total(N2) - total(N1)) / (N2 - N1), so start-up, accept and close
-            cancel out. Median of the repeats (round-robin over the models, so a
+            cancel out. A failure names the calls that grew. Median of the repeats (round-robin over the models, so a
             burst of load hits one repeat of each model, not every repeat of one).
   callgrind the same two fixed-work runs with the server under
             valgrind --tool=callgrind (event-driven models only): user-space
@@ -45,6 +47,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +59,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import gate          # noqa: E402  (tolerances, verdicts, the comparison: pure)
+import kcount        # noqa: E402  (the kernel's count of the servers' system calls)
 import launch        # noqa: E402  (the one process launcher)
 import models        # noqa: E402  (the registry)
 import procfs        # noqa: E402
@@ -138,9 +142,17 @@ def _err_tail(srv):
     return f" ({tail[-1][:160]})" if tail else ""
 
 
-def stop_server(srv, stop_s):
-    """SIGTERM: (the JSON counters, None) or (None, why)."""
-    if not srv.stop(stop_s):
+def stop_server(srv, stop_s, target=None):
+    """SIGTERM: (the JSON counters, None) or (None, why). target: the server's
+    own pid when srv is perf stat running it (perf does not pass SIGTERM on)."""
+    if target:
+        try:
+            os.kill(target, signal.SIGTERM)
+        except OSError:
+            pass
+        if not srv.wait(stop_s):
+            return None, f"no exit within {stop_s:g} s of SIGTERM"
+    elif not srv.stop(stop_s):
         return None, srv.error
     srv.join_output(1.0)
     if srv.returncode != 0:
@@ -149,18 +161,29 @@ def stop_server(srv, stop_s):
     return (stats, None) if stats else (None, "no JSON counters after SIGTERM")
 
 
-def fixed_work(model, a, count, wrapper=(), ready_s=READY_S, stop_s=STOP_S):
-    """Fresh server, one 1-connection fixed-work run, stop: a point dict."""
+def fixed_work(model, a, count, wrapper=(), ready_s=READY_S, stop_s=STOP_S, kernel=False):
+    """Fresh server, one 1-connection fixed-work run, stop: a point dict.
+    kernel: the server runs under kcount.Wrapped (perf stat from its exec to
+    its exit): ksyscalls and kby (by name) are the kernel's count of the run."""
     pt = dict(ok=False, verify_errors=0)
-    srv, why = start_server(model, a.bin, wrapper, ready_s)
+    w = kcount.Wrapped() if kernel else None
+    srv, why = start_server(model, a.bin, tuple(w.argv([])) if w else wrapper, ready_s)
     if srv is None:
         pt["error"] = f"server: {why}"
+        if w:
+            w.close()
         return pt
     try:
         rec, err = run_loadgen(a.loadgen, srv.port, 1, count)
-        stats, why = stop_server(srv, stop_s)
+        stats, why = stop_server(srv, stop_s, w.target(srv.pid) if w else None)
     finally:
         srv.kill()
+    if w:
+        kres = w.result(" ".join(srv.stderr_tail(2)))
+        w.close()
+        if kres["total"] is None and not err and stats is not None:
+            err = f"kernel count: {kres['why_empty']}"
+        pt.update(ksyscalls=kres["total"], kby=kres["by_name"] or {})
     if rec:
         pt["verify_errors"] = rec.get("verify_errors", 0)
     if err or stats is None:
@@ -196,9 +219,15 @@ def per_echo(r, key):
 
 
 def measure_syscalls(model, a):
-    r = pair(model, a, SC_N1, SC_N2)
+    """The kernel's system calls per echo (kcount.Wrapped, the two-run
+    difference), by name, and the server's own count in the same runs."""
+    r = pair(model, a, SC_N1, SC_N2, run=lambda count: fixed_work(model, a, count, kernel=True))
     if r["ok"]:
-        r["value"] = per_echo(r, "syscalls")
+        r["value"] = per_echo(r, "ksyscalls")
+        r["own"] = per_echo(r, "syscalls")
+        b1, b2 = r["p1"]["kby"], r["p2"]["kby"]
+        de = r["p2"]["echoes"] - r["p1"]["echoes"]
+        r["by_name"] = {n: (b2.get(n, 0) - b1.get(n, 0)) / de for n in set(b1) | set(b2)}
     return r
 
 
@@ -310,6 +339,7 @@ def collect(chosen, a, rundir, repeats, cg_repeats):
     timing = {}
 
     sc_runs = {m: [] for m in chosen}
+    sc_extra = {m: dict(own=[], by_name=[]) for m in chosen}   # the kernel's names, own count
     for rep in range(repeats):
         say(f"regress: syscalls per echo, repeat {rep + 1}/{repeats} "
             f"({SC_N1} and {SC_N2} echoes, 1 connection)")
@@ -323,10 +353,13 @@ def collect(chosen, a, rundir, repeats, cg_repeats):
                 sc_runs[m] = None      # a failed point: no more repeats of it
                 continue
             sc_runs[m].append(r["value"])
+            sc_extra[m]["own"].append(r["own"])
+            sc_extra[m]["by_name"].append(r["by_name"])
     for m in chosen:
         figs[m]["points"]["syscalls"] = sc_runs[m] is not None
         if sc_runs[m]:
-            figs[m]["syscalls"] = spread(sc_runs[m])
+            figs[m]["syscalls"] = dict(spread(sc_runs[m]), source=gate.SC_SOURCE,
+                                       **gate.sc_names(sc_extra[m]["by_name"], sc_extra[m]["own"]))
     timing["syscalls_s"] = round(time.monotonic() - t0, 1)
 
     t1 = time.monotonic()
@@ -349,7 +382,8 @@ def collect(chosen, a, rundir, repeats, cg_repeats):
                 figs[m]["errors"].append(f"throughput: {r['error']}")
                 continue
             figs[m]["msgs_per_s"] = spread(r["msgs_per_s"])
-            figs[m]["syscalls_10"] = r["sc_per_echo_10"]
+            if models.attr(m, "self_counts", True):    # a library row's own count: a lower bound
+                figs[m]["syscalls_10"] = r["sc_per_echo_10"]
             if ref and ref["ok"]:
                 figs[m]["tput_ratio"] = ratio_fig(r["msgs_per_s"], ref["msgs_per_s"], False)
                 figs[m]["p50_ratio"] = ratio_fig(r["p50_us"], ref["p50_us"], True)
@@ -515,6 +549,9 @@ def main(argv):
     chosen = models.order(chosen)
     if a.repeats is not None and not 1 <= a.repeats <= 20:
         usage_error(f"--repeats: {a.repeats} is not from 1 to 20")
+    if not (shutil.which("perf") or shutil.which("strace")):
+        usage_error("neither perf nor strace is installed: no kernel count of system calls "
+                    "(make deps installs linux-perf)")
     if not a.no_throughput and not shutil.which("hyperfine"):
         usage_error("hyperfine is not installed (make deps installs it)")
     base = None

@@ -17,7 +17,11 @@ import subprocess
 import sys
 import tempfile
 
+import kernel
 import models
+import sentences
+import schedule
+import stats
 import sweeps
 from records import MEDIAN, SPREAD, Record
 
@@ -32,9 +36,13 @@ order_models = models.order
 
 KEY_COLS = ["sweep", "series", "model", "style", "x", "conns", "active", "idle", "rate",
             "size", "work_us", "work_every", "server_procs", "client_procs"]
-COLUMNS = (KEY_COLS + ["status", "n_ok", "n_runs"]
-           + [c for s in SPREAD for c in (s, s + "_min", s + "_max")]
-           + MEDIAN + ["client_saturated", "reason"])
+# Each spread figure: the mean of the ok repeats, its 95% Student-t interval
+# (_lo/_hi, stats.ci_fields; empty with one repeat) and the range (_min/_max).
+# converged: 1/0 whether the schedule's figures' intervals are within the
+# run's target (empty with fewer than 2 ok repeats).
+COLUMNS = (KEY_COLS + ["status", "n_ok", "n_runs", "converged"]
+           + [c for s in SPREAD for c in (s, s + "_lo", s + "_hi", s + "_min", s + "_max")]
+           + MEDIAN + ["client_saturated", "syscalls_note", "reason"])
 
 
 def style_of(model):
@@ -64,8 +72,10 @@ def _num_or_none(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def fold(runs):
-    """One CSV row from the repeats of one point: status, medians, spread."""
+def fold(runs, target=stats.TARGET):
+    """One CSV row from the repeats of one point: status, means with their
+    95% intervals and spread (SPREAD figures), medians (MEDIAN figures), and
+    whether the point converged to +-target."""
     pt = runs[0].point
     row = {k: pt[k] for k in KEY_COLS if k != "style"}
     row["style"] = style_of(pt.model)
@@ -84,19 +94,30 @@ def fold(runs):
         vals = [v for v in (r.derived.get(col) for r in ok) if _num_or_none(v)]
         row[col] = statistics.median(vals) if vals else None
         if col in SPREAD:
+            row.update(stats.ci_fields(col, vals))
             row[col + "_min"] = min(vals) if vals else None
             row[col + "_max"] = max(vals) if vals else None
+    figs = schedule.figures_of(pt)
+    smp = [schedule.sample(r.derived, figs) for r in ok]
+    row["converged"] = (None if len(ok) < 2 else
+                        int(all(stats.converged([x[f] for x in smp], target) for f in figs)))
     sat = [r.derived.get("client_saturated") for r in ok]
     row["client_saturated"] = int(any(sat)) if sat else None
+    row["syscalls_note"] = kernel.note_of(runs)     # why the kernel's columns are empty
     return row
 
 
-def aggregate(recs):
-    """Fold repeats: one row per point, plus the rows sweeps lend each other."""
+def group(recs):
+    """{point key: [its records]} in the order first seen."""
     groups = {}
     for r in recs:
         groups.setdefault(r.point.key(), []).append(r)
-    rows = [fold(runs) for runs in groups.values()]
+    return groups
+
+
+def aggregate(recs, target=stats.TARGET):
+    """Fold repeats: one row per point, plus the rows sweeps lend each other."""
+    rows = [fold(runs, target) for runs in group(recs).values()]
     for sw in sweeps.SWEEPS:
         if sw.extra_rows:
             rows += sw.extra_rows(rows)
@@ -115,13 +136,15 @@ def _fmt(v):
     return v
 
 
-def write_csv(rows, path):
+def write_csv(rows, path, columns=None):
+    """rows as CSV (report's COLUMNS unless given), written whole or not at all."""
+    columns = columns or COLUMNS
     tmp = path + ".tmp"
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(COLUMNS)
+        w.writerow(columns)
         for r in rows:
-            w.writerow([_fmt(r.get(c)) for c in COLUMNS])
+            w.writerow([_fmt(r.get(c)) for c in columns])
     os.replace(tmp, path)
 
 
@@ -138,11 +161,13 @@ def _at(item, sel):
 
 def _words(sw, sel):
     """What a sweep's titles may name."""
-    return dict(work_ms=sweeps.work_ms(sel))
+    return dict(work_ms=sweeps.work_ms(sel), active=sweeps.active_of(sel))
 
 
 def chart_vars(sw, ch, rows):
     """gnuplot variables for one chart, or None when it has nothing to draw."""
+    if ch.vars:                   # a kind with its own variables (sweeps.Chart.vars)
+        return ch.vars(sw, ch, rows)
     sel = [r for r in rows if r["sweep"] == sw.name]
     v = dict(sweep=sw.name)
     words = _words(sw, sel)
@@ -152,7 +177,9 @@ def chart_vars(sw, ch, rows):
         v.update(xcol=ch.x, xlabel=ch.xlabel, logx=ch.logx, np=len(panels))
         for k, p in enumerate(panels, 1):
             ser = series[p.series - 1] if p.series else ""
-            v.update({f"y{k}": p.y, f"ylabel{k}": p.ylabel, f"series{k}": ser,
+            lo, hi = interval_cols(p.y)
+            v.update({f"y{k}": p.y, f"ylo{k}": lo, f"yhi{k}": hi,
+                      f"ylabel{k}": p.ylabel, f"series{k}": ser,
                       f"ptitle{k}": sw.series_title(ser) if ser else "",
                       f"logy{k}": int(p.logy), f"yfmt{k}": p.yfmt})
         shown = [r for r in sel if not panels[0].series or r["series"] in series[:2]]
@@ -171,6 +198,30 @@ def chart_vars(sw, ch, rows):
     v["title"] = ch.title.format(**words)
     v["models"] = " ".join(order_models({r["model"] for r in shown}))
     v["fails"] = int(any(r["status"] == "failed" for r in shown))
+    if ch.kind == "lines":
+        v.update(family_vars(v["models"].split()))
+    return v
+
+
+def interval_cols(col):
+    """A figure's error-bar columns: its interval (<col>_lo/_hi) when the CSV
+    has one, else its spread (_min/_max), else the figure itself (no bar)."""
+    for lo, hi in (("_lo", "_hi"), ("_min", "_max")):
+        if col + lo in COLUMNS and col + hi in COLUMNS:
+            return col + lo, col + hi
+    return col, col
+
+
+def family_vars(shown):
+    """The small multiples' panels: the families of the shown models, in the
+    registry's order (fam<j>), and each shown model's panel number (mfam)."""
+    fams = [f for f in models.FAMILIES if any(models.attr(m, "family", "other") == f
+                                              for m in shown)]
+    if any(models.attr(m, "family", "other") not in fams for m in shown):
+        fams.append("other")
+    v = {f"fam{j}": f for j, f in enumerate(fams, 1)}
+    v.update(nf=len(fams), mfam=" ".join(str(fams.index(models.attr(m, "family", "other")) + 1)
+                                         for m in shown))
     return v
 
 
@@ -190,6 +241,12 @@ def plot(run_dir, rows):
             v = chart_vars(sw, ch, rows)
             if v is None:
                 continue
+            empty = [f"figure {k} ({v[f'series{k}'] or '-'})" for k in range(1, v.get("np", 0) + 1)
+                     if not _figure_data(v, k, rows)]
+            if empty:
+                errors.append(f"{ch.name}: no data rows in {', '.join(empty)} "
+                              f"({', '.join(v[f'y{k}'] for k in range(1, v['np'] + 1))})")
+                continue
             for term in ("png", "svg"):
                 vars_ = dict(csv=csv_path, outdir=run_dir, chart=ch.name, term=term,
                              plotdir=PLOTS, style=style, **v)
@@ -208,8 +265,39 @@ def plot(run_dir, rows):
                            if ln.strip() and "warning" not in ln.lower()]
                     errors.append(f"{ch.name}.{term}: gnuplot: {' / '.join(msg[-3:]) or r.returncode}")
                     continue
+                empty = empty_figures(out + ".rows")
+                if empty:
+                    errors.append(f"{ch.name}.{term}: drew no data rows in {', '.join(empty)}")
+                    continue
                 made.setdefault(ch.name, []).append(out)
     return made, errors
+
+
+def _figure_data(v, k, rows):
+    """Whether a lines chart's figure k has a point to draw in the CSV rows."""
+    return any(r["sweep"] == v["sweep"] and (not v[f"series{k}"] or r["series"] == v[f"series{k}"])
+               and _ok(r) and r.get(v[f"y{k}"]) is not None for r in rows)
+
+
+def chart_rows(path):
+    """What a lines chart drew (plots/lines.gp writes <chart>.<term>.rows):
+    {(figure, series): {model: data rows}}; {} when the file is missing."""
+    out = {}
+    try:
+        with open(path) as f:
+            for ln in f:
+                k, ser, m, n = ln.rstrip("\n").split("\t")
+                out.setdefault((int(k), ser), {})[m] = int(n)
+    except (OSError, ValueError):
+        return {}
+    return out
+
+
+def empty_figures(path):
+    """The figures of a chart that drew nothing ("figure k (series)"): an
+    empty or all-failed chart. [] for a chart kind that writes no .rows."""
+    return [f"figure {k} ({ser})" for (k, ser), per in sorted(chart_rows(path).items())
+            if not sum(per.values())]
 
 
 # ---- REPORT.md -------------------------------------------------------------
@@ -299,6 +387,8 @@ def section_items(sw, block, sel, made):
             out.append(f"![{first.name}]({first.name}.png)\n")
     elif isinstance(first, sweeps.AtTable):
         out += at_table(first, sel)
+    elif isinstance(first, sweeps.Custom):
+        out += first.render(sel)
     elif first.per_series:
         for s in sweeps.series_of(sw, sel):
             ss = [r for r in sel if r["series"] == s]
@@ -311,6 +401,133 @@ def section_items(sw, block, sel, made):
     return out
 
 
+# ---- confidence and claims (REPORT.md) ------------------------------------
+
+def run_target(ctx):
+    return float((ctx.get("settings") or {}).get("target") or stats.TARGET)
+
+
+def _half_pct(r, col):
+    if r.get(col + "_lo") is None or not r.get(col):
+        return "-"
+    return f"+-{(r[col + '_hi'] - r[col + '_lo']) / 2 / abs(r[col]):.1%}"
+
+
+def _quiet_text(q):
+    last = q.get("last") or {}
+    load = " ".join(f"{x:g}" for x in last.get("loadavg") or [])
+    busy, steal = last.get("busy"), last.get("steal")
+    return (f"{q.get('action')} (load {load}, busy {busy:.0%}, steal {steal:.0%}"
+            f"{', waited ' + format(q.get('waited_s'), 'g') + ' s' if q.get('waited_s') else ''})"
+            if busy is not None and steal is not None else str(q.get("action")))
+
+
+def confidence_lines(ctx, rows):
+    """## Confidence: how the intervals were made, the points that did not
+    converge, and the quiet-machine readings."""
+    target = run_target(ctx)
+    st = ctx.get("settings") or {}
+    sch = ctx.get("schedule") or {}
+    pts = [r for r in rows if r["status"] in ("ok", "partial") and r.get("converged") is not None]
+    one = [r for r in rows if r["status"] in ("ok", "partial") and r.get("converged") is None]
+    bad = [r for r in pts if r["converged"] == 0]
+    out = ["## Confidence\n",
+           "Each main figure (the points.csv columns with _lo/_hi: echoes/s, p50/p99, CPU and system calls per echo, ...) is the mean of a point's ok repeats with its "
+           "95% interval: Student-t 95% of the mean, mean +- t(0.975, n-1) s / sqrt(n) "
+           "(points.csv: <figure>_lo/<figure>_hi; the charts' error bars). "
+           + (f"Repeats ran in {sch['method'].split(';')[0]}, so drift hits every model "
+              f"alike; a point had at least {st.get('repeats', '?')} repeats and repeated "
+              f"further (up to {st.get('max_repeats')}, within {st.get('extra_time', 0):g} x "
+              f"the sweep's estimated time) until the intervals of {sch.get('figures')} were "
+              f"within +-{target:.0%} of the mean.\n"
+              if sch.get("method") and st.get("max_repeats") else
+              f"Each point had {st.get('repeats', '?')} repeats, run one after another (this "
+              f"run predates the interleaved, repeat-until-converged schedule); converged: "
+              f"within +-{target:.0%}.\n")]
+    if not pts and not one:
+        return out
+    if one:
+        out.append(f"{len(one)} point(s) have a single ok repeat: no interval.\n")
+    if not bad:
+        out.append(f"Every point with 2+ repeats converged ({len(pts)}).\n" if pts else "")
+    else:
+        out += [f"Points that did not converge to +-{target:.0%} ({len(bad)} of {len(pts)}):\n",
+                "| sweep | series | model | x | repeats | echoes/s | CPU per echo |",
+                "|---|---|---|---:|---:|---:|---:|"]
+        for r in bad:
+            out.append(f"| {r['sweep']} | {r['series']} | {r['model']} | {r['x']:,} | "
+                       f"{r['n_ok']} | {_half_pct(r, 'msgs_per_s')} | "
+                       f"{_half_pct(r, 'cpu_us_per_echo')} |")
+        out.append("")
+    q = ctx.get("quiet")
+    if q:
+        out.append(f"Quiet machine (harness/quiet.py, STRICT={int(bool(q.get('strict')))}): "
+                   f"preflight {_quiet_text(q)}"
+                   + "".join(f"; before {b.get('before', '?')}: {_quiet_text(b)}"
+                             for b in ctx.get("quiet_between") or []) + ".\n")
+    return out
+
+
+# Claims REPORT.md makes: (sweep, figure, which x) against REF (else the
+# first model measured); the x: "near1000" or "max" of the sweep's x.
+CLAIM_REF = "epoll_et"
+CLAIMS = (("active", "msgs_per_s", "near1000"), ("active", "cpu_us_per_echo", "near1000"),
+          ("active", "msgs_per_s", "max"), ("idle", "msgs_per_s", "max"),
+          ("churn", "conns_per_s", "max"))
+
+
+def claims_lines(rows, recs):
+    """## What the intervals support: stats.claims sentences, every model
+    against the reference model, only where the data are."""
+    groups = group(recs)
+    out, done = [], set()
+    for sweep, fig, pick in CLAIMS:
+        sel = [r for r in rows if r["sweep"] == sweep and r["status"] in ("ok", "partial")
+               and r.get(fig) is not None]
+        if not sel:
+            continue
+        ser = sorted({r["series"] for r in sel})[0]
+        sel = [r for r in sel if r["series"] == ser]
+        xs = sorted({r["x"] for r in sel})
+        x = min(xs, key=lambda v: abs(v - 1000)) if pick == "near1000" else xs[-1]
+        if (sweep, fig, x) in done:
+            continue
+        done.add((sweep, fig, x))
+        per = {}
+        for r in sel:
+            if r["x"] != x:
+                continue
+            runs = [g for g in groups.values()
+                    if g[0].point.sweep == sweep and g[0].point.series == ser
+                    and g[0].point.x == x and g[0].point.model == r["model"]]
+            vals = stats.numbers(q.derived.get(fig) for g in runs for q in g if q.status == "ok")
+            if vals:
+                per[r["model"]] = vals
+        if len(per) < 2:
+            continue
+        ms = order_models(set(per))
+        ref = CLAIM_REF if CLAIM_REF in per else ms[0]
+        where = f"{x:,} {sweeps.get(sweep).charts()[0].xlabel or 'x'}" if sweeps.get(sweep).charts() \
+            else f"x = {x:,}"
+        said = stats.claims(fig, where, {m: per[m] for m in ms}, ref=ref)
+        sep = [c for c in said if "no measurable difference" not in c]
+        out.append(f"### {stats.JUDGED[fig][0]} at {where}, against {ref}\n")
+        out += [f"- {c}" for c in sep]
+        same = [c for c in said if c not in sep]
+        if same:
+            out += ["", f"<details><summary>{len(same)} of {len(said)} models against {ref}: "
+                    "no measurable difference</summary>\n"] + [f"- {c}" for c in same] \
+                + ["", "</details>"]
+        out.append("")
+    if not out:
+        return []
+    return (["## What the intervals support\n",
+             "Generated from the data (harness/stats.py): a model is called faster, slower, "
+             "cheaper or costlier than another only where the two 95% Student-t intervals of "
+             "the mean do not overlap; otherwise the sentence says \"no measurable difference\".\n"]
+            + out)
+
+
 def write_report(run_dir, ctx, rows, recs, made, plot_errors):
     L = []
     w = L.append
@@ -321,11 +538,13 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
         w("**This run was interrupted: only the points below were measured.**\n")
     w(f"{len(recs)} point runs: {counts['ok']} ok, {counts['failed']} failed, "
       f"{counts['skipped']} skipped; {len(rows)} points after folding repeats "
-      f"(median; spread min..max in points.csv). Run time {ctx.get('duration_s', '?')} s.\n")
-    w("Server pinned to CPU 0 (in the heavy sweep it may use every CPU), bin/loadgen to CPU 1; loopback (127.0.0.1) only. Per-echo CPU and "
+      f"(mean with its 95% interval, see Confidence; spread min..max in points.csv). "
+      f"Run time {ctx.get('duration_s', '?')} s.\n")
+    # where things ran: from the records (harness/sentences.py), not a literal
+    w((sentences.placement(recs) + " " if recs else "") + "Per-echo CPU and "
       "context switches are /proc deltas over the generator's measured window divided by its "
-      "echoes; system calls per echo are the server's counted calls over the whole run divided "
-      "by bytes_out / size. RSS counts user space only (socket buffers are kernel memory). "
+      "echoes; system calls per echo are the kernel's count of the server's calls over the "
+      "same window (see \"The kernel's view\" below). RSS counts user space only (socket buffers are kernel memory). "
       "In the tables: FAIL = failed (reasons at the end), skip = not run (reason at the end), "
       "* = some repeats failed.\n")
     w("## Context\n")
@@ -354,6 +573,9 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
             w(f"## {sw.section.format(**_words(sw, sel))}\n")
             for block in _blocks(sw.report):
                 L.extend(section_items(sw, block, sel, made))
+    L.extend(confidence_lines(ctx, rows))       # interval method, not converged, quiet
+    L.extend(claims_lines(rows, recs))          # what the intervals support
+    L.extend(kernel.report_lines(ctx, rows, recs, order_models))   # calls by name, profiles
     bad = [r for r in recs if r["status"] != "ok"]
     w("## Failed and skipped points\n")
     if not bad:
@@ -402,7 +624,7 @@ def make_all(run_dir, plots=True):
             ctx = json.load(f)
     except (OSError, ValueError):
         ctx = {}
-    rows = aggregate(recs)
+    rows = aggregate(recs, run_target(ctx))
     write_csv(rows, os.path.join(run_dir, "points.csv"))
     made, errors = ({}, []) if not plots else plot(run_dir, rows)
     for e in errors:

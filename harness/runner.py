@@ -11,13 +11,15 @@ the reasons; only a bug in the harness raises.
 
 import os
 import selectors
-import subprocess
 import time
 
+import kernel
 import launch
 import models
-from launch import Child, exit_text
-from procfs import snapshot, delta
+import topology
+from hosts import merge_clients
+from launch import exit_text
+from procfs import delta
 
 CONNECT_TIMEOUT_S = 5     # loadgen --connect-timeout
 REPLY_TIMEOUT_S = 3       # loadgen --timeout: a starved server shows in seconds
@@ -37,11 +39,29 @@ def server_path(bindir, model):
 
 
 def ref_missing(model):
-    """The runtime a reference row lacks here, or None when it can run."""
+    """The runtime a reference row lacks here, or None when it can run
+    (a `ref` entry starting with / is a file that must exist, e.g. a jar)."""
     import shutil
     for tool in models.get(model).ref:
-        if shutil.which(tool) is None:
+        if not (os.path.exists(tool) if tool.startswith("/") else shutil.which(tool)):
             return tool
+    return None
+
+
+def ref_warm_up(path, timeout=600):
+    """Run a reference row's launcher with --help once, so that its first
+    build (javac, go build, erlc: seconds) happens before any timed start.
+    None when it ran, else one line saying why not."""
+    import subprocess
+    try:
+        r = subprocess.run([path, "--help"], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{os.path.basename(path)} --help: {e}"
+    if r.returncode not in (0, 2):
+        tail = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        return (f"{os.path.basename(path)} --help: {exit_text(r.returncode)}"
+                + (f" ({tail[-1]})" if tail else ""))
     return None
 
 
@@ -53,8 +73,9 @@ def pin(cpu, cpus):
 class Servers:
     """One server process, or several sharing a port with --reuseport."""
 
-    def __init__(self, pt, bindir, cpus, ready_timeout, stop_timeout):
+    def __init__(self, pt, bindir, cpus, ready_timeout, stop_timeout, topo=None):
         self.pt, self.bindir, self.cpus = pt, bindir, cpus
+        self.topo = topo or topology.Local()     # where and how (harness/topology.py)
         self.ready_timeout, self.stop_timeout = ready_timeout, stop_timeout
         self.procs, self.cmds = [], []
         self.port = None
@@ -80,9 +101,7 @@ class Servers:
     def start(self):
         """Start every instance; False (with reasons) if one gives no READY."""
         for i in range(self.pt["server_procs"]):
-            args = self.args(self.port or 0)
-            cpu = None if self.pt.get("server_cpus") == "all" else 0
-            p = Child(args, cpus=pin(cpu, self.cpus))
+            args, p = self.topo.start_server(self.args(self.port or 0), self.pt, i)
             self.procs.append(p)
             self.cmds.append(args)
             if p.wait_ready(self.ready_timeout) is None:
@@ -93,6 +112,10 @@ class Servers:
 
     def pgids(self):
         return [p.pid for p in self.procs]
+
+    def snapshot(self, tasks=True):
+        """The server's /proc now, wherever it runs."""
+        return self.topo.snapshot(self.pgids(), tasks=tasks)
 
     def check_alive(self):
         """Note instances that exited before we asked them to."""
@@ -180,22 +203,29 @@ def loadgen_args(pt, bindir, port):
     return a
 
 
-def run_loadgen(pt, bindir, cpus, srv, rec):
-    """Run the generator to completion (or its deadline), snapshotting the
-    server at the measure lines and watching it for crashes."""
+def run_loadgen(pt, bindir, cpus, srv, rec, window=None):
+    """Run the generator(s) to completion (or their deadline), snapshotting
+    the server at the measure lines (and switching the kernel's count, window:
+    harness/kernel.py, on and off there) and watching it for crashes. With
+    several generators (CLIENT_HOSTS) the window opens once every one said
+    "measure start" and closes once every one said "measure end"; their
+    JSON is merged (histograms bucket by bucket, hosts.merge_clients)."""
     args = loadgen_args(pt, bindir, srv.port)
-    rec["client_cmd"] = args
     deadline_s = (pt["warmup"] + pt["duration"] + CONNECT_TIMEOUT_S + REPLY_TIMEOUT_S
                   + pt["conns"] / 5000.0 + 8)
-    p = Child(args, cpus=pin(1, cpus), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    gens = srv.topo.start_generators(args, pt)
+    rec["client_cmd"] = gens[0].cmd if len(gens) == 1 else [g.cmd for g in gens]
     sel = selectors.DefaultSelector()
-    sel.register(p.p.stdout, selectors.EVENT_READ, "out")
-    sel.register(p.p.stderr, selectors.EVENT_READ, "err")
-    out, err_buf, err_lines = b"", b"", []
+    st = {}
+    for g in gens:
+        st[id(g)] = dict(out=b"", err=b"", lines=[])
+        sel.register(g.out, selectors.EVENT_READ, (g, "out"))
+        sel.register(g.err, selectors.EVENT_READ, (g, "err"))
     end = time.monotonic() + deadline_s
-    open_pipes = 2
+    open_pipes = 2 * len(gens)
     timed_out = False
     mid_at = None                 # when to take the mid-window snapshot
+    marks = dict(start=0, end=0)
     try:
         while open_pipes:
             left = end - time.monotonic()
@@ -204,50 +234,80 @@ def run_loadgen(pt, bindir, cpus, srv, rec):
                 break
             wait = min(left, 0.25) if mid_at is None else max(0.0, min(left, mid_at - time.monotonic()))
             for key, _ in sel.select(wait):
+                g, kind = key.data
+                s_ = st[id(g)]
                 chunk = os.read(key.fileobj.fileno(), 65536)
                 if not chunk:
                     sel.unregister(key.fileobj)
                     open_pipes -= 1
                     continue
-                if key.data == "out":
-                    out += chunk
+                if kind == "out":
+                    s_["out"] += chunk
                     continue
-                err_buf += chunk
-                while b"\n" in err_buf:
-                    ln, err_buf = err_buf.split(b"\n", 1)
+                s_["err"] += chunk
+                while b"\n" in s_["err"]:
+                    ln, s_["err"] = s_["err"].split(b"\n", 1)
                     ln = ln.decode(errors="replace")
                     if ln.strip() == "loadgen: measure start":
-                        rec["proc"]["start"] = snapshot(srv.pgids())
+                        marks["start"] += 1
+                        if marks["start"] < len(gens):
+                            continue
+                        rec["proc"]["start"] = srv.snapshot()
+                        if window:
+                            window.mark()
                         mid_at = time.monotonic() + pt["duration"] / 2
                     elif ln.strip() == "loadgen: measure end":
-                        rec["proc"]["end"] = snapshot(srv.pgids())
+                        marks["end"] += 1
+                        if marks["end"] < len(gens):
+                            continue
+                        rec["proc"]["end"] = srv.snapshot()
+                        if window:
+                            window.stop()
                     else:
-                        err_lines.append(ln)
-                        del err_lines[:-STDERR_TAIL]
+                        s_["lines"].append(ln)
+                        del s_["lines"][:-STDERR_TAIL]
             if "end" in rec["proc"]:
                 mid_at = None
             if mid_at and time.monotonic() >= mid_at:
-                rec["proc"]["mid"] = snapshot(srv.pgids(), tasks=False)
+                rec["proc"]["mid"] = srv.snapshot(tasks=False)
                 mid_at = None
             srv.check_alive()
         if timed_out:
             rec["reasons"].append(f"loadgen did not finish within {deadline_s:.0f} s (killed)")
         else:
-            p.wait(10)
+            for g in gens:
+                g.wait(10)
     finally:
         sel.close()
-        p.kill()
-    rec["client_exit"] = p.returncode
-    rec["client_stderr"] = err_lines
-    client, _ = launch.parse_json(out.decode(errors="replace"))
+        for g in gens:
+            g.kill()
+    one = len(gens) == 1 and gens[0].remote is None      # this machine: today's record
+    codes = [g.returncode for g in gens]
+    rec["client_exit"] = codes[0] if one else next((c for c in codes if c), codes[0])
+    rec["client_stderr"] = (st[id(gens[0])]["lines"] if one else
+                            [f"{g.label}: {ln}" for g in gens for ln in st[id(g)]["lines"]])
+    parts = {}
+    for g in gens:
+        lines = st[id(g)]["lines"]
+        parts[g.label], _ = launch.parse_json(st[id(g)]["out"].decode(errors="replace"))
+        why = g.failure(lines)
+        if why:
+            rec["reasons"].append(why)
+        elif parts[g.label] is None and not timed_out and not one:
+            last = lines[-1] if lines else exit_text(g.returncode)
+            rec["reasons"].append(f"loadgen on {g.label} gave no JSON "
+                                  f"({exit_text(g.returncode)}: {last})")
+    client = parts[gens[0].label] if one else merge_clients(parts)
     rec["client"] = client
     if timed_out:
         return
     if client is None:
-        last = err_lines[-1] if err_lines else exit_text(p.returncode)
-        rec["reasons"].append(f"loadgen gave no JSON ({exit_text(p.returncode)}: {last})")
+        if one:
+            p = gens[0]
+            last = rec["client_stderr"][-1] if rec["client_stderr"] else exit_text(p.returncode)
+            rec["reasons"].append(f"loadgen gave no JSON ({exit_text(p.returncode)}: {last})")
         return
-    judge_client(pt, client, p.returncode, rec)
+    judge_client(pt, client, rec["client_exit"], rec)
 
 
 def judge_client(pt, c, code, rec):
@@ -280,7 +340,6 @@ def _num(x):
 def derive(pt, rec):
     """Per-echo and per-connection figures from both sides."""
     c = rec.get("client") or {}
-    s = rec.get("server_stats") or {}
     pr = rec.get("proc", {})
     d = {}
     lat = c.get("latency_us") or {}
@@ -320,10 +379,9 @@ def derive(pt, rec):
     if _num(c.get("duration_s")) and _num(cc.get("user")) is not None:
         d["client_cpu_util"] = (cc["user"] + cc.get("sys", 0)) / c["duration_s"]
     d["client_saturated"] = c.get("client_saturated")
-    sc = (s.get("syscalls") or {}).get("total")
-    if _num(sc) is not None and _num(s.get("bytes_out")):
-        echoes_all = s["bytes_out"] / pt["size"]       # the whole run, warm-up included
-        d["syscalls_per_echo"] = sc / echoes_all
+    # System calls: the kernel's count of the window (harness/kernel.py), the
+    # server's own count as a cross-check, the profile's shares.
+    d.update(kernel.derive(pt, rec))
     # Levels (memory, threads, fds) from mid-window: at "measure end" the
     # generator may already be closing its connections.
     end, ready = pr.get("mid") or pr.get("end") or pr.get("after"), pr.get("ready")
@@ -339,21 +397,39 @@ def derive(pt, rec):
     return d
 
 
-def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0):
-    """Measure one point; always returns a record, never leaves a process."""
+def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, window=None, topo=None):
+    """Measure one point; always returns a record, never leaves a process.
+    window (harness/kernel.py): the kernel's count/profile of the measured window.
+    topo (harness/topology.py): where the server and the generator(s) run
+    (default: this machine, loopback, SERVER_CPUS=1)."""
     rec = dict(status="ok", reasons=[], proc={}, client=None, server_stats=None)
     t0 = time.monotonic()
-    srv = Servers(pt, bindir, cpus, ready_timeout, stop_timeout)
+    topo = topo or topology.Local()
+    if topo.name != "local":
+        window = None             # the kernel's count is of this machine's processes
+    rec["topology"] = topo.record(pt)
+    topo.begin_point(pt)
+    srv = Servers(pt, bindir, cpus, ready_timeout, stop_timeout, topo)
     try:
         if srv.start():
             time.sleep(0.05)          # let a multi-process server finish forking
-            rec["proc"]["ready"] = snapshot(srv.pgids())
-            run_loadgen(pt, bindir, cpus, srv, rec)
+            rec["proc"]["ready"] = srv.snapshot()
+            if window:
+                window.attach(srv.pgids())
+            run_loadgen(pt, bindir, cpus, srv, rec, window)
             srv.check_alive()
-            rec["proc"]["after"] = snapshot(srv.pgids())
+            rec["proc"]["after"] = srv.snapshot()
         srv.stop()
+        if window:
+            rec.update(window.finish(dict(rec, server_stats=srv.summed_stats())))
     finally:
+        if window:
+            window.close()
         srv.kill()
+        # every process of the point, on every host (a host that cannot
+        # confirm it is named: its processes end with their ssh channel)
+        for why in topo.end_point():
+            srv.notes.append(why)
     # Failed under load (the generator's complaints, a server that died, or
     # no start), as opposed to a contract slip at stop time only.
     rec["load_failure"] = bool(rec["reasons"] or srv.died_during_run or "ready" not in rec["proc"])
@@ -369,7 +445,10 @@ def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0):
     rec["derived"] = derive(pt, rec)
     notes = list(srv.notes)
     if rec["derived"].get("client_saturated"):
-        notes.append("the generator was CPU bound: the figures are the generator's limit")
+        tp = rec["topology"]
+        gen = (f" ({tp['client_threads']} thread(s) on CPU(s) {tp['client_cpus']})"
+               if tp.get("client_cpus") else "")
+        notes.append(f"the generator{gen} was CPU bound: the figures are the generator's limit")
     rec["notes"] = notes
     if rec["reasons"]:
         rec["status"] = "failed"

@@ -250,28 +250,55 @@ def repeat_until_converged(measure, figures, target=TARGET, min_repeats=2, max_r
         return dict(samples=samples, failed=failed, converged=done, stop=stop)
 
 
+DROP = "drop"           # measure(key) -> DROP: the point is done without a measurement
+
+
 def interleaved_rounds(keys, measure, figures, target=TARGET, min_repeats=2, max_repeats=10,
-                       time_cap_s=None, seed=BOOT_SEED, clock=time.monotonic):
+                       time_cap_s=None, seed=BOOT_SEED, clock=time.monotonic, prior=None,
+                       first_order=None):
     """Repeats interleaved across points: each round measures every point that
     is not yet done once, in an order shuffled afresh (seeded: seed + round), so
     drift on the machine hits every model alike. A point is done when its
     figures converged (after min_repeats) or it had max_repeats attempts; the
     whole loop stops at time_cap_s (checked between measurements).
-    measure(key) -> {figure: value} or None. Returns {key: result} as
-    repeat_until_converged does."""
+    measure(key) -> {figure: value}, None (a failed repeat) or DROP (done, not
+    measured: stop "dropped"). prior: {key: (samples, failed)} already measured
+    (a resumed run): they count first. first_order: the first round's order
+    instead of a shuffle (a caller's own, e.g. shuffled within each x).
+    Returns {key: result} as repeat_until_converged does."""
     res = {k: dict(samples=[], failed=0, converged=False, stop="") for k in keys}
-    t0, rnd = clock(), 0
     todo = list(keys)
+    for k, (samples, failed) in (prior or {}).items():
+        if k not in res:
+            continue
+        r = res[k]
+        r["samples"], r["failed"] = list(samples), failed
+        if len(r["samples"]) >= min_repeats and _figs_converged(r["samples"], figures, target):
+            r.update(converged=True, stop="converged")
+            todo.remove(k)
+        elif len(r["samples"]) + r["failed"] >= max_repeats:
+            r["stop"] = "max repeats"
+            todo.remove(k)
+    t0, rnd = clock(), 0
     while todo:
         order = list(todo)
-        random.Random(seed + rnd).shuffle(order)
+        if rnd == 0 and first_order is not None:
+            order = [k for k in first_order if k in todo]
+        else:
+            random.Random(seed + rnd).shuffle(order)
         for k in order:
             if time_cap_s is not None and clock() - t0 >= time_cap_s:
                 for kk in todo:
                     res[kk]["stop"] = "time cap"
                 return res
+            if k not in todo:
+                continue
             s = measure(k)
             r = res[k]
+            if s is DROP:
+                r["stop"] = "dropped"
+                todo.remove(k)
+                continue
             if s is None:
                 r["failed"] += 1
             else:

@@ -12,11 +12,15 @@ Chart kinds (one gnuplot file each):
          repeats' _min/_max; failed points as an x on the floor
   bars   stacked bars per model at one x (plots/bars.gp): total and its part
   dots   per model, two series side by side, two columns each (plots/dots.gp)
+  stack  per model, one bar at one x stacked from several columns, parts no
+         model has left out (plots/stack.gp): calls by name, profile shares
 """
 
 import dataclasses
 import typing
 
+import dispatch_point
+import kernel
 import models
 
 IDLE_ACTIVE = 100           # the idle sweep's fixed active connections
@@ -50,6 +54,7 @@ class Chart:
     at: str = ""                    # a column fixed at one value ...
     at_pick: typing.Callable = None  # ... chosen from the sweep's rows
     params: tuple = ()              # (name, value) pairs for the kind's file
+    vars: typing.Callable = None    # (sweep, chart, rows) -> the kind's variables (own kinds)
 
     def main_col(self):
         return self.main or self.panels[0].y
@@ -74,6 +79,12 @@ class AtTable:
 
 
 @dataclasses.dataclass(frozen=True)
+class Custom:
+    """A report item of its own form: render(the sweep's CSV rows) -> markdown lines."""
+    render: typing.Callable
+
+
+@dataclasses.dataclass(frozen=True)
 class Sweep:
     name: str
     doc: str
@@ -89,6 +100,7 @@ class Sweep:
     server_cpus: str = "0"          # "all": the server may use every CPU
     split_every: int = 0            # loadgen --work-every (latency by work key)
     extra_rows: typing.Callable = None     # rows -> rows lent from other sweeps
+    run: typing.Callable = None     # a point kind of its own (runner.run_point's signature)
 
     def charts(self):
         return [c for c in self.report if isinstance(c, Chart)]
@@ -109,6 +121,13 @@ def near_1000(rows, col="cpu_us_per_echo"):
 def middle_rate(rows):
     have = sorted({r["rate"] for r in rows if _ok(r)})
     return 1000 if 1000 in have else (have[len(have) // 2] if have else None)
+
+
+def active_of(rows):
+    """The active connections of a sweep's rows, for titles (computed, not a
+    default: --set may change them)."""
+    a = sorted({r["active"] for r in rows if r.get("active")})
+    return "/".join(f"{x:,}" for x in a) if a else "?"
 
 
 def work_ms(rows):
@@ -155,9 +174,43 @@ def _pts_idle(p, ms, cf):
 
 
 def _pts_rate(p, ms, cf):
-    return [dict(series=f"idle{i}", x=r, model=m, conns=p["active"] + i, active=p["active"],
-                 rate=r)
-            for i in p["idle"] if _keep(cf, p["active"] + i) for m in ms for r in p["rates"]]
+    """x = rate = the offered share of the model's capacity in percent (the
+    real rate is set when the point runs: harness/capacity.py); the idle
+    count is min(declared, what one process's descriptors allow)."""
+    out = []
+    for i in sorted({min(i, most_fds() - p["active"]) for i in p["idle"]}):
+        if _keep(cf, p["active"] + i):
+            out += [dict(series=f"idle{i}", x=s, model=m, conns=p["active"] + i,
+                         active=p["active"], rate=s, mode="open")
+                    for m in ms if m in p.get("models", ms) for s in p["shares"]]
+    return out
+
+
+RATE_KNEE_P99_US = 1000     # the rate sweep's knee: the highest load with p99 under this
+
+
+def rate_knees(rows):
+    """REPORT.md lines: per series and model, the knee (the highest offered
+    share of capacity whose p99 stays under RATE_KNEE_P99_US)."""
+    sw = get("rate")
+    out = [f"Knee: the highest offered load (share of the model's capacity, from its "
+           f"closed-loop probe) with p99 under {RATE_KNEE_P99_US:,} us; `-` = none.\n"]
+    for ser in series_of(sw, rows):
+        sel = [r for r in rows if r["series"] == ser]
+        out += [f"{sw.series_title(ser)}:\n", "| model | knee | echoes/s there | p99 there (us) |"
+                " p99.9 there (us) |", "|---|---:|---:|---:|---:|"]
+        for m in models.order({r["model"] for r in sel}):
+            under = [r for r in sel if r["model"] == m and _ok(r) and r.get("p99_us") is not None
+                     and r["p99_us"] < RATE_KNEE_P99_US]
+            k = max(under, key=lambda r: r["x"]) if under else None
+            if k is None:
+                out.append(f"| {m} | - | | | |")
+            else:
+                f = [f"{k.get(c):,.0f}" if k.get(c) is not None else "-"
+                     for c in ("msgs_per_s", "p99_us", "p999_us")]
+                out.append(f"| {m} | {k['x']}% | " + " | ".join(f) + " |")
+        out.append("")
+    return out
 
 
 def _pts_churn(p, ms, cf):
@@ -179,6 +232,108 @@ def _pts_heavy(p, ms, cf):
             for r in p["rates"] for w in p["work"]]
 
 
+def _pts_cores(p, ms, cf, ncpus=None):
+    """The cores sweep (issue 14): each model that can use several CPUs
+    (models.Model.cores) at S = 1, 2, 4, ... up to half the usable CPUs
+    (cpuplan.cores_values; none below 4 CPUs), the generator on the rest;
+    "reuseport" models run S processes, one per CPU. ncpus: the usable CPU
+    count (default: this machine's), made up by the unit tests."""
+    import cpuplan                    # (imports profiles, which imports this module)
+    n = len(cpuplan.usable_cpus()) if ncpus is None else ncpus
+    out = []
+    for c in p["conns"]:
+        if not _keep(cf, c):
+            continue
+        for m in ms:
+            how = models.attr(m, "cores")
+            for s in cpuplan.cores_values(n) if how else ():
+                kw = dict(series=f"active{c}", x=s, model=m, conns=c, active=c,
+                          server_cpus=str(s))
+                if how == "reuseport":
+                    kw["server_procs"] = s
+                out.append(kw)
+    return out
+
+
+def _cores_series(s):
+    return f"{int(s[6:]):,} active connections"
+
+
+def _cores_key(s):
+    return int(s[6:]) if s[6:].isdigit() else 0
+
+
+def scaling_vars(sw, ch, rows):
+    """plots/scaling.gp's variables: per series (panel) k, each model's
+    first measured point (x0<k>, y0<k>, in `models` order), from which the
+    ideal line is drawn (params ideal: linear = y0 x S / S0, flat = y0)."""
+    sel = [r for r in rows if r["sweep"] == sw.name]
+    par = dict(ch.params)
+    y = par["y"]
+    ok = [r for r in sel if _ok(r) and r.get(y) is not None]
+    if not ok:
+        return None
+    series = series_of(sw, sel)[:2]
+    ms = models.order({r["model"] for r in sel})
+    v = dict(sweep=sw.name, xcol=ch.x, xlabel=ch.xlabel, np=len(series), title=ch.title,
+             models=" ".join(ms), fails=int(any(r["status"] == "failed" for r in sel)))
+    v.update(par)
+    for k, ser in enumerate(series, 1):
+        first = {}
+        for r in sorted(ok, key=lambda r: r["x"]):
+            if r["series"] == ser:
+                first.setdefault(r["model"], (r["x"], r[y]))
+        v[f"series{k}"], v[f"ptitle{k}"] = ser, sw.series_title(ser)
+        v[f"x0{k}"] = " ".join(f"{first.get(m, (0, 0))[0]:g}" for m in ms)
+        v[f"y0{k}"] = " ".join(f"{first.get(m, (0, 0))[1]:g}" for m in ms)
+    return v
+
+
+# bin/dispatch's mechanisms (issue 12), named as the echo servers; one that
+# has no server of its name runs when MODELS has the one named here.
+DISPATCH_MODELS = ("select", "poll", "epoll_lt", "epoll_et", "sigio", "rtsig", "libaio",
+                   "io_uring", "io_uring_multishot", "libevent", "libev", "libuv", "threads",
+                   "busypoll")
+DISPATCH_AS = {"io_uring_multishot": "io_uring"}
+
+
+def most_fds():
+    """N for `0` (max) in the dispatch sweep's lists: the descriptors one
+    process of the suite holds (RLIMIT_NOFILE's hard limit less
+    profiles.FD_MARGIN); a mechanism that watches fewer runs at its own max."""
+    import resource
+
+    import profiles
+    return profiles.per_proc_conns(min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 20))
+
+
+def _capacity():
+    import capacity                   # (imports runner: only when a rate point runs)
+    return capacity
+
+
+def _pts_dispatch(p, ms, cf):
+    mechs = [d for d in DISPATCH_MODELS
+             if DISPATCH_AS.get(d, d) in ms and (not p["models"] or d in p["models"])]
+    out = []
+    for d in mechs:
+        runs = [("random", n, 1, p["random_writes"]) for n in p["random_fds"]]
+        runs += [("chain", n or most_fds(), a, p["chain_writes"])
+                 for a in (p["threads_active"] if d == "threads" else p["chain_active"])
+                 for n in p["chain_fds"]]
+        for method, n, a, w in runs:
+            if a <= n and _keep(cf, n):
+                out.append(dict(series="random" if method == "random" else f"chain{a}", x=n,
+                                model=d, conns=n, active=a, mode="dispatch", method=method,
+                                writes=dispatch_point.writes_for(d, n, a, w, p["scan_budget"])))
+    return out
+
+
+def _dispatch_title(s):
+    return ("random (Kerrisk): 1 active" if s == "random"
+            else f"chain (Provos): {int(s[5:]):,} active")
+
+
 _ACTIVE_X = dict(x="conns", xlabel="active connections", logx=10)
 
 SWEEPS = (
@@ -186,7 +341,7 @@ SWEEPS = (
         "active", "closed loop, every connection active: throughput against conns",
         "Active connections (closed loop, 64 B, one message in flight each)",
         profiles=dict(quick=dict(conns=[10, 1000]),
-                      default=dict(conns=[1, 10, 100, 1000, 5000, 10000, 19000]),
+                      default=dict(conns=[10, 100, 1000, 10000, 19000]),
                       full=dict(conns=[1, 10, 100, 1000, 2000, 5000, 10000, 15000, 19000,
                                        50000, 100000])),
         points=_pts_active, stop_on_failure=True,
@@ -210,6 +365,14 @@ SWEEPS = (
                   panels=(Panel("syscalls_per_echo", "server system calls per echo", logy=True),
                           Panel("csw_per_echo", "server context switches per echo", logy=True)),
                   **_ACTIVE_X),
+            Chart("syscalls_by_call", "stack",
+                  "System calls per echo by call at {at} active connections (the kernel's count)",
+                  main="syscalls_per_echo", at="conns",
+                  at_pick=kernel.at_near("syscalls_per_echo", 1000), params=kernel.SC_STACK),
+            Chart("profile_active", "stack",
+                  "Where the server's CPU goes at {at} active connections (perf cpu-clock samples)",
+                  main="prof_wait", at="conns", at_pick=kernel.at_near("prof_wait", 1000),
+                  params=kernel.PROF_STACK),
             AtTable("conns", near_1000, "Per echo at {at} active connections",
                     (("CPU us", "cpu_us_per_echo", "num"), ("user us", "user_us_per_echo", "num"),
                      ("sys us", "sys_us_per_echo", "num"), ("syscalls", "syscalls_per_echo", "num"),
@@ -219,49 +382,84 @@ SWEEPS = (
         )),
     Sweep(
         "idle", "100 active + N idle: the classic C10K curve (x = idle)",
-        "Idle connections (100 active + N idle)",
+        "Idle connections ({active} active + N idle)",
         profiles=dict(quick=dict(active=IDLE_ACTIVE, totals=[5000]),
-                      default=dict(active=IDLE_ACTIVE, totals=[1000, 5000, 10000, 19000]),
+                      default=dict(active=IDLE_ACTIVE, totals=[1000, 10000, 19000]),
                       full=dict(active=IDLE_ACTIVE,
                                 totals=[100, 1000, 2000, 5000, 10000, 15000, 19000])),
         points=_pts_idle, stop_on_failure=True, extra_rows=_idle_zero,
         report=(
-            Chart("idle", "lines", "100 active connections among idle ones: the C10K curve",
+            Chart("idle", "lines", "{active} active connections among idle ones: the C10K curve",
                   x="idle", xlabel="idle connections",
-                  panels=(Panel("msgs_per_s", "echoes per second (100 active)"),
+                  panels=(Panel("msgs_per_s", "echoes per second (the active connections)"),
                           Panel("p99_us", "p99 latency (us)", logy=True))),
             Chart("rss", "lines",
                   "Server memory per connection: (VmRSS loaded - VmRSS at READY) / connections",
                   x="conns", logx=10,
-                  xlabel="connections (100 active, the rest idle)",
+                  xlabel="connections (the title's active ones, the rest idle)",
                   panels=(Panel("rss_per_conn_b", "bytes of RSS per connection (user space only)",
                                 yfmt="%g"),)),
+            Chart("syscalls_idle", "stack",
+                  "System calls per echo by call at {at} connections, 100 of them active "
+                  "(the kernel's count)",
+                  main="syscalls_per_echo", at="conns",
+                  at_pick=kernel.at_near("syscalls_per_echo", "max"), params=kernel.SC_STACK),
+            Chart("profile_idle", "stack",
+                  "Where the server's CPU goes at {at} connections, 100 of them active "
+                  "(perf cpu-clock samples)",
+                  main="prof_wait", at="conns", at_pick=kernel.at_near("prof_wait", "max"),
+                  params=kernel.PROF_STACK),
             Table("msgs_per_s", "Echoes per second", xname="idle"),
             Table("p99_us", "p99 latency (us)", xname="idle"),
             Table("rss_per_conn_b", "RSS bytes per connection", xname="idle"),
         )),
     Sweep(
-        "rate", "open loop at fixed offered rates (x = rate), with and without 10,000 idle "
-        "connections; a model's higher rates are skipped once it reached under 90% of one",
-        "Offered load (open loop)",
-        profiles=dict(quick=dict(active=1000, idle=[0], rates=[20000]),
-                      default=dict(active=1000, idle=[0, 10000], rates=[10000, 40000, 80000]),
+        "rate", "open loop to saturation: a closed-loop probe measures each model's capacity "
+        "at the point's connections, then 10-110% of it is offered (x = rate = the share in "
+        "percent), with and without 10,000 idle connections; a model's higher shares are "
+        "skipped once it reached under 90% of one",
+        "Latency against offered load, to saturation (open loop)",
+        # max_s: a point's cap (its duration is 100,000 echoes / rate, at least 1 s)
+        profiles=dict(quick=dict(active=1000, idle=[0], shares=[50], max_s=1.0),
+                      # default: the models whose knee the README discusses (the
+                      # readiness and completion mechanisms and the scans), 30 minutes
+                      default=dict(active=1000, idle=[0, 10000],
+                                   shares=[10, 25, 50, 75, 90, 100, 110], max_s=1.0,
+                                   models=["select", "poll", "epoll_lt", "epoll_et", "rtsig",
+                                           "libaio", "io_uring", "libev"]),
                       full=dict(active=1000, idle=[0, 10000],
-                                rates=[5000, 10000, 20000, 40000, 60000, 80000, 120000,
-                                       160000, 240000])),
+                                shares=[10, 25, 50, 75, 90, 100, 110], max_s=20.0)),
         points=_pts_rate, stop_on_failure=True, series_title=_idle_series, series_key=_idle_key,
+        duration_key="max_s", run=lambda *a, **kw: _capacity().run_point(*a, **kw),
         report=(
-            Chart("rate", "lines", "Latency against offered load (coordinated omission corrected)",
-                  xlabel="offered load (echoes/s, open loop)",
+            Chart("rate", "lines", "p99 latency against offered load, as a share of each "
+                  "model's capacity (coordinated omission corrected)",
+                  xlabel="offered load (% of capacity)",
                   panels=(Panel("p99_us", "p99 latency (us)", series=1, logy=True),
                           Panel("p99_us", "p99 latency (us)", series=2, logy=True))),
-            Table("p99_us", "p99 latency (us), {series}", xname="rate", per_series=True),
-            Table("achieved_ratio", "achieved / offered, {series}", xname="rate", per_series=True),
+            Chart("rate_tail", "lines", "p50 and p99.9 against offered load (share of "
+                  "capacity, no idle connections)",
+                  xlabel="offered load (% of capacity)",
+                  panels=(Panel("p50_us", "p50 latency (us)", series=1, logy=True),
+                          Panel("p999_us", "p99.9 latency (us)", series=1, logy=True))),
+            Chart("rate_abs", "lines", "p99 latency against achieved load (echoes/s)",
+                  x="msgs_per_s", xlabel="achieved echoes/s",
+                  panels=(Panel("p99_us", "p99 latency (us)", series=1, logy=True),
+                          Panel("p99_us", "p99 latency (us)", series=2, logy=True))),
+            Custom(rate_knees),
+            Table("p99_us", "p99 latency (us), {series}", xname="% of capacity",
+                  per_series=True),
+            Table("p999_us", "p99.9 latency (us), {series}", xname="% of capacity",
+                  per_series=True),
+            Table("msgs_per_s", "achieved echoes/s, {series}", xname="% of capacity",
+                  per_series=True),
+            Table("achieved_ratio", "achieved / offered, {series}", xname="% of capacity",
+                  per_series=True),
         )),
     Sweep(
         "churn", "connect, one echo, close (x = concurrent connectors)",
         "Connection churn",
-        profiles=dict(quick=dict(conns=[10]), default=dict(conns=[10, 100]),
+        profiles=dict(quick=dict(conns=[10]), default=dict(conns=[100]),
                       full=dict(conns=[1, 10, 100, 1000])),
         # Last: its TIME_WAIT sockets slow every later connect.
         points=_pts_churn, run_last=True,
@@ -272,12 +470,12 @@ SWEEPS = (
             Table("conns_per_s", "Connections per second", xname="connectors"),
         )),
     Sweep(
-        "size", "message size (full profile only; x = size)", "Message size (100 active)",
+        "size", "message size (full profile only; x = size)", "Message size ({active} active)",
         profiles=dict(quick=dict(active=100, sizes=[]), default=dict(active=100, sizes=[]),
                       full=dict(active=100, sizes=[16, 64, 256, 1024, 4096, 16384, 65536])),
         points=_pts_size,
         report=(
-            Chart("size", "lines", "Echoes per second against message size (100 active)",
+            Chart("size", "lines", "Echoes per second against message size ({active} active)",
                   x="size", logx=2, xlabel="message size (bytes)",
                   panels=(Panel("msgs_per_s", "echoes per second", logy=True),)),
             Table("bytes_per_s", "Bytes per second", xname="size"),
@@ -316,7 +514,76 @@ SWEEPS = (
             Table("heavy_p50_us", "heavy requests' p50 (us), {series}", xname="rate",
                   per_series=True, only_series=("heavy",)),
         )),
+    Sweep(
+        "dispatch", "the wait mechanism alone, no TCP (bin/dispatch, issue 12): ns per event "
+        "against N descriptors; Provos's chain at 1, 100, 1,000 tokens in flight and Kerrisk's "
+        "one random descriptor ready (x = N)",
+        "The mechanism alone: dispatch cost per event (bin/dispatch, no TCP)",
+        # N = 0: as many as one process holds (most_fds). Events per timed run:
+        # *_writes, capped for the O(N) mechanisms so that events x N / active
+        # stays under scan_budget (dispatch_point.writes_for). One timed run per
+        # process (the profile's repeats give the spread), after bin/dispatch's
+        # own warm-up of a tenth (where it counts the system calls). `threads`
+        # runs the chain at threads_active only: creating ~20,000 threads takes
+        # ~6 s a point here (dispatch_point.estimate_s), and its curve is the
+        # wake-up cost against the thread count.
+        profiles=dict(
+            quick=dict(models=["select", "poll", "epoll_lt", "io_uring"], random_fds=[10, 1000],
+                       random_writes=10000, chain_fds=[1000], chain_active=[100],
+                       threads_active=[100], chain_writes=10000, scan_budget=5000000),
+            default=dict(models=[], random_fds=[10, 100, 1000, 10000], random_writes=50000,
+                         chain_fds=[100, 1000, 10000, 0], chain_active=[1, 100, 1000],
+                         threads_active=[1], chain_writes=10000, scan_budget=3000000),
+            full=dict(models=[], random_fds=[10, 100, 1000, 10000, 0], random_writes=100000,
+                      chain_fds=[10, 100, 1000, 5000, 10000, 0], chain_active=[1, 10, 100, 1000],
+                      threads_active=[1, 10, 100, 1000], chain_writes=100000,
+                      scan_budget=100000000)),
+        points=_pts_dispatch, run=dispatch_point.run,
+        series_title=_dispatch_title,
+        series_key=lambda s: (s == "random", int(s[5:]) if s.startswith("chain") else 0),
+        report=(
+            Chart("dispatch", "panels",
+                  "Dispatch cost per event against the descriptors watched (bin/dispatch, "
+                  "no TCP; log-log)",
+                  main="ns_per_event", x="fds", xlabel="descriptors watched (N)", logx=10,
+                  panels=(Panel("ns_per_event", "ns per event (wall clock)", logy=True,
+                                yfmt="%g"),),
+                  vars=dispatch_point.chart_vars),
+            Custom(dispatch_point.kerrisk_lines),
+            Table("ns_per_event", "ns per event, {series}", xname="N", per_series=True),
+            Table("cpu_ns_per_event", "CPU ns per event, {series}", xname="N",
+                  per_series=True),
+            Table("syscalls_per_event", "system calls per event (kernel-counted), {series}",
+                  xname="N", per_series=True),
+            Table("setup_ns_per_fd", "set-up ns per descriptor, {series}", xname="N",
+                  per_series=True),
+        )),
 )
+_CORES = Sweep(
+    "cores", "the models that can use several CPUs at S = 1, 2, 4, ... server CPUs (up to half "
+    "the usable ones; the generator on the rest), 1,000 and 10,000 active; needs 4 CPUs",
+    "Server CPUs (the cores sweep: S CPUs for the server, the rest for the generator)",
+    profiles=dict(quick=dict(conns=[1000]), default=dict(conns=[1000, 10000]),
+                  full=dict(conns=[1000, 10000])),
+    points=_pts_cores, series_title=_cores_series, series_key=_cores_key,
+    report=(
+        Chart("cores", "scaling",
+              "Echoes per second against server CPUs; dashed: ideal linear scaling from the "
+              "smallest S", main="msgs_per_s", xlabel="server CPUs (S)", vars=scaling_vars,
+              params=(("y", "msgs_per_s"), ("ylabel", "echoes per second"),
+                      ("ideal", "linear"))),
+        Chart("cores_cpu", "scaling",
+              "Server CPU per echo against server CPUs; dashed: the smallest S's (ideal: flat)",
+              main="cpu_us_per_echo", xlabel="server CPUs (S)", vars=scaling_vars,
+              params=(("y", "cpu_us_per_echo"), ("ylabel", "server CPU microseconds per echo"),
+                      ("ideal", "flat"))),
+        Table("msgs_per_s", "Echoes per second, {series}", xname="S", per_series=True),
+        Table("cpu_us_per_echo", "Server CPU us per echo, {series}", xname="S",
+              per_series=True),
+        Table("client_cpu_util", "Generator CPU use (1.0 = one CPU), {series}", xname="S",
+              per_series=True),
+    ))
+SWEEPS = SWEEPS[:1] + (_CORES,) + SWEEPS[1:]
 _BY_NAME = {s.name: s for s in SWEEPS}
 # The heavy sweep's server may use every CPU (server_cpus="all"): a pool or a
 # thread per connection can only keep light requests fast if its other threads

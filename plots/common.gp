@@ -13,7 +13,7 @@ load style
 set datafile separator comma
 set termoption noenhanced
 W = 1100; H = 650
-TERM_SET = "if (term eq 'svg') { set terminal svg size W,H dynamic font 'Helvetica,12' background '#ffffff' } else { set terminal pngcairo size W,H font 'Sans,10' }; set termoption noenhanced; set output outdir.'/'.chart.'.'.term"
+TERM_SET = "if (term eq 'svg') { set terminal svg size W,H dynamic mouse standalone font 'Helvetica,12' background '#ffffff' } else { set terminal pngcairo size W,H font 'Sans,10' }; set termoption noenhanced; set output outdir.'/'.chart.'.'.term"
 
 nm = words(models)
 m(i) = word(models, i)

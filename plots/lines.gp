@@ -1,48 +1,108 @@
-# lines.gp - the "lines" chart kind: one or two panels of one line per model
-# against x, error bars from the repeats (<y>_min, <y>_max), failed points as
-# an x in the model's colour on the panel's floor.
+# lines.gp - the "lines" chart kind: small multiples. One panel per model
+# family (harness/models.py FAMILIES) and per figure (one or two), each
+# drawing its family's models in their colours over every other model in
+# light grey, on one x and one y scale per figure across the panels (so a
+# panel's height means the same as its neighbour's). Error bars from the
+# interval columns (ylo<k>, yhi<k>: <y>_lo/_hi when the CSV has them, else
+# <y>_min/_max); a failed point is an x in the model's colour on the floor.
+# The SVG shows each point's model, value and interval on hover.
 #
 # Variables (besides common.gp's): xcol, xlabel, logx (0 or the log base),
-# np (1 or 2 panels) and per panel k: y<k>, ylabel<k>, series<k> ("" = all),
-# ptitle<k> (the panel's own title), logy<k> (0/1), yfmt<k>.
+# xmin (rows with x <= xmin are left out), np (1 or 2 figures) and per figure
+# k: y<k>, ylo<k>, yhi<k>, ylabel<k>, series<k> ("" = all), ptitle<k>,
+# logy<k> (0/1), yfmt<k>; nf families, fam<j> (a family's words) and mfam
+# (each model's family number, in `models` order).
+# Writes <outdir>/<chart>.<term>.rows: "k series model rows" for every
+# model of every figure, the data rows it drew (report.py checks them).
 load plotdir."/common.gp"
 
-LINES = 'for [i=1:nm] csv using (okrow(i) ? column(xcol) : NaN):(Yc(i, YC)):(Yc(i, YC."_min")):(Yc(i, YC."_max")) with yerrorlines lc rgb model_color(m(i)) pt model_pt(m(i)) dt model_dt(m(i)) lw 1.5 ps 1.2 title m(i)'
-FAILS = 'for [i=1:nm] csv using (failrow(i) ? column(xcol) : NaN):(failrow(i) ? yfloor : NaN) with points lc rgb model_color(m(i)) pt FAILED_PT ps 2.5 lw 2 notitle, NaN with points lc rgb "#000000" pt FAILED_PT ps 2 lw 2 title "failed"'
-PANEL = "if (fails) { plot @LINES, @FAILS } else { plot @LINES }"
+if (!exists("xmin")) xmin = -1e300
+mf(i) = int(word(mfam, i))
+inx(i) = okrow(i) && column(xcol) > xmin
+Y(i, c) = inx(i) ? column(c) : NaN
+# An error bar's end: the value itself where the CSV has none (one repeat: no interval).
+YB(i, c) = inx(i) ? (column(c) == column(c) ? column(c) : column(YC)) : NaN
+# The colour plot counts what it draws: cnt[(k-1)*nm + i] (final pass only).
+array cnt[2 * nm]
+do for [i=1:2*nm] { cnt[i] = 0 }
+COUNTING = 0
+counted(i, x) = (COUNTING ? cnt[(k - 1) * nm + i] = cnt[(k - 1) * nm + i] + 1 : 0, x)
+X(i) = (mf(i) == j && inx(i) && column(YC) == column(YC)) ? counted(i, column(xcol)) : NaN
+GREY = 'for [i=1:nm] csv using (mf(i) != j && inx(i) ? column(xcol) : NaN):(Y(i, YC)) with lines lc rgb "#d4d4d4" lw 1.2 notitle'
+LINES = 'for [i=1:nm] csv using (X(i)):(Y(i, YC)):(YB(i, YLO)):(YB(i, YHI)) with yerrorlines lc rgb model_color(m(i)) pt model_pt(m(i)) dt model_dt(m(i)) lw 1.8 ps 1.1 title (mf(i) == j ? m(i) : "")'
+HOVER = 'for [i=1:nm] csv using (mf(i) == j && inx(i) ? column(xcol) : NaN):(Y(i, YC)):(sprintf("%s: %s (interval %s .. %s) at %s = %g", m(i), gprintf("%.3s%c", column(YC)), gprintf("%.3s%c", column(YLO)), gprintf("%.3s%c", column(YHI)), xlabel, column(xcol))) with labels hypertext point pt 7 ps 1.6 lc rgb "#FF000000" notitle'
+FAILS = 'for [i=1:nm] csv using (mf(i) == j && failrow(i) ? column(xcol) : NaN):(failrow(i) ? yfloor : NaN) with points lc rgb model_color(m(i)) pt FAILED_PT ps 2.2 lw 2 notitle'
+PANEL = "if (term eq 'svg') { plot @GREY, @LINES, @HOVER, @FAILS } else { plot @GREY, @LINES, @FAILS }"
+ALL = 'for [i=1:nm] csv using (inx(i) ? column(xcol) : NaN):(Y(i, YC)):(YB(i, YLO)):(YB(i, YHI)) with yerrorlines notitle'
 
-# Panel k's settings: its column, series and y scale.
-SETK = "YC = value('y'.k); SER = value('series'.k); if (value('logy'.k)) { set logscale y; set yrange [*:*] } else { unset logscale y; set yrange [0:*] }; set format y value('yfmt'.k); set ylabel value('ylabel'.k)"
+# Figure k's settings: its columns, series and y scale.
+SETK = "YC = value('y'.k); YLO = value('ylo'.k); YHI = value('yhi'.k); SER = value('series'.k); if (value('logy'.k)) { set logscale y } else { unset logscale y }; set format y value('yfmt'.k)"
 
-if (logx) { set logscale x logx; set mxtics 10 } else { unset logscale x }
-# Each panel's floor (where failed points go): autoscale it on the unknown terminal.
-array floors[2]
+if (logx) { set logscale x logx } else { unset logscale x }
+# One scale per figure across its panels: autoscale on every model first.
+array ylo_k[2]; array yhi_k[2]; array xlo_k[2]; array xhi_k[2]
 do for [k=1:np] {
     @SETK
+    if (value('logy'.k)) { set yrange [*:*] } else { set yrange [0:*] }
+    set xrange [*:*]
     set terminal unknown
-    plot @LINES
-    floors[k] = GPVAL_Y_MIN
+    plot @ALL
+    ylo_k[k] = GPVAL_Y_MIN; yhi_k[k] = GPVAL_Y_MAX
+    xlo_k[k] = GPVAL_DATA_X_MIN / 1.25; xhi_k[k] = GPVAL_DATA_X_MAX * 1.25
+    if (!logx) { xlo_k[k] = GPVAL_X_MIN; xhi_k[k] = GPVAL_X_MAX }
 }
-if (np == 2) { W = 1400; H = 620 }
+
+# One x scale for the whole chart.
+XLO = xlo_k[1]; XHI = xhi_k[1]
+if (np == 2) { XLO = xlo_k[2] < XLO ? xlo_k[2] : XLO; XHI = xhi_k[2] > XHI ? xhi_k[2] : XHI }
+
+# The grid: families across (at most 4 a row), figures down.
+nc = nf <= 3 ? nf : (nf == 4 ? 2 : (nf <= 6 ? 3 : 4))
+rpf = int(ceil(nf * 1.0 / nc))
+nr = np * rpf
+# Pixels: the title; per figure a heading (its y label); per row of panels a
+# key area (the family's name, its models in two rows), the plot, the x tics.
+PT = 40; PF = 38; PK = 58; PP = 200; PX = 38; PB = 28
+W = nc <= 2 ? 900 : (nc == 3 ? 1050 : 1250)
+H = PT + np * PF + nr * (PK + PP + PX) + PB
 @TERM_SET
-set xlabel xlabel
-if (np == 1) {
-    k = 1
+if (term eq 'svg') { set termoption font 'Helvetica,13' } else { set termoption font 'Sans,12' }
+sy(px) = 1 - px * 1.0 / H
+sx(px) = px * 1.0 / W
+pw = (W - 10.0) / nc
+set multiplot title title.title_note
+# Each panel's key names its family's models in two rows above the plot.
+set key at graph 0, graph 1 left bottom vertical maxrows 2 samplen 2.5 reverse Left noopaque nobox
+set format x "%.0s%c"
+unset ylabel; unset xlabel
+COUNTING = 1
+do for [k=1:np] {
     @SETK
-    yfloor = floors[1]
-    set title title.title_note
-    @PANEL
-} else {
-    set multiplot layout 1,2 title title.title_note
-    # Same-size panels, the key in the right margin (not over the data).
-    set tmargin at screen 0.90; set bmargin at screen 0.11
-    do for [k=1:2] {
-        if (k == 1) { set lmargin at screen 0.06; set rmargin at screen 0.43; unset key } \
-        else { set lmargin at screen 0.51; set rmargin at screen 0.88; set key outside right top box opaque }
-        @SETK
-        yfloor = floors[k]
-        set title value('ptitle'.k)
+    set yrange [ylo_k[k]:yhi_k[k]]
+    set xrange [XLO:XHI]
+    yfloor = ylo_k[k]
+    top_k = PT + k * PF + (k - 1) * rpf * (PK + PP + PX)
+    set label 2 value('ylabel'.k).(value('ptitle'.k) eq "" ? "" : ", ".value('ptitle'.k)) at screen sx(12), sy(top_k - PF * 0.62) left font ",14"
+    do for [j=1:nf] {
+        rl = (j - 1) / nc
+        c = (j - 1) % nc
+        ptop = top_k + rl * (PK + PP + PX) + PK
+        set lmargin at screen sx(c * pw + 62)
+        set rmargin at screen sx((c + 1) * pw - 14)
+        set tmargin at screen sy(ptop)
+        set bmargin at screen sy(ptop + PP)
+        set label 1 value('fam'.j) at graph 0, graph 1 offset 0, char 3.1 left font ",13"
+        # The x label once, under the whole grid (drawn with the last panel).
+        if (k == np && j == nf) { set label 3 xlabel at screen 0.5, sy(H - PB * 0.45) center } else { unset label 3 }
         @PANEL
+        unset label 2
     }
-    unset multiplot
 }
+unset multiplot
+
+# The rows each model's colour line drew, for the chart checks.
+set print outdir.'/'.chart.'.'.term.'.rows'
+do for [k=1:np] {
+    do for [i=1:nm] { print sprintf("%d\t%s\t%s\t%d", k, value('series'.k) eq "" ? "-" : value('series'.k), m(i), cnt[(k - 1) * nm + i]) }
+}
+unset print

@@ -208,8 +208,7 @@ static void handle_recv(int fd, int res, unsigned flags)
 			STAT_ADD(bytes_in, res);
 			STAT_ADD(messages, 1);
 #ifdef EXTRA_SYSCALL
-			SC(SC_OTHER);       /* regression-gate self test, as in conn_read() */
-			(void)getppid();
+			(void)fcntl(fd, F_GETFL);   /* unmarked: the gate's self test, as in conn_read() */
 #endif
 			maybe_work(bufs + (size_t)bid * cfg.bufsize, (size_t)res);
 			bm[bid].len = (uint32_t)res;

@@ -2,12 +2,16 @@
 """harness.t - the benchmark harness (harness/bench.py) end to end, in small.
 
 A temporary --bin folder holds the real echo_epoll_lt, one more real model,
-the real loadgen, and three fake servers written here: echo_crashy (aborts
-mid-run), echo_hangy (ignores SIGTERM) and echo_mute (never prints READY).
+the real loadgen, and the fake servers of tests/tools/fake_echo.py (one
+symlink per mode): crashy (aborts mid-run), hangy (ignores SIGTERM), mute
+(never prints READY), stall (stops answering mid-run), refuse (refuses every
+connection) and wrong (answers with wrong bytes).
 Checks: bad MODELS/CONNS exit 2 before anything runs; a tiny sweep writes
-valid records, CSV, charts and REPORT.md, with the fakes recorded as failed
-and the sweep carried on; Ctrl-C leaves no process and the finished points
-on disk. About 30 s.
+valid records, CSV, charts and REPORT.md, with each fake recorded as failed
+with its own reason and the sweep carried on; REPORT.md's tables hold the
+CSV's numbers (tests/lib/reportcheck.py; a copy with one number changed and
+one with a FAIL cell changed must fail that check); Ctrl-C leaves no process
+and the finished points on disk.
 """
 import csv
 import json
@@ -22,54 +26,38 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from c10k import ROOT, TAP, bin_dir, wait_until  # noqa: E402
+import reportcheck  # noqa: E402
+import sentences  # noqa: E402  (harness/, on the path through c10k)
+import report  # noqa: E402
+from benchrun import BENCH, EXTRA  # noqa: E402
 
-BENCH = [sys.executable, os.path.join(ROOT, "harness", "bench.py")]
 
-FAKE = r'''#!/usr/bin/env python3
-# A fake echo server for tests/harness.t: MODE decides how it misbehaves.
-import os, selectors, signal, socket, sys, time
-MODE = "@MODE@"
-args = sys.argv[1:]
-port = int(args[args.index("--port") + 1]) if "--port" in args else 0
-if MODE in ("hangy", "mute"):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-if MODE == "mute":
-    time.sleep(60)
-    sys.exit(0)
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
-ls.listen(4096)
-ls.setblocking(False)
-print(f"READY {ls.getsockname()[1]}", flush=True)
-sel = selectors.DefaultSelector()
-sel.register(ls, selectors.EVENT_READ)
-t0 = time.monotonic()
-while True:
-    if MODE == "crashy" and time.monotonic() - t0 > 0.3:
-        os.abort()
-    for key, _ in sel.select(0.05):
-        s = key.fileobj
-        if s is ls:
-            try:
-                c, _ = ls.accept()
-                sel.register(c, selectors.EVENT_READ)
-            except OSError:
-                pass
-            continue
-        try:
-            d = s.recv(65536)
-        except OSError:
-            d = b""
-        if not d:
-            sel.unregister(s)
-            s.close()
-            continue
-        try:
-            s.sendall(d)
-        except OSError:
-            pass
-'''
+FAKE = os.path.join(ROOT, "tests", "tools", "fake_echo.py")
+FAKES = ("crashy", "hangy", "mute", "stall", "refuse", "wrong")
+
+
+def changed_number(text):
+    """REPORT.md with the first echoes-per-second cell of epoll_lt doubled."""
+    out, done = [], False
+    for ln in text.splitlines():
+        if not done and ln.startswith("| epoll_lt |"):
+            cells = ln.split("|")
+            for i, c in enumerate(cells[2:], 2):
+                try:
+                    v = float(c.strip().replace(",", ""))
+                except ValueError:
+                    continue
+                cells[i] = f" {v * 2 + 10:,.0f} "
+                done = True
+                break
+            ln = "|".join(cells)
+        out.append(ln)
+    return "\n".join(out) + "\n"
+
+
+def missing_fail(text):
+    """REPORT.md with the first FAIL cell turned into a number."""
+    return text.replace("| FAIL |", "| 123 |", 1)
 
 
 def run(args, timeout=120):
@@ -120,13 +108,10 @@ def main():
             os.symlink(os.path.join(real, "echo_epoll_lt"), os.path.join(bindir, "echo_" + second))
         else:
             os.symlink(os.path.join(real, f"echo_{second}"), os.path.join(bindir, f"echo_{second}"))
-        for mode in ("crashy", "hangy", "mute"):
-            p = os.path.join(bindir, f"echo_{mode}")
-            with open(p, "w") as f:
-                f.write(FAKE.replace("@MODE@", mode))
-            os.chmod(p, 0o755)
+        for mode in FAKES:
+            os.symlink(FAKE, os.path.join(bindir, f"echo_{mode}"))
         out = os.path.join(tmp, "results")
-        common = ["--bin", bindir, "--out", out, "--profile", "quick"]
+        common = ["--bin", bindir, "--out", out, "--profile", "quick", *EXTRA]
 
         # -- bad input: exit 2, one line, nothing run or written -------------
         r = run(common + ["--models", "epoll_lt,nosuch"])
@@ -145,10 +130,13 @@ def main():
              r.stdout[-500:] + r.stderr)
 
         # -- a tiny sweep with misbehaving servers ---------------------------
-        models = ["epoll_lt", second, "crashy", "hangy", "mute"]
+        models = ["epoll_lt", second, *FAKES]
         t0 = time.monotonic()
+        # --duration 3.5: a server that stops answering shows as replies
+        # timed out only when the window outlasts the generator's reply
+        # timeout (runner.REPLY_TIMEOUT_S, 3 s) after the stall.
         r = run(common + ["--models", ",".join(models), "--sweeps", "active", "--conns", "1,10",
-                          "--duration", "0.6", "--warmup", "0.1", "--ready-timeout", "2",
+                          "--duration", "3.5", "--warmup", "0.1", "--ready-timeout", "2",
                           "--stop-timeout", "1"], timeout=150)
         took = time.monotonic() - t0
         t.ok(r.returncode == 0, f"tiny sweep finishes with exit 0 ({took:.0f} s)", r.stderr[-2000:])
@@ -187,6 +175,16 @@ def main():
              and mu[1]["status"] == "skipped",
              "a server without READY is recorded as failed (and not tried larger)",
              "\n".join(str(m.get("reason")) for m in mu))
+        for mode, what, words in (
+                ("stall", "stops answering mid-run", ("replies timed out",)),
+                ("refuse", "refuses connections", ("refused",)),
+                ("wrong", "answers wrongly", ("wrong echo", "verify errors"))):
+            fk = by.get(mode, [])
+            t.ok(len(fk) == 2 and fk[0]["status"] == "failed"
+                 and all(w.lower() in fk[0]["reason"].lower() for w in words)
+                 and fk[1]["status"] == "skipped",
+                 f"a server that {what} is recorded as failed: {', '.join(words)}",
+                 "\n".join(f"{x['status']}: {x.get('reason')}" for x in fk))
         with open(os.path.join(run_dir, "points.csv")) as f:
             rows = list(csv.DictReader(f))
         cols = set(rows[0].keys()) if rows else set()
@@ -196,8 +194,8 @@ def main():
               "rss_per_conn_b", "status", "reason"} <= cols, "CSV has the documented columns")
         t.ok(len(rows) == 2 * len(models), f"CSV has one row per point ({len(rows)})")
         st = [r_["status"] for r_ in rows]
-        t.ok(st.count("failed") == 4 and st.count("skipped") == 2,
-             "CSV marks the 4 failed points and the 2 skipped", str(st))
+        t.ok(st.count("failed") == 7 and st.count("skipped") == 5,
+             "CSV marks the 7 failed points and the 5 skipped", str(st))
         with open(os.path.join(run_dir, "context.json")) as f:
             ctx = json.load(f)
         t.ok(all(k in ctx for k in ("kernel", "cpu_model", "limits", "compiler", "git_commit",
@@ -205,13 +203,40 @@ def main():
              "context.json records the machine, build and run")
         for ext in ("png", "svg"):
             missing = [c for c in ("throughput", "latency", "cpu", "syscalls")
-                       if not os.path.getsize(os.path.join(run_dir, f"{c}.{ext}"))]
+                       if not os.path.isfile(os.path.join(run_dir, f"{c}.{ext}"))
+                       or not os.path.getsize(os.path.join(run_dir, f"{c}.{ext}"))]
             t.ok(not missing, f"{ext} charts drawn", f"missing: {missing}")
+            # What gnuplot drew (plots/lines.gp counts each model's rows): a
+            # lines chart with a figure of no data rows is empty or all-failed.
+            empty = {c: report.empty_figures(rf) or "no .rows file"
+                     for c in ("throughput", "latency", "syscalls")
+                     for rf in [os.path.join(run_dir, f"{c}.{ext}.rows")]
+                     if not os.path.isfile(rf) or report.empty_figures(rf)}
+            t.ok(not empty, f"{ext} lines charts drew data rows in every figure", str(empty))
         with open(os.path.join(run_dir, "REPORT.md")) as f:
             rep = f.read()
         t.ok("![throughput](throughput.png)" in rep and "crashy" in rep and "died" in rep,
              "REPORT.md has the charts and the failed points with reasons")
-        os.unlink(os.path.join(run_dir, "throughput.png"))
+        n, bad = reportcheck.check(run_dir)
+        t.ok(n >= 2 * len(models) and not bad,
+             f"REPORT.md's tables hold points.csv's numbers ({n} cells compared)", "\n".join(bad))
+        place = sentences.placement(recs)
+        topo = (good[0].get("topology") or {}) if good else {}
+        t.ok(place and place in rep and (not topo.get("server_cpus")
+                                         or f"server on cpu {topo['server_cpus']}" in place.lower()),
+             "REPORT.md says where the server and generator ran, from the records", place)
+        # The check of the check: a copy of the run with one number changed in
+        # REPORT.md, and one with a failed point left out of it, must not pass.
+        for what, edit in (("a changed number", changed_number), ("a missing FAIL", missing_fail)):
+            cp = os.path.join(tmp, "copy")
+            shutil.rmtree(cp, ignore_errors=True)
+            shutil.copytree(os.path.realpath(run_dir), cp)
+            with open(os.path.join(cp, "REPORT.md"), "w") as f:
+                f.write(edit(rep))
+            n2, bad2 = reportcheck.check(cp)
+            t.ok(bad2, f"the table check catches {what} in REPORT.md", f"{n2} cells, no problem")
+        if os.path.exists(os.path.join(run_dir, "throughput.png")):
+            os.unlink(os.path.join(run_dir, "throughput.png"))
         r = run(["--report-only", run_dir])
         t.ok(r.returncode == 0 and os.path.isfile(os.path.join(run_dir, "throughput.png")),
              "--report-only re-draws a run", r.stderr[-1000:])
@@ -222,7 +247,7 @@ def main():
         p = subprocess.Popen(BENCH + ["--bin", bindir, "--out", out2, "--profile", "quick",
                                       "--models", f"epoll_lt,{second}", "--sweeps", "active",
                                       "--conns", "1,10,100", "--repeats", "3",
-                                      "--duration", "1.5", "--warmup", "0.1"],
+                                      "--duration", "1.5", "--warmup", "0.1", *EXTRA],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         jl = os.path.join(out2, "latest", "points.jsonl")
 

@@ -14,8 +14,8 @@ attach to the server's side only: busypoll spins through thousands then.)
 
 A model that makes a call it does not mark fails here by name: the row names
 the model and the kernel's calls per echo that make up the difference. The
-proof: bin-unmarked/ (make UNMARKED_SYSCALL=1, one unmarked fcntl(F_GETFL)
-per received message) must fail for every model built there. Models that do
+proof: bin-extra/ (make EXTRA_SYSCALL=1, one unmarked fcntl(F_GETFL) per
+received message: the regression gate's self-test build too) must fail. Models that do
 their I/O inside a library count only what they see and are skipped with the
 reason (LIBRARY). Needs perf (skips without it) and root or
 perf_event_paranoid <= 1.
@@ -153,22 +153,22 @@ for model in models_in(BIN):
         t.diag(f"{model}: {line}")
 
 # ---- the test of the test: one unmarked call per message must fail, by name ----
-UNMARKED = os.environ.get("C10K_UNMARKED_BIN", os.path.join(ROOT, "bin-unmarked"))
+UNMARKED = os.environ.get("C10K_UNMARKED_BIN", os.path.join(ROOT, "bin-extra"))
 um = [m for m in models_in(UNMARKED) if m not in LIBRARY and m not in KNOWN]
 if not um:
-    t.skip("an unmarked call fails the agreement", "bin-unmarked/ is not built "
-           "(make UNMARKED_SYSCALL=1 servers)")
+    t.skip("an unmarked call fails the agreement", "bin-extra/ is not built "
+           "(make EXTRA_SYSCALL=1 servers)")
 elif not os.environ.get("C10K_UNMARKED_ALL"):
     um = [m for m in ("epoll_lt", "io_uring", "threads") if m in um]   # the hook's two places
 for model in um:
     try:
         kernel, own, by, kinds = compare(UNMARKED, model)
     except (RuntimeError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
-        t.ok(False, f"bin-unmarked {model}: runs", str(e))
+        t.ok(False, f"bin-extra {model}: runs", str(e))
         continue
     line = explain(kernel, own, by, kinds)
     t.ok(not agrees(kernel, own) and list(kcount.uncounted(by, kinds)) == ["fcntl"],
-         f"bin-unmarked {model}: disagreement found, and fcntl named as the only uncounted call", line)
-    t.diag(f"bin-unmarked {model}: {line}")
+         f"bin-extra {model}: disagreement found, and fcntl named as the only uncounted call", line)
+    t.diag(f"bin-extra {model}: {line}")
 
 t.done()

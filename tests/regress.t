@@ -3,12 +3,16 @@
 
 A private baseline of epoll_lt is accepted from bin/ into a temporary folder
 (so the test does not depend on the committed one); then bin-extra/ (one
-deliberate, counted getppid() per received message) must fail it, naming
-epoll_lt and syscalls/echo (and instr/echo when valgrind is there), and bin/
-must pass it. Also: usage errors exit 2, a model the baseline lacks is "new",
+deliberate fcntl(F_GETFL) per received message that no SC() marks: only the
+kernel's count sees it) must fail it on syscalls/echo, naming epoll_lt and
+fcntl (and instr/echo when valgrind is there), and bin/ must pass it. Also: usage errors exit 2, a model the baseline lacks is "new",
 a model of the baseline that is gone is "missing" (a failure), the exports for
 github-action-benchmark and Bencher parse, and the committed baseline records
-its machine and commit. Throughput (hyperfine) is skipped: it never gates.
+its machine and commit. Then a second baseline of epoll_lt, select and
+io_uring with the throughput (hyperfine) figures: bin-extra must fail select
+(common.c's read path) and io_uring (its own completion path) on
+syscalls/echo, bin must pass, and gab-bigger.json must hold one throughput
+ratio per model with its range (epoll_lt's own ratio is 1).
 """
 import json
 import os
@@ -30,13 +34,15 @@ for p in (os.path.join(BIN, "loadgen"), os.path.join(BIN, "echo_epoll_lt"), os.p
 if not os.access(os.path.join(EXTRA, "echo_epoll_lt"), os.X_OK):
     TAP.skip_all("bin-extra/echo_epoll_lt is not built (make EXTRA_SYSCALL=1 servers)")
 VG = shutil.which("valgrind") is not None
+EXTRA_CALL = "fcntl"        # what servers/common.c's EXTRA_SYSCALL adds, unmarked
 tmp = tempfile.mkdtemp(prefix="regress-t-")
 base = os.path.join(tmp, "baseline")
 out = os.path.join(tmp, "runs")
 
 
-def regress(*args, timeout=240):
-    cmd = [sys.executable, REGRESS, "--baseline", base, "--out", out, "--no-throughput", *args]
+def regress(*args, timeout=240, throughput=False, baseline=None):
+    cmd = [sys.executable, REGRESS, "--baseline", baseline or base, "--out", out,
+           *([] if throughput else ["--no-throughput"]), *args]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
 
@@ -99,7 +105,9 @@ try:
     # ---- bin-extra: one extra system call per echo must fail the gate ----
     rc, so, se = regress("--bin", EXTRA, "--models", "epoll_lt", *cg)
     t.ok(rc == 1 and has_row(so, "epoll_lt", "syscalls/echo", "FAIL")
-         and "epoll_lt: syscalls/echo" in so, "bin-extra: exit 1, epoll_lt syscalls/echo FAIL", so + se)
+         and f"epoll_lt: syscalls/echo ({EXTRA_CALL} +1.0" in so,
+         f"bin-extra: exit 1, epoll_lt syscalls/echo FAIL, naming the unmarked {EXTRA_CALL}",
+         so + se)
     if VG:
         t.ok(has_row(so, "epoll_lt", "instr/echo", "FAIL"), "bin-extra: epoll_lt instr/echo FAIL too", so)
     else:
@@ -139,6 +147,58 @@ try:
     t.ok(has_row(so, "poll", "syscalls/echo", "new"), "a model the baseline lacks: new", so + se)
     t.ok(rc == 1 and has_row(so, "gone", "model", "FAIL") and "missing" in so,
          "a baseline model that is gone: missing, exit 1", so + se)
+
+    # ---- other models, and the throughput (hyperfine) path ----
+    # A second private baseline of epoll_lt, select and io_uring with the
+    # throughput ratios; bin-extra's extra call must fail select (common.c's
+    # read path) and io_uring (its own completion path) too; bin passes and
+    # exports the throughput ratios to github-action-benchmark.
+    base2 = os.path.join(tmp, "baseline2")
+    trio = ("epoll_lt", "select", "io_uring")
+    rc, so, se = regress("--accept", "--models", *trio, "--repeats", "3", "--no-callgrind",
+                         throughput=True, baseline=base2)
+    try:
+        with open(os.path.join(base2, "regress.json")) as f:
+            doc2 = json.load(f)
+    except (OSError, ValueError):
+        doc2 = {"models": {}}
+    tr = {m: (doc2["models"].get(m) or {}).get("tput_ratio") or {} for m in trio}
+    t.ok(rc == 0 and all(tr[m].get("lo", 0) > 0 and tr[m]["lo"] <= tr[m]["value"] <= tr[m]["hi"]
+                         for m in trio) and tr["epoll_lt"].get("value") == 1.0,
+         "--accept with hyperfine: a throughput ratio to epoll_lt (epoll_lt's own is 1) with "
+         "its range, per model", json.dumps(tr) + se[-800:])
+    rc, so, se = regress("--bin", EXTRA, "--models", "select", "io_uring", "--no-callgrind",
+                         baseline=base2)
+    t.ok(rc == 1 and has_row(so, "select", "syscalls/echo", "FAIL")
+         and has_row(so, "io_uring", "syscalls/echo", "FAIL"),
+         "bin-extra: select and io_uring syscalls/echo FAIL too", so + se)
+    rc, so, se = regress("--models", *trio, "--no-callgrind", throughput=True, baseline=base2)
+    t.ok(rc == 0 and all(has_row(so, m, "syscalls/echo", "ok") for m in trio),
+         "bin: select and io_uring pass, with the throughput figures measured", so + se)
+    runs = sorted(os.listdir(out)) if os.path.isdir(out) else []
+    last = os.path.join(out, runs[-1]) if runs else ""
+    try:
+        with open(os.path.join(last, "gab-bigger.json")) as f:
+            big = json.load(f)
+    except (OSError, ValueError):
+        big = None
+    big = big if isinstance(big, list) else []
+    names = sorted(e.get("name", "") for e in big)
+
+    def entry_ok(e):
+        try:
+            spread = float(e["range"].lstrip("±"))
+        except (KeyError, ValueError, AttributeError):
+            return False
+        return e["unit"] == "ratio" and e["value"] > 0 and spread >= 0
+    t.ok(names == sorted(f"{m} throughput / epoll_lt" for m in trio)
+         and all(entry_ok(e) for e in big)
+         and next(e for e in big if e["name"].startswith("epoll_lt "))["value"] == 1.0,
+         "gab-bigger.json: one throughput ratio per model, unit ratio, with its range "
+         "(epoll_lt's own is 1)", json.dumps(big))
+    hf = os.path.join(last, "hyperfine")
+    t.ok(all(os.path.isfile(os.path.join(hf, f"{m}.json")) for m in trio),
+         "hyperfine's JSON exports are kept per model", os.listdir(last) if last else "no run")
 
     # ---- the committed baseline says where it came from ----
     committed = os.path.join(ROOT, "results", "baseline", "regress.json")

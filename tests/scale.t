@@ -4,7 +4,9 @@ one process and echoes on all of them; fewer where this machine's descriptor
 limit or ephemeral port range cannot give 10,000 (the number is derived, said
 in each test name, and never skipped for being lower).
 
-For each bin/echo_<model> (or $C10K_BIN): start it, open N connections
+For each bin/echo_<model> (or $C10K_BIN), then each reference row of
+refservers/ whose runtime is installed (skipped naming the package when it
+is not; built first, untimed): start it, open N connections
 (nonblocking connects, at most CONNECT_WINDOW in flight so the listen backlog
 never overflows into SYN retransmits), and only when all are up send one
 64-byte message on each; every echo is read back and compared. Then, with all
@@ -182,6 +184,28 @@ def scale_one(path, model, conns, stop_timeout=STOP_TIMEOUT_S, env=None):
     return res, diag
 
 
+def scale_refs(tap, rows=None):
+    """The reference rows (refservers/) whose runtime is here, each built
+    first (its launcher with --help: javac, go build, erlc) so that the build
+    is not timed; a row whose runtime is missing is skipped naming it."""
+    import runner
+    for model in rows or models.names(is_ref=True):
+        name = f"{model}: {CONNS:,} concurrent connections"
+        tool = runner.ref_missing(model)
+        if tool:
+            tap.skip(name, f"'{tool}' is not installed (Debian: {models.get(model).ref_pkg})")
+            continue
+        path = runner.server_path(bin_dir(), model)
+        why = runner.ref_warm_up(path)
+        if why:
+            tap.ok(False, f"{model}: builds", why)
+            continue
+        res, diag = scale_one(path, model, CONNS)
+        for ok, n, why in res:
+            tap.ok(ok, n, why)
+        tap.diag(diag)
+
+
 def main():
     tap = TAP()
     if CONNS < 100:
@@ -200,6 +224,7 @@ def main():
         for ok, name, why in res:
             tap.ok(ok, name, why)
         tap.diag(diag)
+    scale_refs(tap)
     tap.diag(f"all models: {time.monotonic() - t_all:.1f} s")
 
     # Test of the test: each broken variant fails the one line that claims it.

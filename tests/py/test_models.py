@@ -49,12 +49,16 @@ def test_make_variables():
     assert set(v["THREADED_MODELS"]) == {"threads", "posix_aio", "pool", "reactors"}
     assert v["LIBS_io_uring"] == ["-luring"] and v["LIBS_posix_aio"] == ["-pthread", "-lrt"]
     assert v["LIBS_select"] == []
-    assert "LIBS_node" not in v and v["REF_MODELS"] == ["node", "java"]
+    assert "LIBS_node" not in v and v["REF_MODELS"] == ["node", "java", "java_nio2", "netty",
+                                                        "go", "erlang"]
+    assert not any(f"LIBS_{m}" in v for m in v["REF_MODELS"])
     assert set(v["CALLGRIND_MODELS"]) >= {"epoll_lt", "select", "libevent"}
 
 
 def test_filters_and_lookups():
-    assert models.names(heavy=True) == ["threads", "epoll_et", "reactors", "pool", "coro"]
+    assert models.names(heavy=True, is_ref=False) == ["threads", "epoll_et", "reactors", "pool",
+                                                      "coro"]
+    assert models.names(heavy=True, is_ref=True) == ["java_nio2", "netty", "go", "erlang"]
     assert models.names(spinner=True) == ["busypoll"]
     assert models.get("prefork").test_args == ("--procs", "32")
     assert models.attr("nosuch", "heavy", "x") == "x"
@@ -102,3 +106,28 @@ def test_cli(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "usage" in r.stderr
     r = subprocess.run(["python3", py, "--make"], capture_output=True, text=True)
     assert r.returncode == 0 and "ALL_MODELS :=" in r.stdout
+
+
+def test_ref_rows_match_deps_refs():
+    """The registry's reference rows and their packages are deps-refs.sh's."""
+    r = subprocess.run(["sh", os.path.join(ROOT, "harness", "deps-refs.sh"), "--list"],
+                       capture_output=True, text=True, timeout=30)
+    listed = dict(ln.split(": ", 1) for ln in r.stdout.splitlines())
+    assert list(listed) == models.names(is_ref=True)
+    for m in models.names(is_ref=True):
+        assert set(listed[m].split()) == set(models.get(m).ref_pkg.split()), m
+        assert models.get(m).family == "runtimes"
+        assert os.access(os.path.join(ROOT, "refservers", f"echo_{m}"), os.X_OK), m
+
+
+def test_ref_missing_names_a_tool_or_a_file(monkeypatch):
+    import runner
+    monkeypatch.setitem(models._BY_NAME, "zz_ref", models.Model(
+        "zz_ref", "runtimes", ref=("sh", "/nonexistent/zz.jar")))
+    assert runner.ref_missing("zz_ref") == "/nonexistent/zz.jar"
+    monkeypatch.setitem(models._BY_NAME, "zz_ref", models.Model(
+        "zz_ref", "runtimes", ref=("sh", ROOT)))
+    assert runner.ref_missing("zz_ref") is None
+    monkeypatch.setitem(models._BY_NAME, "zz_ref", models.Model(
+        "zz_ref", "runtimes", ref=("zz-no-such-tool",)))
+    assert runner.ref_missing("zz_ref") == "zz-no-such-tool"

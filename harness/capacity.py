@@ -1,0 +1,67 @@
+"""capacity.py - the open-loop (rate) sweep's point kind: offered load as a
+share of each model's capacity (issue 13).
+
+A rate point is declared with x = rate = the share of capacity in percent
+(10, 25, ... 110: distinct, so a point's repeats fold together whatever the
+capacity measured). Before a model's first rate point at a connection count
+(per series: with and without idle connections), a short closed-loop probe
+through runner.run_point measures its sustainable throughput there; the
+point then offers share% of it, for long enough that p99.9 rests on
+MIN_SAMPLES echoes: duration = MIN_SAMPLES / rate, at least MIN_S, at most
+the point's declared duration (the sweep's max_s per profile). Each point's record keeps the probe
+(proc["capacity"]: echoes/s, status, command) and the offered rate and
+duration it ran at (proc["offered"]); a point that ran short of MIN_SAMPLES
+says so in its notes ("short: ...").
+
+The probe is measured once per (series, model, conns) in a run (cached in
+this process): every repeat of a point offers the same rate.
+"""
+
+import runner
+
+MIN_SAMPLES = 100_000         # echoes a point needs for a p99.9 (issue 13)
+MIN_S = 1.0                   # the shortest point, and the probe's length
+_probes = {}                  # (series, model, conns, active) -> probe summary
+
+
+def probe(pt, bindir, cpus, ready_timeout, stop_timeout, **kw):
+    """The model's closed-loop throughput at pt's connections (cached)."""
+    key = (pt.series, pt.model, pt.conns, pt.active)
+    if key not in _probes:
+        cl = pt.again(rate=0, mode="closed", duration=min(pt.duration, MIN_S))
+        kw = dict(kw, window=None)      # the kernel's count/profile is the point's, not the probe's
+        m = runner.run_point(cl, bindir, cpus, ready_timeout, stop_timeout, **kw)
+        d = m.get("derived") or {}
+        _probes[key] = dict(msgs_per_s=d.get("msgs_per_s") if m["status"] == "ok" else None,
+                            status=m["status"], reason=m.get("reason", ""),
+                            conns=pt.conns, active=pt.active, duration=cl.duration,
+                            client_cmd=m.get("client_cmd"))
+    return _probes[key]
+
+
+def offered(share, cap, max_s):
+    """(rate, duration) for a share (percent) of capacity cap (echoes/s)."""
+    rate = max(1, round(cap * share / 100))
+    return rate, round(min(max_s, max(MIN_S, MIN_SAMPLES / rate)), 2)
+
+
+def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, **kw):
+    """runner.run_point's signature: probe (once), then the open-loop point."""
+    cap = probe(pt, bindir, cpus, ready_timeout, stop_timeout, **kw)
+    if not cap["msgs_per_s"]:
+        return dict(status="failed", reason=f"capacity probe {cap['status']}: "
+                    f"{cap['reason'] or 'no throughput'}", load_failure=True,
+                    proc=dict(capacity=cap))
+    max_s = pt.duration
+    rate, dur = offered(pt.x, cap["msgs_per_s"], max_s)
+    m = runner.run_point(pt.again(rate=rate, duration=dur), bindir, cpus, ready_timeout,
+                         stop_timeout, **kw)
+    m.setdefault("proc", {})
+    m["proc"]["capacity"] = cap
+    m["proc"]["offered"] = dict(share=pt.x, rate=rate, duration=dur)
+    echoes = (m.get("client") or {}).get("echoes")
+    if m["status"] == "ok" and isinstance(echoes, int) and echoes < MIN_SAMPLES:
+        m.setdefault("notes", []).append(
+            f"short: p99.9 from {echoes:,} echoes (< {MIN_SAMPLES:,}; the sweep's max_s "
+            f"{max_s:g} s caps the point)")
+    return m
