@@ -335,7 +335,26 @@ def stop_child(child, timeout):
 
 # ---- the counter -------------------------------------------------------------------
 
-class Counter:
+class PerfWindow:
+    """What a perf window (Counter here, kprofile.Profiler) shares: a context
+    manager that leaves no perf/strace whatever happens, and the empty result
+    with its reason. Subclasses keep self.res and close()."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _empty(self, why):
+        if self.res["why_empty"] is None:
+            self.res["why_empty"] = why
+        self.close()
+        return self.res
+
+
+class Counter(PerfWindow):
     """System calls of pids (all their threads and children) between mark() and stop()."""
 
     def __init__(self, pids, names=NAMES, tool=None, nofile=None):
@@ -349,20 +368,6 @@ class Counter:
         self.child = self.ctl = None
         self.names = []
         self.t_mark = None
-
-    # context manager: whatever happens, no perf/strace is left
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def _empty(self, why):
-        if self.res["why_empty"] is None:
-            self.res["why_empty"] = why
-        self.close()
-        return self.res
 
     def start(self):
         """Attach (counters disabled). False and why_empty if it cannot count."""

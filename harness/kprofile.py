@@ -35,7 +35,7 @@ import subprocess
 import time
 
 from launch import Child
-from kcount import ATTACH_TIMEOUT_S, STOP_TIMEOUT_S, PerfControl, stop_child, task_count
+from kcount import ATTACH_TIMEOUT_S, STOP_TIMEOUT_S, PerfControl, PerfWindow, stop_child, task_count
 
 # The one table of kernel function names by category; the first category
 # whose pattern matches a frame wins, walking from the leaf to the root.
@@ -165,7 +165,7 @@ def write_folded(folded, path):
             f.write(f"{k} {n}\n")
 
 
-class Profiler:
+class Profiler(PerfWindow):
     """cpu-clock samples of pids (all threads) between mark() and stop()."""
 
     def __init__(self, pids, out_dir=None, name="profile", freq=4000):
@@ -174,19 +174,6 @@ class Profiler:
         self.res = dict(tool="perf record", why_empty=None, samples=0, folded=None)
         self.child = self.ctl = None
         self.t_mark = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def _empty(self, why):
-        if self.res["why_empty"] is None:
-            self.res["why_empty"] = why
-        self.close()
-        return self.res
 
     def start(self):
         if not shutil.which("perf"):
