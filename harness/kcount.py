@@ -337,8 +337,17 @@ def stop_child(child, timeout):
 
 class PerfWindow:
     """What a perf window (Counter here, kprofile.Profiler) shares: a context
-    manager that leaves no perf/strace whatever happens, and the empty result
-    with its reason. Subclasses keep self.res and close()."""
+    manager that leaves no perf/strace whatever happens, the empty result
+    with its reason, and close(). Subclasses keep self.res, self.child (the
+    perf/strace launch.Child) and self.ctl (its PerfControl fifos)."""
+
+    def close(self):
+        """Kill perf/strace (its whole group) and remove the fifos; idempotent."""
+        if self.child is not None:
+            self.child.kill()
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
 
     def __enter__(self):
         return self
@@ -471,13 +480,6 @@ class Counter(PerfWindow):
         self.close()
         return self.res
 
-    def close(self):
-        """Kill perf/strace (its whole group) and remove the fifos; idempotent."""
-        if self.child is not None:
-            self.child.kill()
-        if self.ctl is not None:
-            self.ctl.close()
-            self.ctl = None
 
 
 def _alive(pid):

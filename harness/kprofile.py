@@ -237,12 +237,6 @@ class Profiler(PerfWindow):
         self.close()
         return self.res
 
-    def close(self):
-        if self.child is not None:
-            self.child.kill()
-        if self.ctl is not None:
-            self.ctl.close()
-            self.ctl = None
 
 
 def table(prof, n=8):
