@@ -51,6 +51,11 @@ class Model:
     test_args: tuple = ()       # extra server flags in the conformance battery
     note: str = ""              # what the battery should tell a reader about it
     spinner: bool = False       # burns a core by design (no idle-CPU assertion)
+    # The least warm-up a bench point gives it: a JIT (HotSpot's C2, V8's TurboFan)
+    # compiles the hot path only after seconds of load. Measured here with bin/loadgen,
+    # 10 connections, 1 s runs back to back on one server: netty 33,204 echoes/s in
+    # its first second, 60,580 in its third; java 95,589 then 113,084.
+    warmup_s: float = 0.0
     # The cores sweep (issue 14): "threads" uses the CPUs it is given itself
     # (threads, processes or reactors per CPU); "reuseport" runs one process
     # per CPU sharing the port (SO_REUSEPORT); "" is not in the sweep.
@@ -96,16 +101,17 @@ MODELS = (
     # the backlog; 20 held connections under RLIMIT_NOFILE 64 need 20 processes.
     M("prefork", "threads", procs_per_conn=(32, 2000), test_args=("--procs", "32"), cores="threads",
       note="prefork serves one connection per process: concurrent checks queue in the backlog"),
-    M("node", "runtimes", ref=("node",), ref_pkg="nodejs", self_counts=False),
+    M("node", "runtimes", ref=("node",), ref_pkg="nodejs", self_counts=False, warmup_s=2.0),
     M("java", "runtimes", ref=("java", "javac"), ref_pkg="openjdk-17-jdk-headless",
-      self_counts=False),
+      self_counts=False, warmup_s=2.0),
     # Issue 15's rows (refservers/, harness/deps-refs.sh names the same packages),
     # in the heavy sweep too when MODELS names them (their event loops or schedulers
     # against a request that spins).
     M("java_nio2", "runtimes", ref=("java", "javac"), ref_pkg="openjdk-17-jdk-headless",
-      self_counts=False, heavy=True),
+      self_counts=False, heavy=True, warmup_s=2.0),
     M("netty", "runtimes", ref=("java", "javac", "/usr/share/java/netty-transport.jar"),
-      ref_pkg="openjdk-17-jdk-headless libnetty-java", self_counts=False, heavy=True),
+      ref_pkg="openjdk-17-jdk-headless libnetty-java", self_counts=False, heavy=True,
+      warmup_s=2.0),
     M("go", "runtimes", ref=("go",), ref_pkg="golang-go", self_counts=False, heavy=True),
     M("erlang", "runtimes", ref=("erl", "erlc"), ref_pkg="erlang-nox", self_counts=False,
       heavy=True,

@@ -12,6 +12,7 @@ are declared with the sweep in harness/sweeps.py (`python3 harness/bench.py
 
 import math
 
+import kernel
 import models
 import overrides as overrides_
 import sweeps as sweep_decl
@@ -89,7 +90,8 @@ def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
                 work_us=work_us, work_every=sweep_decl.HEAVY_WORK_EVERY if work_us else 1,
                 split_every=sw.split_every, server_cpus=server_cpus,
                 duration=sp[sw.duration_key] if sw.duration_key else p["duration"],
-                warmup=p["warmup"], server_procs=sprocs, client_procs=procs,
+                warmup=max(p["warmup"], models.attr(m, "warmup_s", 0.0)),  # a JIT warms
+                server_procs=sprocs, client_procs=procs,
                 # Always several source addresses: with one, connect() searches the
                 # ephemeral ports one by one, and with the TIME_WAIT sockets of
                 # earlier points (up to tcp_max_tw_buckets) 19,000 connects took 33 s
@@ -105,13 +107,21 @@ def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
 
 def estimate_s(pt):
     """Wall seconds a point takes: start/stop, connect + teardown (~25,000
-    connections/s each way here, measured), warm-up and measurement."""
+    connections/s each way here, measured), warm-up and measurement; for
+    repeat 1, the same again for the shorter kernel-counted run."""
     if pt["mode"] == "dispatch":          # bin/dispatch, no server (dispatch_point.py)
         return sweep_decl.dispatch_point.estimate_s(pt)
-    s = 0.4 + pt["warmup"] + pt["duration"] + pt["conns"] / 12000.0
-    s += 0.15 * (pt["server_procs"] - 1)
-    if models.attr(pt["model"], "procs_per_conn"):
-        s += 0.0005 * pt["conns"]          # fork per process
+
+    def one(warmup, duration):
+        s = 0.4 + warmup + duration + pt["conns"] / 12000.0
+        s += 0.15 * (pt["server_procs"] - 1)
+        if models.attr(pt["model"], "procs_per_conn"):
+            s += 0.0005 * pt["conns"]          # fork per process
+        return s
+    s = one(pt["warmup"], pt["duration"])
+    if pt["repeat"] == 1:                      # kernel.Bench.add_count's counted run
+        s += one(min(pt["warmup"], kernel.COUNT_WARMUP_S),
+                 min(pt["duration"], kernel.COUNT_RUN_S))
     return s
 
 

@@ -61,12 +61,19 @@ def test_cpu_shares_leaves_guest_out():
 
 
 def test_judge_thresholds_relative_to_cpus():
-    r = dict(cpus=2, loadavg=[0.6, 0, 0], load_per_cpu=0.3, busy=0.0, steal=0.0)
+    r = dict(cpus=2, loadavg=[0.6, 0.6, 0], load_per_cpu=0.3, busy=0.0, steal=0.0)
     assert len(quiet.judge(r, "preflight")) == 1          # 0.6 on 2 CPUs > 0.25 per CPU
     assert quiet.judge(r, "between") == []                # our own load: not judged
     assert quiet.judge(dict(r, cpus=4, load_per_cpu=0.15), "preflight") == []
     assert "busy" in quiet.judge(dict(r, load_per_cpu=0, busy=0.2), "between")[0]
     assert "stolen" in quiet.judge(dict(r, load_per_cpu=0, steal=0.06), "between")[0]
+
+
+def test_falling_load_with_idle_cpus_is_a_residue():
+    r = dict(cpus=2, loadavg=[3.0, 6.0, 8.0], load_per_cpu=1.5, busy=0.02, steal=0.0)
+    assert quiet.judge(r, "preflight") == []              # work that ended, CPUs idle
+    assert "load average" in quiet.judge(dict(r, busy=0.3), "preflight")[0]  # still busy
+    assert "load average" in quiet.judge(dict(r, loadavg=[3.0, 2.0, 1.0]), "preflight")[0]
 
 
 def test_quiet_machine(tmp_path):

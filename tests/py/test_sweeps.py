@@ -35,6 +35,14 @@ def test_active_default():
     assert all(x.active == x.conns and x.idle == 0 and x.mode == "closed" for x in p)
 
 
+def test_a_jit_runtime_gets_its_warmup():
+    p = pts(ms=["epoll_et", "netty"], only=["active", "idle"])
+    warm = {(x.model, x.warmup) for x in p}
+    assert warm == {("epoll_et", profiles.PROFILES["default"]["warmup"]),
+                    ("netty", models.get("netty").warmup_s)}
+    assert models.get("netty").warmup_s > profiles.PROFILES["default"]["warmup"]
+
+
 def test_repeat_major_within_a_sweep():
     p = pts(only=["active"])
     reps = [x.repeat for x in p]
