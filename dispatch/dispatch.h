@@ -71,6 +71,9 @@ void put_token(int slot);   /* one write, checked */
 void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* The first number in a /proc or /sys file, or -1 (a limit the machine sets). */
+long read_long(const char *path);
+
 /* Blocks sig in every thread created after this call (signal models). */
 void block_signal(int sig);
 

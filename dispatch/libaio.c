@@ -26,18 +26,6 @@ static struct iocb *cbs;      /* cbs[slot] */
 static struct iocb **subq;    /* to re-arm at the top of the next turn */
 static int nsub;
 
-static long read_long(const char *path)
-{
-	long v = -1;
-	FILE *f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static long max_slots(char *why, int len)
 {
 	long max = read_long("/proc/sys/fs/aio-max-nr"), used = read_long("/proc/sys/fs/aio-nr");

@@ -119,6 +119,18 @@ static void usage_error(const char *fmt, ...)
 	exit(2);
 }
 
+long read_long(const char *path)
+{
+	long v = -1;
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 void block_signal(int sig)
 {
 	sigset_t s;

@@ -31,18 +31,6 @@
 
 static int done_fd;          /* the thread with the last event wakes main */
 
-static long read_long(const char *path)
-{
-	long v = -1;
-	FILE *f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 /* Tasks (threads) alive on the machine: /proc/loadavg's "running/total". */
 static long tasks_now(void)
 {

@@ -4,6 +4,13 @@ A snapshot sums over every process of the server's process groups (so a
 multi-process server, or several SO_REUSEPORT instances, count whole) and,
 for context switches, over every thread (/proc/<pid>/task/*/status: the
 per-process status file only shows the main thread's).
+
+Those per-thread sums (CPU ns from schedstat, context switches) lose a thread
+that ends between two snapshots: its counters go with it, and a sum can even
+fall. So each snapshot with tasks counts the threads of the previous one (of
+the same process groups) that are gone (`tasks_gone`), and delta() then takes
+the CPU time from the processes' tick counters, which keep what their ended
+threads used, and gives no context switches.
 """
 
 import hashlib
@@ -52,6 +59,7 @@ def snapshot(pgids, tasks=True):
     t = time.monotonic()
     snap = dict(t=t, pids=0, utime_s=0.0, stime_s=0.0, cpu_ns=0, vcsw=0, ivcsw=0,
                 rss_kb=0, hwm_kb=0, threads=0, fds=0)
+    seen = set()
     for pid in group_pids(pgids):
         f = _stat_fields(pid)
         if not f:
@@ -72,6 +80,7 @@ def snapshot(pgids, tasks=True):
             tids = os.listdir(f"/proc/{pid}/task") if tasks else []
         except OSError:
             tids = []
+        seen.update((pid, tid) for tid in tids)
         for tid in tids:
             # schedstat: ns on CPU. utime/stime are whole clock ticks per
             # process, which loses up to 10 ms per process of a prefork.
@@ -88,19 +97,31 @@ def snapshot(pgids, tasks=True):
             snap["fds"] += len(os.listdir(f"/proc/{pid}/fd"))
         except OSError:
             pass
+    if tasks:
+        key = tuple(sorted(pgids)) if not isinstance(pgids, int) else (pgids,)
+        before = _LAST_TASKS.get(key)
+        snap["tasks_gone"] = len(before - seen) if before is not None else 0
+        _LAST_TASKS[key] = seen
     snap["read_s"] = round(time.monotonic() - t, 4)
     return snap
+
+
+_LAST_TASKS = {}     # process groups -> the (pid, tid) pairs of their last snapshot
 
 
 def delta(a, b):
     """b - a for the cumulative fields of two snapshots."""
     if not a or not b:
         return None
+    gone = b.get("tasks_gone", 0)
+    ticks_s = b["utime_s"] - a["utime_s"] + b["stime_s"] - a["stime_s"]
     return dict(wall_s=b["t"] - a["t"],
                 cpu_user_s=b["utime_s"] - a["utime_s"],
                 cpu_sys_s=b["stime_s"] - a["stime_s"],
-                cpu_s=(b["cpu_ns"] - a["cpu_ns"]) / 1e9,
-                vcsw=b["vcsw"] - a["vcsw"], ivcsw=b["ivcsw"] - a["ivcsw"])
+                # threads ended in between: the tick counters still hold their CPU
+                cpu_s=ticks_s if gone else (b["cpu_ns"] - a["cpu_ns"]) / 1e9,
+                vcsw=None if gone else b["vcsw"] - a["vcsw"],
+                ivcsw=None if gone else b["ivcsw"] - a["ivcsw"], tasks_gone=gone)
 
 
 # ---- machine limits ----------------------------------------------------------

@@ -34,6 +34,7 @@ FIGURES = {
     "client_cpu_util": "median", "fairness_jain": "median", "rss_kb": "median",
     "hwm_kb": "median", "threads": "median", "fds": "median",
     "client_saturated": "any",
+    "tasks_gone": "median",   # server threads that ended in the window (procfs: CPU from ticks)
     # dispatch points (harness/dispatch_point.py; fds: the slots it watched)
     "ns_per_event": "spread", "cpu_ns_per_event": "spread", "events_per_s": "median",
     "syscalls_per_event": "median", "setup_ns_per_fd": "median",

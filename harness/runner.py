@@ -370,9 +370,11 @@ def derive(pt, rec):
         d["cpu_us_per_echo"] = cpu * 1e6 / echoes
         d["user_us_per_echo"] = user * 1e6 / echoes if user is not None else None
         d["sys_us_per_echo"] = (cpu - user) * 1e6 / echoes if user is not None else None
-        d["vcsw_per_echo"] = w["vcsw"] / echoes
-        d["ivcsw_per_echo"] = w["ivcsw"] / echoes
-        d["csw_per_echo"] = (w["vcsw"] + w["ivcsw"]) / echoes
+        if w["vcsw"] is not None:       # None: threads ended in the window (procfs)
+            d["vcsw_per_echo"] = w["vcsw"] / echoes
+            d["ivcsw_per_echo"] = w["ivcsw"] / echoes
+            d["csw_per_echo"] = (w["vcsw"] + w["ivcsw"]) / echoes
+        d["tasks_gone"] = w["tasks_gone"]
     if w and w["wall_s"] > 0:
         d["server_cpu_util"] = cpu / w["wall_s"]
     cc = c.get("client_cpu_s") or {}
