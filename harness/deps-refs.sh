@@ -42,21 +42,7 @@ for r in $want; do
 	pkgs="$pkgs $p"
 done
 
-missing=""
-for p in $(echo "$pkgs" | tr ' ' '\n' | sort -u); do
-	s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)
-	[ "$s" = installed ] || missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
-
-echo "deps-refs: missing Debian packages:$missing" >&2
-if [ "$(id -u)" -ne 0 ]; then
-	echo "deps-refs: run as root: apt-get update && apt-get install -y --no-install-recommends$missing" >&2
-	exit 1
-fi
-echo "deps-refs: installing them with apt-get (Debian's registry only)" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2 || { echo "deps-refs: apt-get update failed" >&2; exit 1; }
+# shellcheck source=harness/apt-ensure.sh
+. "$(dirname "$0")/apt-ensure.sh"
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >&2 ||
-	{ echo "deps-refs: apt-get install$missing failed" >&2; exit 1; }
+ensure_pkgs deps-refs $pkgs
