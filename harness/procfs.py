@@ -52,15 +52,16 @@ def group_pids(pgids):
     return sorted(out)
 
 
-def snapshot(pgids, tasks=True):
+def snapshot(pgids, tasks=True, pids=None):
     """CPU, context switches, memory, threads and fds of the server now.
     tasks=False skips the per-thread files (CPU ns and context switches):
-    levels only, cheap even for 19,000 threads."""
+    levels only, cheap even for 19,000 threads. pids: read these processes
+    instead of finding the groups' members in all of /proc (see fixed_pids)."""
     t = time.monotonic()
     snap = dict(t=t, pids=0, utime_s=0.0, stime_s=0.0, cpu_ns=0, vcsw=0, ivcsw=0,
                 rss_kb=0, hwm_kb=0, threads=0, fds=0)
     seen = set()
-    for pid in group_pids(pgids):
+    for pid in (pids if pids is not None else group_pids(pgids)):
         f = _stat_fields(pid)
         if not f:
             continue
@@ -107,6 +108,18 @@ def snapshot(pgids, tasks=True):
 
 
 _LAST_TASKS = {}     # process groups -> the (pid, tid) pairs of their last snapshot
+
+
+def fixed_pids(pgids):
+    """The process groups' members if they are just their leaders (a server of
+    one process per instance), else None. Such a server can be read by pid
+    inside the measured window: scanning all of /proc for the groups' members
+    took 3-5 ms of a CPU here (121 processes, both CPUs busy), and the harness
+    runs on the CPUs the server and the generator use, so the scan showed in
+    the open loop's p99 (2 ms at 8,000 echoes/s over 1,000 connections with
+    snapshots taken in a loop, against 0.6-0.7 ms without)."""
+    leaders = sorted({pgids} if isinstance(pgids, int) else set(pgids))
+    return leaders if group_pids(leaders) == leaders else None
 
 
 def delta(a, b):

@@ -120,7 +120,8 @@ def estimate_s(pt):
         return s
     s = one(pt["warmup"], pt["duration"])
     if pt["repeat"] == 1:                      # kernel.Bench.add_count's counted run
-        s += one(min(pt["warmup"], kernel.COUNT_WARMUP_S),
+        s += one(max(min(pt["warmup"], kernel.COUNT_WARMUP_S),
+                     models.attr(pt["model"], "warmup_s", 0.0)),
                  min(pt["duration"], kernel.COUNT_RUN_S))
     return s
 

@@ -84,6 +84,7 @@ class Servers:
         self.exit_codes = []
         self.died_during_run = []
         self.notes = []           # contract deviations that do not fail a point
+        self.pids = None          # fixed pids to read, False: find them each time
 
     def args(self, port):
         pt = self.pt
@@ -114,8 +115,13 @@ class Servers:
         return [p.pid for p in self.procs]
 
     def snapshot(self, tasks=True):
-        """The server's /proc now, wherever it runs."""
-        return self.topo.snapshot(self.pgids(), tasks=tasks)
+        """The server's /proc now, wherever it runs. The first one (at READY)
+        finds its processes; when they are just the instances we started,
+        the later ones, inside the measured window, read those by pid
+        (procfs.fixed_pids)."""
+        if self.pids is None:
+            self.pids = self.topo.fixed_pids(self.pgids()) or False
+        return self.topo.snapshot(self.pgids(), tasks=tasks, pids=self.pids or None)
 
     def check_alive(self):
         """Note instances that exited before we asked them to."""

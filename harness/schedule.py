@@ -32,6 +32,8 @@ SEED = stats.BOOT_SEED
 
 def figures_of(pt):
     """The figures whose interval decides whether a point has converged."""
+    if pt["mode"] == "dispatch":          # bin/dispatch: no echoes, no server CPU
+        return ["ns_per_event"]
     if pt["mode"] == "churn":
         return ["conns_per_s", "cpu_us_per_echo"]
     if pt["rate"]:

@@ -200,8 +200,11 @@ class Local:
             args = netns.exec_prefix(self.veth.server_ns) + args + ["--addr", self.veth.server_addr]
         return args, Child(args, cpus=server_pins(plan, pt, i))
 
-    def snapshot(self, pgids, tasks=True):
-        return procfs.snapshot(pgids, tasks=tasks)
+    def snapshot(self, pgids, tasks=True, pids=None):
+        return procfs.snapshot(pgids, tasks=tasks, pids=pids)
+
+    def fixed_pids(self, pgids):
+        return procfs.fixed_pids(pgids)
 
     def start_generators(self, args, pt):
         """[Gen]: one bin/loadgen on the plan's generator CPUs."""
@@ -458,7 +461,10 @@ class Hosts:
                 self.sampler = got
                 self.point_remotes.append(got.remote)
 
-    def snapshot(self, pgids, tasks=True):
+    def fixed_pids(self, pgids):
+        return None               # the remote sampler finds them each time
+
+    def snapshot(self, pgids, tasks=True, pids=None):
         self._join_sampler()
         if self.sampler is None:
             return None

@@ -9,6 +9,7 @@ import pytest
 
 import gate
 import kernel
+import models
 import records
 import report
 import sweeps
@@ -183,6 +184,10 @@ def test_measured_runs_carry_no_counter_and_repeat_one_gets_a_counted_run():
         b.add_count(p, mm, run)
         assert "kernel" not in mm
     assert len(calls) == 1
+    # a JIT runtime's counted run keeps its warm-up (models.py warmup_s)
+    b.add_count(pt(model="netty", warmup=2.0), dict(m), run)
+    assert calls[-1] == (kernel.COUNT_RUN_S, models.get("netty").warmup_s, True)
+    del calls[1:]
     b.usable, b.why = False, "no perf"
     mm = dict(status="ok")
     b.add_count(pt(), mm, run)

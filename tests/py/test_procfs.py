@@ -3,7 +3,6 @@ per-thread counters with it; the snapshot says so and delta() falls back to
 the processes' tick counters and gives no context switches."""
 import subprocess
 import sys
-import time
 
 import procfs
 import runner
