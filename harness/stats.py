@@ -199,10 +199,15 @@ def converged(values, target=TARGET):
 
 def verdict(a_vals, b_vals, smaller_better):
     """B against A: "better" or "worse" only when the two 95% t-intervals do not
-    overlap; "within noise" when they do; "no interval" when a run has < 2 repeats."""
+    overlap; "within noise" when they do; "no interval" when a run has < 2 repeats,
+    or repeats that are all equal: a quantised figure (RSS in whole pages, the
+    offered rate of an open-loop point) has no spread to estimate the noise
+    from, and two such runs 0.001 apart would otherwise "separate"."""
     a, b = mean_ci(a_vals), mean_ci(b_vals)
     if a is None or b is None or a.half is None or b.half is None:
         return "no interval"
+    if a.half == 0 or b.half == 0:
+        return "within noise" if a.mean == b.mean else "no interval"
     if b.hi < a.lo:
         return "better" if smaller_better else "worse"
     if b.lo > a.hi:

@@ -80,6 +80,9 @@ def test_verdict_only_when_intervals_separate():
     # means 100 and 103 differ, but the intervals (+-2.5, +-5.0) overlap
     assert stats.verdict([100, 101, 99], [103, 105, 101], False) == "within noise"
     assert stats.verdict([100], [200, 201], False) == "no interval"
+    # repeats that are all equal (whole pages, a fixed offered rate): no noise estimate
+    assert stats.verdict([1000.0, 1000.0], [1000.001, 1000.001], False) == "no interval"
+    assert stats.verdict([4096, 4096], [8192, 8100], True) == "no interval"
 
 
 def test_fieller_reduces_to_b_interval_over_a_constant_a():
