@@ -89,9 +89,10 @@ def why(recs):
 
 
 def threads(rec):
-    """The server's threads (all its processes) while the generator measured."""
+    """The server's threads (all its processes) while the generator measured
+    (an open-loop point is read only at READY and after the generator)."""
     pr = rec.get("proc") or {}
-    return max([(pr.get(k) or {}).get("threads") or 0 for k in ("start", "mid")])
+    return max([(pr.get(k) or {}).get("threads") or 0 for k in ("start", "mid", "after")])
 
 
 def has_flag(rec, *flags):
@@ -157,6 +158,11 @@ def main():
              and {r["point"]["idle"] for r in rt} >= {0, 30},
              "rate: open loop, achieved/offered measured, with and without idle connections",
              why(rt))
+        # its latency is the figure: nothing reads the server inside its window
+        t.ok(rt and all("ready" in r["proc"] and "after" in r["proc"]
+                        and not {"start", "mid", "end"} & set(r["proc"]) for r in rt),
+             "rate: the server's /proc is read at READY and after, never inside the window",
+             "\n".join(str(sorted(r["proc"])) for r in rt))
         t.ok(all(d(r, "conns_per_s") and r["point"]["mode"] == "churn" for r in by.get("churn", [])),
              "churn: connections/s measured")
         sz = by.get("size", [])

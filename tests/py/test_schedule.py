@@ -250,7 +250,7 @@ def test_each_kind_of_point_converges_on_what_it_measures():
     pts, _ = points(sweeps=("active", "rate", "churn", "dispatch"))
     figs = {p.mode: schedule.figures_of(p) for p in pts}
     assert figs["closed"] == ["msgs_per_s", "cpu_us_per_echo"]
-    assert figs["open"] == ["cpu_us_per_echo"]
+    assert figs["open"] == ["p50_us"]
     assert figs["churn"] == ["conns_per_s", "cpu_us_per_echo"]
     # a dispatch point has no echoes and no server: its own figure decides
     assert figs["dispatch"] == ["ns_per_event"]
