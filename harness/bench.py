@@ -431,7 +431,8 @@ def run(a, chosen_models, conns, sweeps, lim):
                schedule=dict(method="interleaved rounds, shuffled (seed "
                              f"{schedule.SEED}); Student-t 95% interval of the mean",
                              figures="msgs_per_s and cpu_us_per_echo (open loop: "
-                             "cpu_us_per_echo; churn: conns_per_s, cpu_us_per_echo)"))
+                             "p50_us; churn: conns_per_s, cpu_us_per_echo; dispatch: "
+                             "ns_per_event; harness/schedule.py figures_of)"))
     recs_before = []
     if getattr(a, "resume_dir", None):
         run_dir = a.resume_dir

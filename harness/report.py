@@ -407,6 +407,13 @@ def run_target(ctx):
     return float((ctx.get("settings") or {}).get("target") or stats.TARGET)
 
 
+def _judged(r):
+    """The figures a CSV row's point converges on (its mode from its sweep and rate)."""
+    mode = r["sweep"] if r["sweep"] in ("dispatch", "churn") else (
+        "open" if r.get("rate") else "closed")
+    return schedule.figures_of(dict(mode=mode, rate=r.get("rate")))
+
+
 def _half_pct(r, col):
     if r.get(col + "_lo") is None or not r.get(col):
         return "-"
@@ -451,13 +458,15 @@ def confidence_lines(ctx, rows):
     if not bad:
         out.append(f"Every point with 2+ repeats converged ({len(pts)}).\n" if pts else "")
     else:
-        out += [f"Points that did not converge to +-{target:.0%} ({len(bad)} of {len(pts)}):\n",
-                "| sweep | series | model | x | repeats | echoes/s | CPU per echo |",
-                "|---|---|---|---:|---:|---:|---:|"]
+        out += [f"Points that did not converge to +-{target:.0%} ({len(bad)} of {len(pts)}), "
+                "with the figures each is judged on (schedule.figures_of) and ± half their "
+                "95% interval:\n",
+                "| sweep | series | model | x | repeats | judged on |",
+                "|---|---|---|---:|---:|---|"]
         for r in bad:
             out.append(f"| {r['sweep']} | {r['series']} | {r['model']} | {r['x']:,} | "
-                       f"{r['n_ok']} | {_half_pct(r, 'msgs_per_s')} | "
-                       f"{_half_pct(r, 'cpu_us_per_echo')} |")
+                       f"{r['n_ok']} | " + ", ".join(f"{f} {_half_pct(r, f)}" for f in _judged(r))
+                       + " |")
         out.append("")
     q = ctx.get("quiet")
     if q:

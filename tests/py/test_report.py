@@ -62,3 +62,12 @@ def test_load_records_skips_torn_and_invalid_lines(tmp_path, capsys):
     assert len(recs) == 1
     err = capsys.readouterr().err
     assert "line 2" in err and "status 'weird'" in err and "line 3" in err and "torn" in err
+
+
+def test_the_convergence_table_names_what_each_point_is_judged_on():
+    row = dict(sweep="active", rate=0)
+    assert report._judged(row) == ["msgs_per_s", "cpu_us_per_echo"]
+    assert report._judged(dict(row, sweep="rate", rate=10)) == ["p50_us"]
+    assert report._judged(dict(row, sweep="heavy", rate=1000)) == ["p50_us"]
+    assert report._judged(dict(row, sweep="churn")) == ["conns_per_s", "cpu_us_per_echo"]
+    assert report._judged(dict(row, sweep="dispatch")) == ["ns_per_event"]
