@@ -43,6 +43,24 @@ SPINNERS = set(models.names(spinner=True))
 
 RSS_LIMIT_KB = 4096               # backpressure: server growth allowed while a client never reads
 CPU_LIMIT = 0.10                  # fd exhaustion: fraction of one CPU allowed while flooded
+
+
+def idle_cpu(pgid, window_s):
+    """The server's CPU share of one core over window_s while out of
+    descriptors, and the readings as text. A loop that spins on EMFILE spins
+    for as long as the table is full, so a first window over CPU_LIMIT gets a
+    second: work still in flight from the flood (accepting and closing it,
+    slowed by a sanitizer on a busy machine) ends, a spin does not. Seen: the
+    TSan build of `threads` went over 10% once under `make test`'s load and
+    stayed under it in four runs alone."""
+    fracs = []
+    for _ in range(2):
+        c0, t0 = cpu_seconds_group(pgid), time.monotonic()
+        time.sleep(window_s)
+        fracs.append((cpu_seconds_group(pgid) - c0) / (time.monotonic() - t0))
+        if fracs[-1] < CPU_LIMIT:
+            break
+    return fracs[-1], " then ".join(f"{f * 100:.1f}%" for f in fracs)
 STALL_S = 3.0                     # a read that sees nothing for this long has failed
 STOP_LIMIT_S = 1.0                # contract: exits within 1 s of SIGTERM
 JSON_KEYS = ("model", "accepted", "closed", "peak_conns", "bytes_in", "bytes_out", "messages",
@@ -671,17 +689,14 @@ def group_emfile(model, bindir):
             s.close()
     time.sleep(0.3)                                   # let the server hit EMFILE
     tap.diag(f"nofile=64: flood of {len(flood)} connects open ({refused} failed at once)")
-    c0, t0 = cpu_seconds_group(srv.pid), time.monotonic()
-    time.sleep(1.5)
-    c1, t1 = cpu_seconds_group(srv.pid), time.monotonic()
-    frac = (c1 - c0) / (t1 - t0)
-    tap.diag(f"nofile=64: server CPU {frac * 100:.1f}% of one core while flooded")
+    frac, seen = idle_cpu(srv.pid, 1.5)
+    tap.diag(f"nofile=64: server CPU {seen} of one core while flooded")
     if model in SPINNERS:
         tap.skip(f"nofile=64: server CPU under {CPU_LIMIT:.0%} while out of descriptors",
                  f"{model} spins by design")
     else:
         tap.ok(frac < CPU_LIMIT, f"nofile=64: server CPU under {CPU_LIMIT:.0%} while out of descriptors",
-               f"used {frac * 100:.1f}% (the loop spins on EMFILE?)")
+               f"used {seen} (the loop spins on EMFILE?)")
     # What the clients see, whatever the server counts: a flood connection the
     # server accepted and closed for want of a descriptor reads EOF (or a reset).
     dropped = sum(1 for s in flood if _was_dropped(s))
@@ -813,11 +828,9 @@ def emfile_full_table(model, bindir, child_fds):
         seen[got] = seen.get(got, 0) + 1
     tap.ok(seen.get("closed") == n, f"{label}: every one of {n} connections is dropped (closed, never echoed)",
            f"outcomes {seen}")
-    c0, t0 = cpu_seconds_group(srv.pid), time.monotonic()
-    time.sleep(1.0)
-    frac = (cpu_seconds_group(srv.pid) - c0) / (time.monotonic() - t0)
+    frac, seen = idle_cpu(srv.pid, 1.0)
     tap.ok(frac < CPU_LIMIT, f"{label}: server CPU under {CPU_LIMIT:.0%} while out of descriptors",
-           f"used {frac * 100:.1f}%")
+           f"used {seen}")
     st = stop_checks(srv, label)
     emfile = st.get("emfile") if st else None
     tap.ok(isinstance(emfile, int) and emfile >= n, f"{label}: JSON emfile >= {n}", f"emfile {emfile}")
