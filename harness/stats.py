@@ -273,17 +273,22 @@ def interleaved_rounds(keys, measure, figures, target=TARGET, min_repeats=2, max
     Returns {key: result} as repeat_until_converged does."""
     res = {k: dict(samples=[], failed=0, converged=False, stop="") for k in keys}
     todo = list(keys)
-    for k, (samples, failed) in (prior or {}).items():
-        if k not in res:
-            continue
+
+    def settle(k):
+        """Stop point k once it converged or used its repeats."""
         r = res[k]
-        r["samples"], r["failed"] = list(samples), failed
         if len(r["samples"]) >= min_repeats and _figs_converged(r["samples"], figures, target):
             r.update(converged=True, stop="converged")
             todo.remove(k)
         elif len(r["samples"]) + r["failed"] >= max_repeats:
             r["stop"] = "max repeats"
             todo.remove(k)
+
+    for k, (samples, failed) in (prior or {}).items():
+        if k not in res:
+            continue
+        res[k]["samples"], res[k]["failed"] = list(samples), failed
+        settle(k)
     t0, rnd = clock(), 0
     while todo:
         order = list(todo)
@@ -308,12 +313,7 @@ def interleaved_rounds(keys, measure, figures, target=TARGET, min_repeats=2, max
                 r["failed"] += 1
             else:
                 r["samples"].append(s)
-            if len(r["samples"]) >= min_repeats and _figs_converged(r["samples"], figures, target):
-                r.update(converged=True, stop="converged")
-                todo.remove(k)
-            elif len(r["samples"]) + r["failed"] >= max_repeats:
-                r["stop"] = "max repeats"
-                todo.remove(k)
+            settle(k)
         rnd += 1
     return res
 
