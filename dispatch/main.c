@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -343,12 +344,18 @@ static void open_syscall_counter(void)
 		"/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id",
 	};
 	long long id = -1;
-	for (int i = 0; i < 2 && id < 0; i++) {
-		FILE *f = fopen(ids[i], "r");
-		if (f) {
-			if (fscanf(f, "%lld", &id) != 1)
-				id = -1;
-			fclose(f);
+	/* A fresh boot has no tracefs mounted (perf mounts it on first use):
+	 * as root, mount it as perf would, then look again. */
+	for (int pass = 0; pass < 2 && id < 0; pass++) {
+		if (pass == 1 && (geteuid() != 0 || mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL)))
+			break;
+		for (int i = 0; i < 2 && id < 0; i++) {
+			FILE *f = fopen(ids[i], "r");
+			if (f) {
+				if (fscanf(f, "%lld", &id) != 1)
+					id = -1;
+				fclose(f);
+			}
 		}
 	}
 	if (id < 0) {

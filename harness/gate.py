@@ -95,10 +95,13 @@ def verdict(change, tol):
     return "FAIL" if change > tol else "better" if change < -tol else "ok"
 
 
-def gated_row(now, base, digits, ch_digits):
-    """(baseline, now, change, verdict) of one gated figure against its baseline."""
+def gated_row(now, base, digits, ch_digits, tolerance):
+    """(baseline, now, change, verdict) of one gated figure against its
+    baseline. The tolerance is this code's rule applied to the baseline's
+    repeats (tolerance(base): sc_tolerance or cg_tolerance), never a number
+    stored with an older baseline: a change of the rule takes effect at once."""
     ch = now["median"] / base["median"] - 1 if base["median"] else 0.0
-    tol = base.get("tolerance")
+    tol = tolerance(base)
     tol_s = f" (±{tol * 100:.1f}%)" if tol else " (noisy)"
     return (f"{base['median']:.{digits}f}", f"{now['median']:.{digits}f}",
             f"{ch * 100:+.{ch_digits}f}%{tol_s}", verdict(ch, tol))
@@ -145,7 +148,7 @@ def compare(figs, base, models_sel, built, order):
                          f"{bsc.get('source') or 'the server itself'}, this run "
                          f"{sc.get('source') or 'the server itself'}: not compared (make baseline)")
         elif sc and bsc:
-            r = gated_row(sc, bsc, 3, 1)
+            r = gated_row(sc, bsc, 3, 1, sc_tolerance)
             grown = calls_grown(sc, bsc) if r[3] == "FAIL" else ""
             rows.append((m, "syscalls/echo", *r))
             if r[3] == "FAIL":
@@ -157,7 +160,7 @@ def compare(figs, base, models_sel, built, order):
                 "FAIL" if has_b else "n/a")
             notes.append(f"{m}: instr/echo n/a: {cg['why']}")
         elif cg and cg.get("median") and has_b:
-            row(m, "instr/echo", *gated_row(cg, bcg, 1, 2))
+            row(m, "instr/echo", *gated_row(cg, bcg, 1, 2, cg_tolerance))
         elif cg and cg.get("median"):
             row(m, "instr/echo", "n/a", f"{cg['median']:.1f}", "", "new")
         # reported only

@@ -210,11 +210,28 @@ def _read(path):
 
 
 def tracefs_dir():
-    """The mounted tracing folder (reading it mounts tracefs on demand), or None."""
+    """The mounted tracing folder, or None (a fresh boot has none: perf
+    mounts tracefs on its first use, prepare_tracefs() here)."""
     for d in TRACEFS:
         if os.path.isdir(os.path.join(d, "events")):
             return d
     return None
+
+
+def prepare_tracefs():
+    """Make the tracepoints reachable where we may, as perf's own first run
+    would: as root, mount tracefs on /sys/kernel/tracing. Returns what was
+    done ("mounted ...") or None (already there, not root, or it failed:
+    the preflight's piece then says what is missing)."""
+    if tracefs_dir() or os.geteuid() != 0 or not shutil.which("mount"):
+        return None
+    try:
+        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS[0]],
+                       capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return f"tracefs was not mounted (a fresh boot): mounted on {TRACEFS[0]}" \
+        if tracefs_dir() else None
 
 
 def perf_status(probe=True):
@@ -237,12 +254,17 @@ def perf_status(probe=True):
           f"{par or '?'}{' (root: not limited)' if root else ''}",
           "no counting or sampling of another process's kernel side: run as root or "
           "sysctl kernel.perf_event_paranoid=1")
+    mounted = prepare_tracefs() if have and par_ok else None
     tdir = tracefs_dir()
     tp = tdir and _read(os.path.join(tdir, "events/raw_syscalls/sys_enter/id"))
+    why_tp = (f"{tdir}/events/raw_syscalls/sys_enter/id unreadable (tracefs is root's)" if tdir
+              else f"tracefs not mounted on {TRACEFS[0]}"
+              + ("" if root else " (root mounts it: mount -t tracefs nodev /sys/kernel/tracing)"))
     tp_ok = piece("tracepoints readable", tp,
-                  f"{tdir}/events/raw_syscalls/sys_enter" if tp else "raw_syscalls:sys_enter "
-                  "not readable (tracefs not mounted or not root)",
-                  "no kernel system-call count: the columns stay empty with the reason")
+                  f"{tdir}/events/raw_syscalls/sys_enter" + (f"; {mounted}" if mounted else "")
+                  if tp else why_tp,
+                  "no kernel system-call count: the syscalls chart shows the servers' own "
+                  "counts, labelled so; the kernel columns stay empty with the reason")
     nums = syscall_numbers()
     piece("system call numbers", nums, f"{len(nums)} names from {UNISTD[0]}",
           "total only, no per-name breakdown (install linux-libc-dev)")
@@ -265,7 +287,7 @@ def perf_status(probe=True):
                              "no kernel system-call count")
         except (OSError, subprocess.TimeoutExpired) as e:
             count_ok = piece("perf stat probe", False, str(e), "no kernel system-call count")
-    return dict(usable=count_ok, profile=bool(have and par_ok and sym_ok), pieces=pieces)
+    return dict(usable=bool(count_ok), profile=bool(have and par_ok and sym_ok), pieces=pieces)
 
 
 def describe_status(st):

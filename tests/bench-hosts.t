@@ -98,7 +98,7 @@ try:
     th.join(5)
     t.ok(code == 0 and killed, f"make bench exit {code}: the run finished though client2 "
          "failed mid-run", "\n".join(err_lines[-25:]))
-    t.diag("\n".join(ln for ln in err_lines if ln.startswith(("preflight: host", "[", "bench: "))))
+    t.note("\n".join(ln for ln in err_lines if ln.startswith(("preflight: host", "[", "bench: "))))
 
     run = os.path.join(out, "latest")
     recs = []
@@ -160,5 +160,5 @@ finally:
 
 t.ok(topo.leftovers() == [] or wait_until(lambda: topo.leftovers() == [], 10),
      "no namespace, no process in one, no sshd left", topo.leftovers())
-t.diag(f"{time.monotonic() - T0:.1f} s")
+t.note(f"{time.monotonic() - T0:.1f} s")
 t.done()

@@ -209,7 +209,7 @@ def stop_checks(srv, label, limit=None):
            f"exit status {srv.exit_code}; stderr: {srv.stderr[-2000:]}")
     if limit is not None:
         tap.ok(took <= limit, f"{label}: stops within {limit:.1f} s of SIGTERM", f"took {took:.3f} s")
-        tap.diag(f"{label}: stopped {took * 1000:.0f} ms after SIGTERM")
+        tap.note(f"{label}: stopped {took * 1000:.0f} ms after SIGTERM")
     left = group_pids(srv.pid)
     tap.ok(not left, f"{label}: no process of the server left after exit", f"still running: {left}")
     for p in left:
@@ -375,7 +375,7 @@ def group_echo(model, bindir):
     t0 = time.monotonic()
     check("1,000 concurrent connections pipelining 10 x 64 B each: all verified",
           lambda: many_concurrent(port))
-    tap.diag(f"1,000 concurrent connections: {time.monotonic() - t0:.2f} s")
+    tap.note(f"1,000 concurrent connections: {time.monotonic() - t0:.2f} s")
 
     # Every client is gone: the server must be back to its starting descriptors.
     fds = []
@@ -403,7 +403,7 @@ def group_echo(model, bindir):
     for s in idle:
         s.close()
     if not alive:
-        tap.diag("server had already exited before SIGTERM")
+        tap.note("server had already exited before SIGTERM")
     lines = [ln for ln in srv.stdout.splitlines() if ln.strip()]
     tap.ok(len(lines) == 1, "stdout after READY is exactly one line",
            f"got {len(lines)} lines: {lines[:5]!r}")
@@ -416,7 +416,7 @@ def group_echo(model, bindir):
     clean = tap.failed == failed_before
     if not json_shape(obj, model, "JSON"):
         return
-    tap.diag(f"counters: {json.dumps(obj)}")
+    tap.note(f"counters: {json.dumps(obj)}")
     g = obj.get
     tap.ok(g("bytes_in") == g("bytes_out"), "clean session: JSON bytes_in == bytes_out",
            f"bytes_in {g('bytes_in')}, bytes_out {g('bytes_out')}")
@@ -539,7 +539,7 @@ def counters_session(model, bindir, conns=5, pings=20, size=100, resets=2):
     if not ok or st is None or not json_shape(st, model, "counters session JSON"):
         return
     if not closed:
-        tap.diag("counters session: the server had not closed every connection before SIGTERM")
+        tap.note("counters session: the server had not closed every connection before SIGTERM")
     n = conns + resets
     want = dict(accepted=n, closed=n, peak_conns=n, bytes_in=conns * pings * size + resets,
                 bytes_out=conns * pings * size + resets, messages=conns * pings + resets,
@@ -550,7 +550,7 @@ def counters_session(model, bindir, conns=5, pings=20, size=100, resets=2):
     tap.ok(st["syscalls"]["close"] == n, f"counters session: syscalls.close == {n} connections closed",
            f"close {st['syscalls']['close']}")
     syscall_checks(st, model, "counters session", one_in_flight=True)
-    tap.diag(f"counters session: {json.dumps(st)}")
+    tap.note(f"counters session: {json.dumps(st)}")
 
 
 # ---- group 2: backpressure ---------------------------------------------------------
@@ -590,13 +590,13 @@ def group_backpressure(model, bindir):
                 break
             time.sleep(0.01)
     rss1 = rss_kb_group(srv.pid)
-    tap.diag(f"backpressure: client sent {sent / 2**20:.1f} MiB without reading "
+    tap.note(f"backpressure: client sent {sent / 2**20:.1f} MiB without reading "
              f"({'stalled' if stalled else 'not stalled'})")
     check("backpressure: another client is served while one never reads",
           lambda: echo_once(port, os.urandom(64 << 10)))
     rss2 = rss_kb_group(srv.pid)
     growth = max(rss1, rss2) - rss0
-    tap.diag(f"backpressure: server RSS {rss0} KiB -> {max(rss1, rss2)} KiB (+{growth} KiB)")
+    tap.note(f"backpressure: server RSS {rss0} KiB -> {max(rss1, rss2)} KiB (+{growth} KiB)")
     name = f"backpressure: server RSS grows at most {RSS_LIMIT_KB} KiB"
     if model in RSS_AFTER_GC:
         todo(growth <= RSS_LIMIT_KB, name, RSS_AFTER_GC[model], f"grew {growth} KiB")
@@ -633,7 +633,7 @@ def group_reset(model, bindir):
     time.sleep(0.2)                                  # the server is mid-echo now
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()                                        # linger {1,0}: RST, not FIN
-    tap.diag(f"reset: sent {sent} bytes, read none, then RST")
+    tap.note(f"reset: sent {sent} bytes, read none, then RST")
     time.sleep(0.2)
     tap.ok(srv.alive(), "reset: server survives a client reset mid-stream")
     check("reset: another client is served after the reset",
@@ -688,9 +688,9 @@ def group_emfile(model, bindir):
             refused += 1
             s.close()
     time.sleep(0.3)                                   # let the server hit EMFILE
-    tap.diag(f"nofile=64: flood of {len(flood)} connects open ({refused} failed at once)")
+    tap.note(f"nofile=64: flood of {len(flood)} connects open ({refused} failed at once)")
     frac, seen = idle_cpu(srv.pid, 1.5)
-    tap.diag(f"nofile=64: server CPU {seen} of one core while flooded")
+    tap.note(f"nofile=64: server CPU {seen} of one core while flooded")
     if model in SPINNERS:
         tap.skip(f"nofile=64: server CPU under {CPU_LIMIT:.0%} while out of descriptors",
                  f"{model} spins by design")
@@ -737,7 +737,7 @@ def group_emfile(model, bindir):
     tap.ok(srv.alive(), "nofile=64: server still running")
     st = stop_checks(srv, "nofile=64")
     if st:
-        tap.diag(f"nofile=64: emfile {st.get('emfile')}, accepted {st.get('accepted')}, "
+        tap.note(f"nofile=64: emfile {st.get('emfile')}, accepted {st.get('accepted')}, "
                  f"errors {st.get('errors')}")
     emfile = st.get("emfile") if st else None
     if per_process:
@@ -774,7 +774,7 @@ def todo(cond, name, why, diag=None):
     tap.n += 1
     print(f"{'ok' if cond else 'not ok'} {tap.n} - {name} # TODO {why}")
     if not cond and diag:
-        tap.diag(diag)
+        tap.note(diag)
 
 
 def _was_dropped(s):
@@ -973,7 +973,7 @@ def group_et(model, bindir):
         return
     tap.ok(st.get("errors", 0) >= n_reset, f"et: the server counted the {n_reset} resets as errors",
            f"errors {st.get('errors')}, resets {st.get('resets')}")
-    tap.diag(f"et counters: {json.dumps(st)}")
+    tap.note(f"et counters: {json.dumps(st)}")
 
 
 def _pipelined(port, rnd, size, count):
@@ -1041,9 +1041,9 @@ def main():
     signal.signal(signal.SIGALRM, lambda *x: (_kill_live(), bail()))
     signal.alarm(budget)
     if a.model in MODEL_NOTES:
-        tap.diag(f"note: {MODEL_NOTES[a.model]}")
+        tap.note(f"note: {MODEL_NOTES[a.model]}")
     if a.model in MODEL_ARGS:
-        tap.diag(f"server args: {' '.join(MODEL_ARGS[a.model])}")
+        tap.note(f"server args: {' '.join(MODEL_ARGS[a.model])}")
     groups = [("flags", group_flags), ("echo", group_echo), ("backpressure", group_backpressure),
               ("reset", group_reset), ("emfile", group_emfile), ("et", group_et)]
     only = set(filter(None, a.only.split(",")))
@@ -1053,8 +1053,8 @@ def main():
             continue
         t0 = time.monotonic()
         fn(a.model, bindir)
-        tap.diag(f"group {name}: {time.monotonic() - t0:.2f} s")
-    tap.diag(f"battery for {a.model} ({base}): {time.monotonic() - t_all:.2f} s")
+        tap.note(f"group {name}: {time.monotonic() - t0:.2f} s")
+    tap.note(f"battery for {a.model} ({base}): {time.monotonic() - t_all:.2f} s")
     tap.done()
 
 

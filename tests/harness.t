@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from c10k import ROOT, TAP, bin_dir, wait_until  # noqa: E402
+from c10k import ROOT, TAP, bin_dir, fresh_boot, wait_until  # noqa: E402
 import reportcheck  # noqa: E402
 import sentences  # noqa: E402  (harness/, on the path through c10k)
 import report  # noqa: E402
@@ -86,6 +86,7 @@ def records(run_dir):
 
 
 def main():
+    fresh_boot()          # as root: tracefs unmounted, so make bench must prepare it
     t = TAP()
     real = bin_dir()
     if not os.access(os.path.join(real, "loadgen"), os.X_OK):

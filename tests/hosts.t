@@ -141,7 +141,7 @@ try:
         t.ok(isinstance(d, dict) and all(os.access(os.path.join(dirs[n], x), os.X_OK)
                                          for x in targets[n]),
              f"{n}: suite unpacked and {' '.join(targets[n])} built there", d)
-    t.diag("deploy: " + ", ".join(f"{n} {d['seconds']} s"
+    t.note("deploy: " + ", ".join(f"{n} {d['seconds']} s"
                                   for n, d in dep.items() if isinstance(d, dict)))
 
     # ---- a point across three hosts ----------------------------------------------
@@ -274,5 +274,5 @@ with netns.VethPair() as v:
     vnet = v
 t.ok(wait_until(lambda: vnet.leftovers() == [], 10), "NET=veth: no namespace or process left",
      vnet.leftovers())
-t.diag(f"{time.monotonic() - T0:.1f} s")
+t.note(f"{time.monotonic() - T0:.1f} s")
 t.done()

@@ -154,14 +154,14 @@ with delay_server("--stall-ms", 200, "--stall-after", 1) as srv:
 open_p999 = rec and rec["latency_us"]["p999"]
 t.ok(rc == 0 and open_p999 and open_p999 >= 100000,
      f"open loop 2000/s: the 200 ms stall shows in p99.9 ({open_p999} us >= 100 ms)", err)
-t.diag(f"open loop latency_us: {rec and rec['latency_us']}")
+t.note(f"open loop latency_us: {rec and rec['latency_us']}")
 with delay_server("--stall-ms", 200, "--stall-after", 1) as srv:
     rc, rec, out, err = loadgen(srv.port, "--conns", 10, "--duration", 3)
 closed = rec and rec["latency_us"]
 t.ok(rc == 0 and closed and closed["p999"] < 100000 and closed["max"] >= 150000,
      f"closed loop hides it: p99.9 {closed and closed['p999']} us < 100 ms though max "
      f"{closed and closed['max']} us", err)
-t.diag(f"closed loop latency_us: {closed}")
+t.note(f"closed loop latency_us: {closed}")
 
 # ---- --work-every: light and heavy requests told apart by their first two bytes ------
 # The server spins 2 ms on a message whose key is a multiple of 4; at --depth 1 one read
@@ -212,7 +212,7 @@ with Server("epoll_lt") as srv:
         (["--duration", "0"], "--duration"),
         (["--conns", str(TOO_MANY), "--src", SRCS], "--procs"),
     ]
-    t.diag(f"descriptor hard limit {NOFILE_HARD}: --conns {TOO_MANY} must need --procs")
+    t.note(f"descriptor hard limit {NOFILE_HARD}: --conns {TOO_MANY} must need --procs")
     for args, flag in cases:
         rc, rec, out, err = loadgen(srv.port, *args)
         t.ok(rc == 2 and flag in err and not out.strip() and "measure start" not in err,

@@ -203,7 +203,7 @@ def scale_refs(tap, rows=None):
         res, diag = scale_one(path, model, CONNS)
         for ok, n, why in res:
             tap.ok(ok, n, why)
-        tap.diag(diag)
+        tap.note(diag)
 
 
 def main():
@@ -213,7 +213,7 @@ def main():
     bins = sorted(glob.glob(os.path.join(bin_dir(), "echo_*")))
     if not bins:
         TAP.skip_all(f"no servers built in {bin_dir()}")
-    tap.diag(f"N = {CONNS:,} connections ({CONNS_WHY})")
+    tap.note(f"N = {CONNS:,} connections ({CONNS_WHY})")
     t_all = time.monotonic()
     for path in bins:
         model = os.path.basename(path)[len("echo_"):]
@@ -223,9 +223,9 @@ def main():
         res, diag = scale_one(path, model, CONNS)
         for ok, name, why in res:
             tap.ok(ok, name, why)
-        tap.diag(diag)
+        tap.note(diag)
     scale_refs(tap)
-    tap.diag(f"all models: {time.monotonic() - t_all:.1f} s")
+    tap.note(f"all models: {time.monotonic() - t_all:.1f} s")
 
     # Test of the test: each broken variant fails the one line that claims it.
     broken = os.path.join(bin_dir(), "tools", "echo_broken")

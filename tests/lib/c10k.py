@@ -8,6 +8,8 @@ its whole process group is killed on any exit path.
 """
 import os
 import resource
+import shutil
+import subprocess
 import sys
 import time
 
@@ -20,11 +22,15 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 
 class TAP:
-    """Minimal TAP 13 producer: plan at the end, failures counted, exit code."""
+    """Minimal TAP 13 producer: plan at the end, failures counted, exit code.
+    As Test::More: diag() goes to stderr, which prove shows in its log (a
+    failing subtest says why there, not only its number); note() goes to
+    stdout as a comment, seen only under prove -v."""
 
     def __init__(self):
         self.n = 0
         self.failed = 0
+        self.name = os.path.basename(sys.argv[0])
         sys.stdout.reconfigure(line_buffering=True)
 
     def ok(self, cond, name, diag=None):
@@ -32,8 +38,7 @@ class TAP:
         print(f"{'ok' if cond else 'not ok'} {self.n} - {name}")
         if not cond:
             self.failed += 1
-            if diag:
-                self.diag(diag)
+            self.diag(f"Failed test {self.n} - {name}" + (f"\n{diag}" if diag else ""))
         return cond
 
     def skip(self, name, why):
@@ -41,6 +46,12 @@ class TAP:
         print(f"ok {self.n} - {name} # SKIP {why}")
 
     def diag(self, msg):
+        """Diagnostics for a failure: stderr, each line '# <file>: ...'."""
+        for line in str(msg).splitlines() or [""]:
+            print(f"# {self.name}: {line}", file=sys.stderr, flush=True)
+
+    def note(self, msg):
+        """Information (timings, figures): a TAP comment on stdout."""
         for line in str(msg).splitlines() or [""]:
             print(f"# {line}")
 
@@ -52,6 +63,34 @@ class TAP:
     def done(self):
         print(f"1..{self.n}")
         sys.exit(1 if self.failed else 0)
+
+
+TRACEFS = "/sys/kernel/tracing"
+FRESH_ENV = "C10K_FRESH_BOOT"
+
+
+def fresh_boot():
+    """Run the calling test as on a freshly booted machine, where nothing has
+    mounted tracefs yet (perf mounts it on its first use): as root, re-exec
+    the test in a private mount namespace and unmount tracefs there, so the
+    code under test must prepare it itself, and other tests running at the
+    same time keep theirs. Returns "fresh" inside that namespace, or why the
+    state could not be made (not root, no unshare): the caller then tests
+    what it can."""
+    if os.environ.get(FRESH_ENV) == "1":
+        for mnt in (TRACEFS, "/sys/kernel/debug/tracing"):
+            while os.path.isdir(os.path.join(mnt, "events")):
+                if subprocess.run(["umount", mnt], capture_output=True).returncode:
+                    return f"could not unmount {mnt}"
+        return "fresh"
+    if os.geteuid() != 0:
+        return "not root: cannot make a private mount namespace"
+    if not shutil.which("unshare"):
+        return "unshare (util-linux) is not installed"
+    env = dict(os.environ, **{FRESH_ENV: "1"})
+    sys.stdout.flush()
+    os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
+                           sys.executable, *sys.argv], env)
 
 
 def bin_dir():

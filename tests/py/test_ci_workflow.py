@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -161,3 +162,24 @@ def test_collect_step_without_a_regress_run(wf, tmp_path):
     (tmp_path / "results" / "baseline").mkdir(parents=True)
     r, out = run_collect(wf, tmp_path)
     assert r.returncode == 0 and "found=false" in out and "did not run" in r.stdout
+
+
+def test_starts_from_a_fresh_boot_state(wf):
+    """CI unmounts tracefs before the tests (a fresh boot has none mounted until
+    perf first runs), so the preflight's mounting is exercised every time: the
+    lines of .ci/run before `make test`, run in a private mount namespace with
+    tracefs mounted, leave it unmounted."""
+    cmds = [c for s in steps_of(wf) if "run" in s for c in commands(s["run"])]
+    test = readme_test_command()
+    um = [i for i, c in enumerate(cmds) if "umount" in c]
+    assert um and um[0] < cmds.index(test), cmds
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("running .ci/run's set-up needs root and unshare (a private mount namespace)")
+    text = open(os.path.join(ROOT, ".ci", "run")).read()
+    prefix = text[:text.index('echo "== make test"')]
+    script = ("mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing\n"
+              "mountpoint -q /sys/kernel/tracing || exit 3\n" + prefix
+              + "\nmountpoint -q /sys/kernel/tracing && exit 4; exit 0\n")
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
