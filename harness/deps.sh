@@ -5,6 +5,7 @@ set -u
 PKGS="gcc make libc6-dev pkg-config liburing-dev libaio-dev libevent-dev libev-dev
 libuv1-dev check python3 gnuplot-nox hyperfine valgrind strace util-linux procps
 clang-tidy cppcheck perl linux-perf openssh-client openssh-server iproute2 python3-pytest python3-yaml
+python3-scipy
 pyflakes3"
 
 # shellcheck source=harness/apt-ensure.sh
