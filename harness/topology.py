@@ -11,7 +11,7 @@ record. Three topologies:
                          CPU (cpuplan.plan), 127.0.0.1 and --src 127.0.0.2-9.
   Local(net="veth")      the same CPU plan, the server and the generator in
                          two network namespaces joined by one veth pair
-                         (198.18.0.0/15, tests/lib/netns.py): the data
+                         (198.18.0.0/15, harness/netns.py): the data
                          crosses a network device and its queue.
   Hosts(server, clients) the server on SERVER_HOST (pinned to its first
                          SERVER_CPUS CPUs), one generator per CLIENT_HOSTS
@@ -36,11 +36,10 @@ import threading
 import cpuplan
 import hosts
 import launch
+import netns
 import procfs
 from launch import Child
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 NETS = ("loopback", "veth")
 LOOPBACK = "127.0.0.1"
 # sysctls that are per network namespace and bound a point: a new namespace
@@ -149,7 +148,6 @@ class Local:
         topology cannot be made."""
         out.write("preflight: " + cpuplan.describe(self.plan(None)) + "\n")
         if self.net == "veth":
-            import netns
             why = netns.unavailable()
             if why:
                 raise TopologyError(f"NET=veth: {why}")
@@ -196,7 +194,6 @@ class Local:
     def start_server(self, args, pt, i):
         plan = self.plan(pt)
         if self.veth:
-            import netns
             args = netns.exec_prefix(self.veth.server_ns) + args + ["--addr", self.veth.server_addr]
         return args, Child(args, cpus=server_pins(plan, pt, i))
 
@@ -212,7 +209,6 @@ class Local:
         a = set_flag(set_flag(args, "--procs"), "--threads")
         a = a + plan.loadgen_flags()
         if self.veth:
-            import netns
             a = set_flag(set_flag(set_flag(a, "--src"), "--host", self.veth.server_addr),
                          "--allow-host", self.veth.server_addr)
             a = netns.exec_prefix(self.veth.client_ns) + a

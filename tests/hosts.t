@@ -3,7 +3,7 @@
 
 Three network namespaces (server, client1, client2) on a veth bridge with
 198.18.0.0/15 addresses, an sshd in each with a throwaway host key and an
-authorised key made here (tests/lib/netns.py). Through hosts.py: check the
+authorised key made here (harness/netns.py). Through hosts.py: check the
 hosts (and that a refused port and a missing key each fail with one line
 naming the host, never a prompt), gather the three contexts, deploy the
 working tree to a temp dir on each and build there, run bin/echo_epoll_lt
