@@ -17,8 +17,8 @@ import kernel
 import launch
 import models
 import topology
-from hosts import merge_clients
 from launch import exit_text
+from merge import merge_clients
 from procfs import delta
 
 CONNECT_TIMEOUT_S = 5     # loadgen --connect-timeout
@@ -215,7 +215,7 @@ def run_loadgen(pt, bindir, cpus, srv, rec, window=None):
     harness/kernel.py, on and off there) and watching it for crashes. With
     several generators (CLIENT_HOSTS) the window opens once every one said
     "measure start" and closes once every one said "measure end"; their
-    JSON is merged (histograms bucket by bucket, hosts.merge_clients)."""
+    JSON is merged (histograms bucket by bucket, merge.merge_clients)."""
     args = loadgen_args(pt, bindir, srv.port)
     deadline_s = (pt["warmup"] + pt["duration"] + CONNECT_TIMEOUT_S + REPLY_TIMEOUT_S
                   + pt["conns"] / 5000.0 + 8)
