@@ -18,7 +18,7 @@ would have cost (context.json kcount.overhead: echoes/s plain and counted).
 
 The record keeps the kernel's total and calls by name per echo
 (rec["kernel"]), the figures go to points.csv: syscalls_per_echo (the
-kernel's), sc_<name> per echo for the names of kcount.NAMES and "other", and
+kernel's), sc_<name> per echo for the names of figures.NAMES and "other", and
 self_syscalls_per_echo (the server's own SC() count over its whole run, a
 cross-check; empty for the models whose calls happen in a library, which
 could only show a lower bound). Without a usable perf the columns are
@@ -36,29 +36,13 @@ import kcount
 import kprofile
 import models
 import procfs
+from figures import CALLS, PROFILE_CATEGORIES as PROFILE_CATS, col, prof_col
 
-CALLS = tuple(kcount.NAMES) + ("other",)
-PROFILE_CATS = kprofile.CATEGORIES          # wait, tcp, user, other
 DEFAULT_PROFILE_POINTS = "active:1000,idle:max"
 # The server's own count covers its whole run (warm-up, connects), the
 # kernel's the window: a call kind the server misses shows as a kernel excess
 # above this per echo (tests/kcount.t checks agreement within 2% exactly).
 UNCOUNTED_FLOOR = 0.05
-
-
-def col(name):
-    """The CSV column of one call name (per echo)."""
-    return f"sc_{name}"
-
-
-def prof_col(cat):
-    """The CSV column of one profile category's share of the samples."""
-    return f"prof_{cat}"
-
-
-# Figures this module adds to records.FIGURES (all folded by median).
-FIGURES = {"self_syscalls_per_echo": "median", **{col(n): "median" for n in CALLS},
-           **{prof_col(c): "median" for c in PROFILE_CATS}, "prof_ns_per_echo": "median"}
 
 
 # ---- the window --------------------------------------------------------------

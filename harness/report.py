@@ -1,7 +1,7 @@
 """From a run's points.jsonl to points.csv, the charts and REPORT.md.
 
 points.csv is tidy: one row per point (its repeats folded into the median,
-with _min/_max columns for the spread of the main figures: records.FIGURES),
+with _min/_max columns for the spread of the main figures: harness/figures.py),
 a header row, empty fields where a figure does not exist. Rows are sorted by
 sweep, series, model (the registry's order) and x, so each model's line is
 contiguous. The charts and the report's sections are the sweeps' own
@@ -23,7 +23,8 @@ import sentences
 import schedule
 import stats
 import sweeps
-from records import MEDIAN, SPREAD, Record
+from figures import MEDIAN, SPREAD
+from records import Record
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
