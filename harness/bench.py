@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import convergence  # noqa: E402
 import cpuplan   # noqa: E402
 import kernel    # noqa: E402
 import launch    # noqa: E402
@@ -44,6 +45,7 @@ import schedule  # noqa: E402
 import stats     # noqa: E402
 import sweeps as sweep_decl  # noqa: E402
 import topology  # noqa: E402
+import records    # noqa: E402
 from records import Record  # noqa: E402
 
 
@@ -430,9 +432,7 @@ def run(a, chosen_models, conns, sweeps, lim):
                quiet=quiet_rec, quiet_between=[],
                schedule=dict(method="interleaved rounds, shuffled (seed "
                              f"{schedule.SEED}); Student-t 95% interval of the mean",
-                             figures="msgs_per_s and cpu_us_per_echo (open loop: "
-                             "p50_us; churn: conns_per_s, cpu_us_per_echo; dispatch: "
-                             "ns_per_event; harness/schedule.py figures_of)"))
+                             figures=convergence.describe()))
     recs_before = []
     if getattr(a, "resume_dir", None):
         run_dir = a.resume_dir
@@ -441,7 +441,7 @@ def run(a, chosen_models, conns, sweeps, lim):
         why = schedule.resume_mismatch(old, ctx)
         if why:
             fail(f"--resume: {run_dir} was run with other {why}")
-        recs_before = report.load_records(run_dir)
+        recs_before = records.load(run_dir)
         old.setdefault("resumed", []).append(dict(date=ctx["date"], quiet=quiet_rec))
         old.setdefault("quiet_between", [])
         old.update(finished=False, interrupted=False)
@@ -502,7 +502,7 @@ def run(a, chosen_models, conns, sweeps, lim):
             if why:
                 return stats.DROP
             note_result(pt, rec, state)
-            return schedule.sample(rec.derived, figs) if rec.status == "ok" else None
+            return convergence.sample(rec.derived, figs) if rec.status == "ok" else None
 
         def between(sweep):
             ctx["quiet_between"].append(dict(quiet.check("between", strict), before=sweep))

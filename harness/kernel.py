@@ -175,18 +175,6 @@ def profile_figures(prof):
     return d
 
 
-def note_of(runs):
-    """points.csv's syscalls_note: why the kernel columns are empty (or the
-    tool's caveat), from a point's runs."""
-    notes = []
-    for r in runs:
-        k = r.get("kernel") or {}
-        n = k.get("why_empty") or k.get("note")
-        if n:
-            notes.append(n)
-    return " | ".join(dict.fromkeys(notes))
-
-
 # ---- which points get a profile ----------------------------------------------------
 
 def parse_profile_points(spec, known=None):

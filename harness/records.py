@@ -1,6 +1,6 @@
 """records.py - the point record: one definition that the runner writes
-(points.jsonl, one JSON object a line) and the report, the CSV and the
-comparison read.
+(points.jsonl, one JSON object a line; load() reads it back) and the report,
+the CSV and the comparison read.
 
 A Point is one measured configuration (what build_points makes); a Record is
 one run of it: the point, its status and reason, and what was measured. The
@@ -15,6 +15,8 @@ written against the plain JSON objects keep working.
 
 import dataclasses
 import json
+import os
+import sys
 import typing
 
 from figures import FIGURES
@@ -162,3 +164,21 @@ class Record(_Fields):
     def to_json(self):
         """One line of points.jsonl."""
         return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
+
+
+def load(run_dir):
+    """Every whole, valid record of points.jsonl (a torn last line, or a line
+    that is not a record, is reported on stderr and left out)."""
+    recs = []
+    path = os.path.join(run_dir, "points.jsonl")
+    with open(path) as f:
+        for n, ln in enumerate(f, 1):
+            ln = ln.strip()
+            if not ln:
+                continue
+            try:
+                recs.append(Record.from_dict(json.loads(ln)))
+            except ValueError as e:
+                why = "a torn line" if isinstance(e, json.JSONDecodeError) else str(e)
+                sys.stderr.write(f"report: ignoring line {n} of {path}: {why}\n")
+    return recs

@@ -9,11 +9,11 @@ A run goes sweep by sweep (profiles.SWEEPS order). Within a sweep:
      larger one (bench.py's skip rules); every later round is shuffled
      afresh (stats.interleaved_rounds), so drift on the machine hits every
      model alike;
-  2. points whose 95% Student-t interval is wider than +-target of the mean
-     (figures_of: echoes/s and CPU per echo; CPU per echo only open loop,
-     where echoes/s is the offered rate) repeat again in shuffled rounds,
-     up to `max_repeats` attempts, within `extra_time` x the sweep's
-     estimated time (profiles.estimate_s) for its min repeats.
+  2. points that have not converged (the 95% Student-t intervals of the
+     figures harness/convergence.py names for their kind are wider than
+     +-target of the mean) repeat again in shuffled rounds, up to
+     `max_repeats` attempts, within `extra_time` x the sweep's estimated
+     time (estimate_s) for its min repeats.
 
 Every seed is fixed (SEED): the same run plan always runs in the same order.
 A resumed run (bench.py --resume) passes the repeats already on disk as
@@ -24,32 +24,11 @@ skipped record is done.
 import json
 import random
 
+import convergence
 import profiles
 import stats
 
 SEED = stats.BOOT_SEED
-
-
-def figures_of(pt):
-    """The figures whose interval decides whether a point has converged."""
-    if pt["mode"] == "dispatch":          # bin/dispatch: no echoes, no server CPU
-        return ["ns_per_event"]
-    if pt["mode"] == "churn":
-        return ["conns_per_s", "cpu_us_per_echo"]
-    if pt["rate"]:                        # no CPU reading in its window (runner.py)
-        return ["p50_us"]
-    return ["msgs_per_s", "cpu_us_per_echo"]
-
-
-def sample(derived, figs):
-    """One repeat's figures for the convergence test. A figure the repeat did
-    not measure counts as a constant (it cannot hold a point back, and a
-    point whose repeats all lack it converges on the others)."""
-    out = {}
-    for f in figs:
-        v = (derived or {}).get(f)
-        out[f] = v if stats.numbers([v]) else 1.0
-    return out
 
 
 def plan(pts):
@@ -102,7 +81,7 @@ def run(pts, settings, measure, between=None, prior=None, estimate=profiles.esti
             between(sweep)
         by_key = {p.key(): p for p in base}
         keys = [k for k in by_key if not (k in prior and prior[k][2])]
-        figs = figures_of(base[0])
+        figs = convergence.figures_of(base[0])
         pr = {k: prior[k][:2] for k in keys if k in prior}
         res = stats.interleaved_rounds(
             keys, lambda k: measure(by_key[k], figs), figs, target, min_repeats=mn,
@@ -127,7 +106,7 @@ def prior_from(recs):
         k = r.point.key()
         samples, failed, done = out.get(k, ([], 0, False))
         if r.status == "ok":
-            samples = samples + [sample(r.derived, figures_of(r.point))]
+            samples = samples + [convergence.sample(r.derived, convergence.figures_of(r.point))]
         elif r.status == "failed":
             failed += 1
         else:

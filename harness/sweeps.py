@@ -130,6 +130,11 @@ def active_of(rows):
     return "/".join(f"{x:,}" for x in a) if a else "?"
 
 
+def title_words(rows):
+    """What a sweep's titles and section heading may name ({active}, {work_ms})."""
+    return dict(work_ms=work_ms(rows), active=active_of(rows))
+
+
 def work_ms(rows):
     """The heavy requests' CPU cost in ms (the runs' --work-us), for titles."""
     w = sorted({r["work_us"] for r in rows if r["work_us"]})

@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
+import charts
 import figures
+import fold
 import gate
 import kernel
 import models
@@ -40,7 +42,7 @@ def test_figures_by_name_kernel_total_and_self_count():
     assert d["sc_other"] == 0.1 and d["sc_write"] == 0.0     # unnamed calls fold into other
     assert d["self_syscalls_per_echo"] == 3.0               # 6000 calls / 2000 echoes, whole run
     assert set(d) <= set(figures.FIGURES)                   # every figure is declared
-    assert all(figures.col(n) in report.COLUMNS for n in figures.CALLS)
+    assert all(figures.col(n) in fold.COLUMNS for n in figures.CALLS)
 
 
 def test_library_row_has_no_self_count_and_names_what_it_misses():
@@ -60,8 +62,8 @@ def test_empty_count_gives_empty_columns_and_the_reason():
     d = kernel.derive(pt(), dict(out, server_stats=STATS))
     assert "syscalls_per_echo" not in d and "sc_read" not in d
     r = records.Record(seq=1, time="t", point=pt(), status="ok", reason="", derived=d, **out)
-    assert kernel.note_of([r]) == out["kernel"]["why_empty"]
-    assert report.fold([r])["syscalls_note"] == out["kernel"]["why_empty"]
+    assert fold.note_of([r]) == out["kernel"]["why_empty"]
+    assert fold.fold([r])["syscalls_note"] == out["kernel"]["why_empty"]
 
 
 def test_no_window_no_kernel_record():
@@ -99,18 +101,18 @@ def test_report_sections_calls_by_name_and_where_the_time_goes():
         d = kernel.derive(pt(model=m), dict(kernel=k, server_stats=STATS, profile=PROF))
         recs.append(records.Record(seq=i, time="t", point=pt(model=m), status="ok", reason="",
                                    derived=d, kernel=k, profile=PROF))
-    rows = report.aggregate(recs)
+    rows = fold.aggregate(recs)
     assert rows[0]["prof_wait"] == 0.5
     ctx = dict(kcount=dict(usable=True, overhead=dict(model="epoll_lt", sweep="active",
                                                      conns=1000, plain=[100.0, 110.0],
                                                      counted=[90.0, 95.0], ratio=92.5 / 105)))
-    text = "\n".join(kernel.report_lines(ctx, rows, recs, report.order_models))
+    text = "\n".join(kernel.report_lines(ctx, rows, recs, models.order))
     assert "| poll | 3.00 | 1.00 |" in text and "epoll_wait" in text and "getdents64" not in text
     assert "Where an echo's time goes at 1,000 active connections" in text
     assert "`sock_poll` 40%" in text and "| 50% | 30% | 10% | 10% |" in text
     assert "-11.9%" in text                                 # 92.5 against 105 echoes/s
     text = "\n".join(kernel.report_lines(dict(kcount=dict(usable=False, why="no perf")), rows,
-                                         recs[:0], report.order_models))
+                                         recs[:0], models.order))
     assert "No kernel count in this run: no perf" in text
 
 
@@ -142,18 +144,18 @@ def test_gate_names_the_calls_that_grew():
 
 
 def test_stack_chart_declared_and_drawn(tmp_path):
-    charts = {c.name: c for _, c in sweeps.charts()}
+    declared = {c.name: c for _, c in sweeps.charts()}
     for name in ("syscalls_by_call", "profile_active", "syscalls_idle", "profile_idle"):
-        assert charts[name].kind == "stack"
+        assert declared[name].kind == "stack"
     if not shutil.which("gnuplot"):
         pytest.skip("gnuplot is not installed")
     k = kernel.kernel_record(KRES, 1000, STATS)
     recs = [records.Record(seq=1, time="t", point=pt(model=m), status="ok", reason="",
                            derived=kernel.derive(pt(model=m), dict(kernel=k, server_stats=STATS)),
                            kernel=k) for m in ("poll", "epoll_lt")]
-    rows = report.aggregate(recs)
+    rows = fold.aggregate(recs)
     report.write_csv(rows, str(tmp_path / "points.csv"))
-    made, errors = report.plot(str(tmp_path), rows)
+    made, errors = charts.plot(str(tmp_path), rows)
     assert "syscalls_by_call" in made and not [e for e in errors if "syscalls_by_call" in e]
     assert os.path.getsize(tmp_path / "syscalls_by_call.png") > 1000
 

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
+import fold
 import models
 import profiles
-import report
 import sweeps
 from conftest import ROOT
 
@@ -112,7 +112,7 @@ def test_overrides_and_settings():
 
 
 def test_declarations_name_real_columns_and_chart_kinds():
-    cols = set(report.COLUMNS)
+    cols = set(fold.COLUMNS)
     for sw in sweeps.SWEEPS:
         for it in sw.report:
             if isinstance(it, sweeps.Chart):
