@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 
 import convergence  # noqa: E402
 import cpuplan   # noqa: E402
-import kernel    # noqa: E402
+import kbench    # noqa: E402
 import launch    # noqa: E402
 import models    # noqa: E402
 import overrides as cli_over  # noqa: E402
@@ -107,7 +107,7 @@ def parse_args(argv):
     ap.add_argument("--no-plots", action="store_true", help="skip gnuplot")
     ap.add_argument("--profile-points", default="default", metavar="SWEEP:CONNS,...",
                     help="points whose CPU is profiled (perf record, a second run of each): "
-                         f"'default' ({kernel.DEFAULT_PROFILE_POINTS}), 'none', or a list of "
+                         f"'default' ({kbench.DEFAULT_PROFILE_POINTS}), 'none', or a list of "
                          "SWEEP:CONNS / SWEEP:max (the planned conns nearest)")
     ap.add_argument("--set", action="append", metavar="SWEEP.KEY=V[,V]",
                     help="replace a sweep's profile parameter, e.g. size.sizes=64,1024 "
@@ -188,7 +188,7 @@ def validate(a, lim):
     except cli_over.BadOverride as e:
         fail(str(e))
     try:
-        kernel.parse_profile_points(a.profile_points, sweep_decl.names())
+        kbench.parse_profile_points(a.profile_points, sweep_decl.names())
     except ValueError as e:
         fail(f"--profile-points: {e}")
     return chosen_models, conns, sweeps
@@ -450,8 +450,8 @@ def run(a, chosen_models, conns, sweeps, lim):
     else:
         run_dir = make_run_dir(a.out)
         ctx_path = os.path.join(run_dir, "context.json")
-    # The kernel's view (harness/kernel.py): perf usable?, the profiled points.
-    a.kern = kernel.Bench(a.profile_points, pts, run_dir)
+    # The kernel's view (harness/kbench.py): perf usable?, the profiled points.
+    a.kern = kbench.Bench(a.profile_points, pts, run_dir)
     a.kern.preflight(sys.stderr)
     ctx.update(a.kern.context())
     write_json(ctx_path, ctx)

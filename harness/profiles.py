@@ -12,7 +12,7 @@ are declared with the sweep in harness/sweeps.py (`python3 harness/bench.py
 
 import math
 
-import kernel
+import kbench
 import models
 import overrides as overrides_
 import sweeps as sweep_decl
@@ -119,10 +119,10 @@ def estimate_s(pt):
             s += 0.0005 * pt["conns"]          # fork per process
         return s
     s = one(pt["warmup"], pt["duration"])
-    if pt["repeat"] == 1:                      # kernel.Bench.add_count's counted run
-        s += one(max(min(pt["warmup"], kernel.COUNT_WARMUP_S),
+    if pt["repeat"] == 1:                      # kbench.Bench.add_count's counted run
+        s += one(max(min(pt["warmup"], kbench.COUNT_WARMUP_S),
                      models.attr(pt["model"], "warmup_s", 0.0)),
-                 min(pt["duration"], kernel.COUNT_RUN_S))
+                 min(pt["duration"], kbench.COUNT_RUN_S))
     return s
 
 

@@ -15,7 +15,7 @@ import sys
 import charts
 import convergence
 import fold
-import kernel
+import kernel_report
 import models
 import records
 import sentences
@@ -330,7 +330,7 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
                 L.extend(section_items(sw, block, sel, made))
     L.extend(confidence_lines(ctx, rows))       # interval method, not converged, quiet
     L.extend(claims_lines(rows, recs))          # what the intervals support
-    L.extend(kernel.report_lines(ctx, rows, recs, models.order))   # calls by name, profiles
+    L.extend(kernel_report.report_lines(ctx, rows, recs, models.order))   # calls by name, profiles
     bad = [r for r in recs if r["status"] != "ok"]
     w("## Failed and skipped points\n")
     if not bad:

@@ -20,7 +20,7 @@ import dataclasses
 import typing
 
 import dispatch_point
-import kernel
+import figures
 import models
 
 IDLE_ACTIVE = 100           # the idle sweep's fixed active connections
@@ -116,6 +116,25 @@ def near_1000(rows, col="cpu_us_per_echo"):
     """The x the CPU bars show: 1,000 connections if measured, else the nearest."""
     have = sorted({r["conns"] for r in rows if _ok(r) and r.get(col) is not None})
     return min(have, key=lambda c: abs(c - 1000)) if have else None
+
+
+# The stack charts' columns: the kernel's calls by name, the profile's categories.
+SC_STACK = (("cols", " ".join(figures.col(n) for n in figures.CALLS)), ("labels", " ".join(figures.CALLS)),
+            ("floor", 0.005), ("ylabel", "server system calls per echo (the kernel's count)"))
+PROF_STACK = (("cols", " ".join(figures.prof_col(c) for c in figures.PROFILE_CATEGORIES)),
+              ("labels", " ".join(figures.PROFILE_CATEGORIES)), ("pct", 1),
+              ("ylabel", "share of the server's CPU samples"))
+
+
+def at_near(col, want):
+    """An at_pick: the conns nearest `want` ("max": the largest) among the ok rows with col."""
+    def pick(rows):
+        have = sorted({r["conns"] for r in rows if r["status"] in ("ok", "partial")
+                       and r.get(col) is not None})
+        if not have:
+            return None
+        return have[-1] if want == "max" else min(have, key=lambda c: abs(c - want))
+    return pick
 
 
 def middle_rate(rows):
@@ -373,11 +392,11 @@ SWEEPS = (
             Chart("syscalls_by_call", "stack",
                   "System calls per echo by call at {at} active connections (the kernel's count)",
                   main="syscalls_per_echo", at="conns",
-                  at_pick=kernel.at_near("syscalls_per_echo", 1000), params=kernel.SC_STACK),
+                  at_pick=at_near("syscalls_per_echo", 1000), params=SC_STACK),
             Chart("profile_active", "stack",
                   "Where the server's CPU goes at {at} active connections (perf cpu-clock samples)",
-                  main="prof_wait", at="conns", at_pick=kernel.at_near("prof_wait", 1000),
-                  params=kernel.PROF_STACK),
+                  main="prof_wait", at="conns", at_pick=at_near("prof_wait", 1000),
+                  params=PROF_STACK),
             AtTable("conns", near_1000, "Per echo at {at} active connections",
                     (("CPU us", "cpu_us_per_echo", "num"), ("user us", "user_us_per_echo", "num"),
                      ("sys us", "sys_us_per_echo", "num"), ("syscalls", "syscalls_per_echo", "num"),
@@ -408,12 +427,12 @@ SWEEPS = (
                   "System calls per echo by call at {at} connections, 100 of them active "
                   "(the kernel's count)",
                   main="syscalls_per_echo", at="conns",
-                  at_pick=kernel.at_near("syscalls_per_echo", "max"), params=kernel.SC_STACK),
+                  at_pick=at_near("syscalls_per_echo", "max"), params=SC_STACK),
             Chart("profile_idle", "stack",
                   "Where the server's CPU goes at {at} connections, 100 of them active "
                   "(perf cpu-clock samples)",
-                  main="prof_wait", at="conns", at_pick=kernel.at_near("prof_wait", "max"),
-                  params=kernel.PROF_STACK),
+                  main="prof_wait", at="conns", at_pick=at_near("prof_wait", "max"),
+                  params=PROF_STACK),
             Table("msgs_per_s", "Echoes per second", xname="idle"),
             Table("p99_us", "p99 latency (us)", xname="idle"),
             Table("rss_per_conn_b", "RSS bytes per connection", xname="idle"),
