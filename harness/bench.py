@@ -30,8 +30,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import capacity  # noqa: E402
 import convergence  # noqa: E402
 import cpuplan   # noqa: E402
+import dispatch_point  # noqa: E402
 import kbench    # noqa: E402
 import launch    # noqa: E402
 import models    # noqa: E402
@@ -47,6 +49,10 @@ import sweeps as sweep_decl  # noqa: E402
 import topology  # noqa: E402
 import records    # noqa: E402
 from records import Record  # noqa: E402
+
+
+# The kinds of point a sweep names (sweeps.Sweep.kind): runner.run_point's signature.
+KINDS = {"echo": runner.run_point, "capacity": capacity.run_point, "dispatch": dispatch_point.run}
 
 
 def fail(msg):
@@ -234,7 +240,7 @@ def dry_run(pts, settings, lim):
           f"{'rate':>7} {'size':>6} {'work':>5} {'srv':>3} {'gen':>3} {'rep':>3}  est_s  note")
     for i, pt in enumerate(pts, 1):
         why = profiles.machine_limit(pt, lim) or profiles.model_limit(pt["model"], pt, lim)
-        est = 0 if why else profiles.estimate_s(pt)
+        est = 0 if why else schedule.estimate_s(pt)
         total += est
         print(f"{i:>4}  {pt['sweep']:<6} {pt['series']:<10} {pt['model']:<10} {pt['conns']:>7} "
               f"{pt['active']:>7} {pt['rate']:>7} {pt['size']:>6} {pt['work_us']:>5} "
@@ -254,7 +260,7 @@ class Progress:
 
     def __init__(self, pts, done=0):
         self.t0 = time.monotonic()
-        self.left = sum(profiles.estimate_s(p) for p in pts)
+        self.left = sum(schedule.estimate_s(p) for p in pts)
         self.done_est = 0.0
         self.n = len(pts)
         self.i = done
@@ -269,7 +275,7 @@ class Progress:
         sys.stderr.flush()
 
     def result(self, pt, rec, skipped=False):
-        est = profiles.estimate_s(pt)
+        est = schedule.estimate_s(pt)
         self.left -= est
         if not skipped:
             self.done_est += est
@@ -354,9 +360,9 @@ def note_result(pt, rec, state):
     """Remember what makes later points pointless: a model that does not
     start; in the active, idle and rate sweeps, the first point a model
     failed under load (or, open loop, reached < 90% of the offered rate),
-    beyond which the sweep skips it; and such a failed point's repeats. This keeps the
-    default profile in its 30 minutes: a prefork at 10,000 connections
-    takes the generator's whole deadline to fail."""
+    beyond which the sweep skips it; and such a failed point's repeats. This keeps
+    a run from spending its time on points that cannot pass: a prefork at
+    10,000 connections takes the generator's whole deadline to fail."""
     started = rec.get("proc", {}).get("ready") is not None or pt["mode"] == "dispatch"  # no server
     if not started and rec["status"] == "failed":
         n, _ = state["start_fail"].get(pt["model"], (0, ""))
@@ -385,7 +391,7 @@ def run(a, chosen_models, conns, sweeps, lim):
     pts, settings = profiles.build_points(a.profile, chosen_models, conns, sweeps,
                                           lim["nofile_hard"], overrides)
     if not pts:
-        cores = cpuplan.cores_skip_reason(len(cpuplan.usable_cpus())) if "cores" in (
+        cores = sweep_decl.cores_skip_reason(len(cpuplan.usable_cpus())) if "cores" in (
             sweeps or ()) else None
         fail("nothing to run: MODELS/CONNS/SWEEPS leave no point"
              + (f" (cores sweep: {cores})" if cores else ""))
@@ -403,7 +409,7 @@ def run(a, chosen_models, conns, sweeps, lim):
             sys.stderr.write(f"bench: {ln}\n")
         sys.exit(2)
     if "cores" in (sweeps or profiles.SWEEPS):
-        why = cpuplan.cores_skip_reason(len(cpuplan.usable_cpus()))
+        why = sweep_decl.cores_skip_reason(len(cpuplan.usable_cpus()))
         if why:
             sys.stderr.write(f"preflight: cores sweep: {why}\n")
     for w in procfs.warnings(lim):
@@ -428,7 +434,7 @@ def run(a, chosen_models, conns, sweeps, lim):
                points_planned=len(pts), finished=False, interrupted=False,
                not_built=[m for m in models.order(models.source_models(ROOT))
                           if m not in built_models(a.bin)],
-               estimate_s=round(sum(profiles.estimate_s(p) for p in pts)),
+               estimate_s=round(sum(schedule.estimate_s(p) for p in pts)),
                quiet=quiet_rec, quiet_between=[],
                schedule=dict(method="interleaved rounds, shuffled (seed "
                              f"{schedule.SEED}); Student-t 95% interval of the mean",
@@ -486,12 +492,12 @@ def run(a, chosen_models, conns, sweeps, lim):
             if why:
                 rec = Record(**base, status="skipped", reason=why)
             else:
-                m = (sweep_decl.get(pt.sweep).run or runner.run_point)(   # a sweep's point kind
+                m = KINDS[sweep_decl.get(pt.sweep).kind](    # the sweep's point kind
                     pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout,
                     topo=a.topo, window=a.kern.window(pt))
                 a.kern.add_profile(pt, m, lambda w: runner.run_point(
                     pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout, topo=a.topo, window=w))
-                if sweep_decl.get(pt.sweep).run is None and a.topo.name == "local":
+                if sweep_decl.get(pt.sweep).kind == "echo" and a.topo.name == "local":
                     a.kern.add_count(pt, m, lambda p, w: runner.run_point(
                         p, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout, topo=a.topo,
                         window=w))

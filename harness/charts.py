@@ -8,6 +8,7 @@ import os
 import subprocess
 import tempfile
 
+import dispatch_report
 import models
 import sweeps
 from fold import COLUMNS, measured
@@ -18,7 +19,7 @@ PLOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def chart_vars(sw, ch, rows):
     """gnuplot variables for one chart, or None when it has nothing to draw."""
     if ch.vars:                   # a kind with its own variables (sweeps.Chart.vars)
-        return ch.vars(sw, ch, rows)
+        return VARS[ch.vars](sw, ch, rows)
     sel = [r for r in rows if r["sweep"] == sw.name]
     v = dict(sweep=sw.name)
     words = sweeps.title_words(sel)
@@ -52,6 +53,36 @@ def chart_vars(sw, ch, rows):
     if ch.kind == "lines":
         v.update(family_vars(v["models"].split()))
     return v
+
+
+def scaling_vars(sw, ch, rows):
+    """plots/scaling.gp's variables: per series (panel) k, each model's
+    first measured point (x0<k>, y0<k>, in `models` order), from which the
+    ideal line is drawn (params ideal: linear = y0 x S / S0, flat = y0)."""
+    sel = [r for r in rows if r["sweep"] == sw.name]
+    par = dict(ch.params)
+    y = par["y"]
+    ok = [r for r in sel if measured(r) and r.get(y) is not None]
+    if not ok:
+        return None
+    series = sweeps.series_of(sw, sel)[:2]
+    ms = models.order({r["model"] for r in sel})
+    v = dict(sweep=sw.name, xcol=ch.x, xlabel=ch.xlabel, np=len(series), title=ch.title,
+             models=" ".join(ms), fails=int(any(r["status"] == "failed" for r in sel)))
+    v.update(par)
+    for k, ser in enumerate(series, 1):
+        first = {}
+        for r in sorted(ok, key=lambda r: r["x"]):
+            if r["series"] == ser:
+                first.setdefault(r["model"], (r["x"], r[y]))
+        v[f"series{k}"], v[f"ptitle{k}"] = ser, sw.series_title(ser)
+        v[f"x0{k}"] = " ".join(f"{first.get(m, (0, 0))[0]:g}" for m in ms)
+        v[f"y0{k}"] = " ".join(f"{first.get(m, (0, 0))[1]:g}" for m in ms)
+    return v
+
+
+# The chart kinds with variables of their own, by the name a sweep's Chart gives.
+VARS = {"scaling": scaling_vars, "dispatch": dispatch_report.chart_vars}
 
 
 def interval_cols(col):

@@ -14,6 +14,7 @@ import sys
 
 import charts
 import convergence
+import dispatch_report
 import fold
 import kernel_report
 import models
@@ -136,7 +137,7 @@ def section_items(sw, block, sel, made):
     elif isinstance(first, sweeps.AtTable):
         out += at_table(first, sel)
     elif isinstance(first, sweeps.Custom):
-        out += first.render(sel)
+        out += CUSTOM[first.render](sel)
     elif first.per_series:
         for s in sweeps.series_of(sw, sel):
             ss = [r for r in sel if r["series"] == s]
@@ -281,6 +282,37 @@ def claims_lines(rows, recs):
              "cheaper or costlier than another only where the two 95% Student-t intervals of "
              "the mean do not overlap; otherwise the sentence says \"no measurable difference\".\n"]
             + out)
+
+
+RATE_KNEE_P99_US = 1000     # the rate sweep's knee: the highest load with p99 under this
+
+
+def rate_knees(rows):
+    """REPORT.md lines: per series and model, the knee (the highest offered
+    share of capacity whose p99 stays under RATE_KNEE_P99_US)."""
+    sw = sweeps.get("rate")
+    out = [f"Knee: the highest offered load (share of the model's capacity, from its "
+           f"closed-loop probe) with p99 under {RATE_KNEE_P99_US:,} us; `-` = none.\n"]
+    for ser in sweeps.series_of(sw, rows):
+        sel = [r for r in rows if r["series"] == ser]
+        out += [f"{sw.series_title(ser)}:\n", "| model | knee | echoes/s there | p99 there (us) |"
+                " p99.9 there (us) |", "|---|---:|---:|---:|---:|"]
+        for m in models.order({r["model"] for r in sel}):
+            under = [r for r in sel if r["model"] == m and fold.measured(r) and r.get("p99_us") is not None
+                     and r["p99_us"] < RATE_KNEE_P99_US]
+            k = max(under, key=lambda r: r["x"]) if under else None
+            if k is None:
+                out.append(f"| {m} | - | | | |")
+            else:
+                f = [f"{k.get(c):,.0f}" if k.get(c) is not None else "-"
+                     for c in ("msgs_per_s", "p99_us", "p999_us")]
+                out.append(f"| {m} | {k['x']}% | " + " | ".join(f) + " |")
+        out.append("")
+    return out
+
+
+# The report items of their own form, by the name a sweep's Custom gives.
+CUSTOM = {"rate_knees": rate_knees, "kerrisk": dispatch_report.kerrisk_lines}
 
 
 def write_report(run_dir, ctx, rows, recs, made, plot_errors):

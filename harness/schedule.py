@@ -25,10 +25,33 @@ import json
 import random
 
 import convergence
-import profiles
+import dispatch_point
+import kbench
+import models
 import stats
 
 SEED = stats.BOOT_SEED
+
+
+def estimate_s(pt):
+    """Wall seconds a point takes: start/stop, connect + teardown (~25,000
+    connections/s each way here, measured), warm-up and measurement; for
+    repeat 1, the same again for the shorter kernel-counted run."""
+    if pt["mode"] == "dispatch":          # bin/dispatch, no server (dispatch_point.py)
+        return dispatch_point.estimate_s(pt)
+
+    def one(warmup, duration):
+        s = 0.4 + warmup + duration + pt["conns"] / 12000.0
+        s += 0.15 * (pt["server_procs"] - 1)
+        if models.attr(pt["model"], "procs_per_conn"):
+            s += 0.0005 * pt["conns"]          # fork per process
+        return s
+    s = one(pt["warmup"], pt["duration"])
+    if pt["repeat"] == 1:                      # kbench.Bench.add_count's counted run
+        s += one(max(min(pt["warmup"], kbench.COUNT_WARMUP_S),
+                     models.attr(pt["model"], "warmup_s", 0.0)),
+                 min(pt["duration"], kbench.COUNT_RUN_S))
+    return s
 
 
 def plan(pts):
@@ -68,12 +91,13 @@ def limits(settings):
             max(mn, int(settings.get("max_repeats", mn))), float(settings.get("extra_time", 0.0)))
 
 
-def run(pts, settings, measure, between=None, prior=None, estimate=profiles.estimate_s):
+def run(pts, settings, measure, between=None, prior=None, estimate=None):
     """Run every sweep of pts. measure(point, figures) -> stats sample, None
     (failed) or stats.DROP (skipped); between(sweep) before every sweep but
     the first; prior: {key: (samples, failed, done)} from disk. Returns
     {key: result} (stats.interleaved_rounds' results)."""
     target, mn, mx, extra = limits(settings)
+    estimate = estimate or estimate_s
     prior = prior or {}
     results = {}
     for i, (sweep, base) in enumerate(plan(pts)):

@@ -38,6 +38,7 @@ import hosts
 import launch
 import netns
 import procfs
+import sweeps
 from launch import Child
 
 NETS = ("loopback", "veth")
@@ -173,7 +174,7 @@ class Local:
     def context(self):
         return dict(kind=self.name, net=self.net, plan=self.plan(None).record(),
                     veth=self.veth.record() if self.veth else None,
-                    cores_skipped=cpuplan.cores_skip_reason(len(self.usable)))
+                    cores_skipped=sweeps.cores_skip_reason(len(self.usable)))
 
     # ---- a point -------------------------------------------------------------
     def record(self, pt):

@@ -10,6 +10,7 @@ import capacity
 import charts
 import fold
 import models
+import profiles
 import report
 import sweeps
 from test_records import a_point, a_record
@@ -104,21 +105,21 @@ def test_offered_rate_and_duration():
 
 def test_rate_points_are_shares_of_capacity():
     p = dict(active=1000, idle=[0, 10000], shares=[10, 100, 110])
-    pts = sweeps.get("rate").points(p, ["epoll_et"], None)
+    pts = sweeps.get("rate").points(p, ["epoll_et"], None, profiles.machine())
     assert sorted({q["x"] for q in pts}) == [10, 100, 110]
     assert all(q["rate"] == q["x"] and q["mode"] == "open" for q in pts)
     idle = sorted({q["conns"] - q["active"] for q in pts})
-    assert idle == [0, min(10000, sweeps.most_fds() - 1000)]
+    assert idle == [0, min(10000, profiles.machine().fds - 1000)]
 
 
 def test_knee_is_the_highest_share_under_the_bound():
-    b = sweeps.RATE_KNEE_P99_US
+    b = report.RATE_KNEE_P99_US
     rows = [dict(sweep="rate", series="idle0", model="epoll_et", x=x, status="ok",
                  p99_us=p99, p999_us=p99 * 2, msgs_per_s=x * 1000.0)
             for x, p99 in ((10, b / 10), (50, b / 2), (90, b * 3), (75, b - 1))]
     rows.append(dict(sweep="rate", series="idle0", model="select", x=10, status="ok",
                      p99_us=b * 2, p999_us=b * 5, msgs_per_s=1.0))
-    out = "\n".join(sweeps.rate_knees(rows))
+    out = "\n".join(report.rate_knees(rows))
     assert "| epoll_et | 75% | 75,000 |" in out and "| select | - |" in out
 
 
