@@ -16,6 +16,7 @@ written against the plain JSON objects keep working.
 import dataclasses
 import json
 import os
+import signal
 import sys
 import typing
 
@@ -182,3 +183,16 @@ def load(run_dir):
                 why = "a torn line" if isinstance(e, json.JSONDecodeError) else str(e)
                 sys.stderr.write(f"report: ignoring line {n} of {path}: {why}\n")
     return recs
+
+
+def append(f, rec):
+    """rec as one line of points.jsonl (open file f), flushed and fsync'ed;
+    Ctrl-C and SIGTERM wait until it is whole."""
+    line = rec.to_json() + "\n"
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

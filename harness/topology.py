@@ -171,6 +171,13 @@ class Local:
         else:
             out.write("preflight: NET=loopback: server and generator on 127.0.0.1\n")
 
+    def pinning(self):
+        """Where the run pins its points (context.json): the CPU plan's server
+        and generator CPUs; None when they share the one usable CPU."""
+        p = self.plan(None)
+        return None if p.shared else dict(server_cpus=cpuplan.format_cpulist(p.server),
+                                          client_cpus=cpuplan.format_cpulist(p.client))
+
     def context(self):
         return dict(kind=self.name, net=self.net, plan=self.plan(None).record(),
                     veth=self.veth.record() if self.veth else None,
@@ -395,6 +402,12 @@ class Hosts:
         nofile = c.get("nofile_hard") or 1024
         threads, procs = cpuplan.generator_shape(len(cpus), conns, nofile)
         return cpus, threads, procs
+
+    def pinning(self):
+        """Where the run pins its servers (context.json): the server host's
+        first SERVER_CPUS CPUs (a generator sharing that host gets the rest)."""
+        return dict(server_host=self.server, server_cpus=cpuplan.format_cpulist(
+            self._server_cpus_list()[:self.server_cpus]))
 
     def context(self):
         return dict(kind=self.name, server=self.server, clients=self.clients,
