@@ -107,6 +107,8 @@ class Point(_Fields):
     repeats: int = 1
     method: str = ""               # dispatch points (mode "dispatch"): chain | random
     writes: int = 0                # ... and events per timed run
+    count: int = 0                 # fixed work: echoes per active connection (loadgen
+                                   # --count; duration is then a cap); 0: timed
 
     def key(self):
         """What identifies a point across its repeats."""

@@ -211,8 +211,9 @@ class Local:
     def fixed_pids(self, pgids):
         return procfs.fixed_pids(pgids)
 
-    def start_generators(self, args, pt):
-        """[Gen]: one bin/loadgen on the plan's generator CPUs."""
+    def generator(self, args, pt):
+        """(argv, CPU set) of bin/loadgen on the plan's generator CPUs: its
+        threads and processes from the plan, in the generator's namespace."""
         plan = self.plan(pt)
         a = set_flag(set_flag(args, "--procs"), "--threads")
         a = a + plan.loadgen_flags()
@@ -220,8 +221,12 @@ class Local:
             a = set_flag(set_flag(set_flag(a, "--src"), "--host", self.veth.server_addr),
                          "--allow-host", self.veth.server_addr)
             a = netns.exec_prefix(self.veth.client_ns) + a
-        p = Child(a, cpus=None if plan.shared else set(plan.client),
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return a, None if plan.shared else set(plan.client)
+
+    def start_generators(self, args, pt):
+        """[Gen]: one bin/loadgen on the plan's generator CPUs."""
+        a, cpus = self.generator(args, pt)
+        p = Child(a, cpus=cpus, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         return [Gen("loadgen", a, p.p.stdout, p.p.stderr, p)]
 
     def end_point(self):
