@@ -125,7 +125,7 @@ def chart_vars(sw, ch, rows):
     for k, s in enumerate(series, 1):
         v[f"series{k}"] = s
         v[f"ptitle{k}"] = sw.series_title(s)
-        v[f"y{k}"] = p.y          # (report.plot's chart checks read figure k's column)
+        v[f"y{k}"] = p.y          # (charts.plot's chart checks read figure k's column)
     v["models"] = " ".join(models.order({r["model"] for r in sel}))
     v["fails"] = int(any(r["status"] == "failed" for r in sel))
     v.update(ch.params)

@@ -1,4 +1,4 @@
-"""harness/report.py: folding repeats into CSV rows, the rows sweeps lend each
+"""harness/fold.py and report.py: folding repeats into CSV rows, the rows sweeps lend each
 other, the tables, reading points.jsonl."""
 import json
 

@@ -1,5 +1,5 @@
 """harness/schedule.py (+ stats.interleaved_rounds' prior/DROP/first_order):
-the order points and repeats run in, convergence, resume; report.fold's
+the order points and repeats run in, convergence, resume; fold.fold's
 intervals and converged column.
 
 Run: /usr/bin/python3 -m pytest -q tests/py/test_schedule.py
@@ -140,7 +140,7 @@ def test_resume_mismatch_names_what_differs():
     assert "git commit" in why and "server binaries (poll" in why and "settings" not in why
 
 
-# ---- report.fold: the mean, its interval, converged ---------------------------
+# ---- fold.fold: the mean, its interval, converged -----------------------------
 
 def rec(msgs, cpu=5.0, **pt):
     r = a_record(derived={"msgs_per_s": msgs, "cpu_us_per_echo": cpu})
