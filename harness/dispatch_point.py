@@ -9,8 +9,8 @@ descriptors (slots), active = A tokens in flight, method = chain (Provos)
 or random (Kerrisk), writes = W events per timed run (sweeps.writes_for).
 The sweep names its kind ("dispatch"), and the bench runs run() in place of
 runner.run_point; the record keeps the whole `dispatch --json` object, the
-command, and the figures of harness/figures.py it gives (ns_per_event, cpu_ns_per_event, ...; fds = the
-slots it really watched).
+command, and the figures of harness/figures.py it gives (ns_per_event,
+cpu_ns_per_event, ...; fds = the slots it really watched).
 
 A mechanism cannot watch every N: the signal models need two descriptors a
 slot (a pipe), threads are capped by the task limits. When N is above the

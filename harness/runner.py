@@ -70,11 +70,6 @@ def ref_warm_up(path, timeout=600):
     return None
 
 
-def pin(cpu, cpus):
-    """The CPU set for a child: CPU `cpu` on a machine of two or more, else none."""
-    return {cpu} if cpus >= 2 and cpu is not None else None
-
-
 class Prefix:
     """A wrapper that execs the server (valgrind): its argv before the
     server's; SIGTERM goes to the pid it started. skip_prefix: the wrapper's

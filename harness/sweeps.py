@@ -135,8 +135,9 @@ def near_1000(rows, col="cpu_us_per_echo"):
 
 
 # The stack charts' columns: the kernel's calls by name, the profile's categories.
-SC_STACK = (("cols", " ".join(figures.col(n) for n in figures.CALLS)), ("labels", " ".join(figures.CALLS)),
-            ("floor", 0.005), ("ylabel", "server system calls per echo (the kernel's count)"))
+SC_STACK = (("cols", " ".join(figures.col(n) for n in figures.CALLS)),
+            ("labels", " ".join(figures.CALLS)), ("floor", 0.005),
+            ("ylabel", "server system calls per echo (the kernel's count)"))
 PROF_STACK = (("cols", " ".join(figures.prof_col(c) for c in figures.PROFILE_CATEGORIES)),
               ("labels", " ".join(figures.PROFILE_CATEGORIES)), ("pct", 1),
               ("ylabel", "share of the server's CPU samples"))
@@ -145,8 +146,7 @@ PROF_STACK = (("cols", " ".join(figures.prof_col(c) for c in figures.PROFILE_CAT
 def at_near(col, want):
     """An at_pick: the conns nearest `want` ("max": the largest) among the ok rows with col."""
     def pick(rows):
-        have = sorted({r["conns"] for r in rows if r["status"] in ("ok", "partial")
-                       and r.get(col) is not None})
+        have = sorted({r["conns"] for r in rows if _ok(r) and r.get(col) is not None})
         if not have:
             return None
         return have[-1] if want == "max" else min(have, key=lambda c: abs(c - want))
