@@ -100,8 +100,9 @@ def parse_args(argv):
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"),
                     help="compare two runs (harness/compare.py): overlay charts, COMPARE.md")
     ap.add_argument("--target", type=float, metavar="PCT",
-                    help="repeat a point until its 95%% interval is within +-PCT%% of the mean "
-                         "(echoes/s, CPU per echo; default: the profile's, 5)")
+                    help="repeat a point until the 95%% intervals of the figures it converges "
+                         "on (harness/convergence.py) are within +-PCT%% of the mean (default: "
+                         "the profile's, 5)")
     ap.add_argument("--max-repeats", type=int, metavar="N",
                     help="the most repeats a point gets while its interval is wider than the "
                          "target (default: the profile's)")
