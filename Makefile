@@ -2,6 +2,7 @@
 #
 #   make                 build every server, the load generator and the unit tests
 #   make test            set-up + build + the whole test suite (never the benchmark)
+#   make check           the fast loop: C unit tests + the harness's pytest tests
 #   make bench           set-up + build + the default benchmark profile (never the tests)
 #   make regress         compare a quick run with the committed baseline
 #   make compare A=<run dir> B=<run dir>   two runs side by side (COMPARE.md, charts)
@@ -72,7 +73,7 @@ TOOLS       := $(patsubst tests/tools/%.c,$(BIN)/tools/%,$(wildcard tests/tools/
 
 LIBS_loadgen    := -pthread -lm
 
-.PHONY: all servers loadgen unit-tests tools test test-sanitize bench compare regress \
+.PHONY: all servers loadgen unit-tests tools test check test-sanitize bench compare regress \
         baseline lint deps deps-refs clean help
 .DEFAULT_GOAL := all
 # Keep the objects: they are intermediates of the pattern rules, not throw-aways.
@@ -156,6 +157,13 @@ test: deps
 	@$(MAKE) --no-print-directory EXTRA_SYSCALL=1 servers
 	@$(MAKE) --no-print-directory $(CONF_TESTS) build/t/loadgen-asan.t
 	prove --exec '' --timer -j$(TEST_JOBS) $(UNIT_TESTS) $(ASAN_TESTS) $(wildcard tests/*.t) $(CONF_TESTS)
+
+# The fast loop (harness/README.md): only what the unit tests need is built
+# (no servers, no sanitizer builds, no dependency check), then the C unit
+# tests and tests/pytest.t (one TAP line per pytest test) under prove.
+check:
+	@$(MAKE) --no-print-directory unit-tests
+	prove --exec '' --timer -j$(TEST_JOBS) $(UNIT_TESTS) tests/pytest.t
 
 # ---- benchmark -------------------------------------------------------------
 PROFILE ?= default

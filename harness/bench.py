@@ -30,21 +30,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import context   # noqa: E402
+import convergence  # noqa: E402
 import cpuplan   # noqa: E402
-import kernel    # noqa: E402
+import kbench    # noqa: E402
 import launch    # noqa: E402
 import models    # noqa: E402
 import overrides as cli_over  # noqa: E402
 import procfs    # noqa: E402
 import profiles  # noqa: E402
 import quiet     # noqa: E402
+import records   # noqa: E402
 import report    # noqa: E402
 import runner    # noqa: E402
 import schedule  # noqa: E402
+import session   # noqa: E402
 import stats     # noqa: E402
 import sweeps as sweep_decl  # noqa: E402
 import topology  # noqa: E402
-from records import Record  # noqa: E402
 
 
 def fail(msg):
@@ -97,15 +100,16 @@ def parse_args(argv):
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"),
                     help="compare two runs (harness/compare.py): overlay charts, COMPARE.md")
     ap.add_argument("--target", type=float, metavar="PCT",
-                    help="repeat a point until its 95%% interval is within +-PCT%% of the mean "
-                         "(echoes/s, CPU per echo; default: the profile's, 5)")
+                    help="repeat a point until the 95%% intervals of the figures it converges "
+                         "on (harness/convergence.py) are within +-PCT%% of the mean (default: "
+                         "the profile's, 5)")
     ap.add_argument("--max-repeats", type=int, metavar="N",
                     help="the most repeats a point gets while its interval is wider than the "
                          "target (default: the profile's)")
     ap.add_argument("--no-plots", action="store_true", help="skip gnuplot")
     ap.add_argument("--profile-points", default="default", metavar="SWEEP:CONNS,...",
                     help="points whose CPU is profiled (perf record, a second run of each): "
-                         f"'default' ({kernel.DEFAULT_PROFILE_POINTS}), 'none', or a list of "
+                         f"'default' ({kbench.DEFAULT_PROFILE_POINTS}), 'none', or a list of "
                          "SWEEP:CONNS / SWEEP:max (the planned conns nearest)")
     ap.add_argument("--set", action="append", metavar="SWEEP.KEY=V[,V]",
                     help="replace a sweep's profile parameter, e.g. size.sizes=64,1024 "
@@ -186,7 +190,7 @@ def validate(a, lim):
     except cli_over.BadOverride as e:
         fail(str(e))
     try:
-        kernel.parse_profile_points(a.profile_points, sweep_decl.names())
+        kbench.parse_profile_points(a.profile_points, sweep_decl.names())
     except ValueError as e:
         fail(f"--profile-points: {e}")
     return chosen_models, conns, sweeps
@@ -232,7 +236,7 @@ def dry_run(pts, settings, lim):
           f"{'rate':>7} {'size':>6} {'work':>5} {'srv':>3} {'gen':>3} {'rep':>3}  est_s  note")
     for i, pt in enumerate(pts, 1):
         why = profiles.machine_limit(pt, lim) or profiles.model_limit(pt["model"], pt, lim)
-        est = 0 if why else profiles.estimate_s(pt)
+        est = 0 if why else schedule.estimate_s(pt)
         total += est
         print(f"{i:>4}  {pt['sweep']:<6} {pt['series']:<10} {pt['model']:<10} {pt['conns']:>7} "
               f"{pt['active']:>7} {pt['rate']:>7} {pt['size']:>6} {pt['work_us']:>5} "
@@ -252,7 +256,7 @@ class Progress:
 
     def __init__(self, pts, done=0):
         self.t0 = time.monotonic()
-        self.left = sum(profiles.estimate_s(p) for p in pts)
+        self.left = sum(schedule.estimate_s(p) for p in pts)
         self.done_est = 0.0
         self.n = len(pts)
         self.i = done
@@ -267,7 +271,7 @@ class Progress:
         sys.stderr.flush()
 
     def result(self, pt, rec, skipped=False):
-        est = profiles.estimate_s(pt)
+        est = schedule.estimate_s(pt)
         self.left -= est
         if not skipped:
             self.done_est += est
@@ -287,28 +291,6 @@ class Progress:
             msg = f"{rec['status'].upper()}: {rec['reason']}"
         sys.stderr.write(msg + "\n")
         sys.stderr.flush()
-
-
-def append_record(f, rec):
-    """One JSON line, flushed and fsync'ed; Ctrl-C waits until it is whole."""
-    line = rec.to_json() + "\n"
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def make_run_dir(out):
@@ -332,50 +314,9 @@ def make_run_dir(out):
     return path
 
 
-def skip_reason(pt, lim, state):
-    why = profiles.machine_limit(pt, lim) or profiles.model_limit(pt["model"], pt, lim)
-    if why:
-        return why
-    bad = state["start_fail"].get(pt["model"], (0, ""))
-    if bad[0] >= 2:
-        return f"{pt['model']} failed to start twice ({bad[1]})"
-    lim_x = state["limit"].get((pt["sweep"], pt["series"], pt["model"]))
-    if lim_x and pt["x"] > lim_x[0]:
-        return f"not run: {lim_x[1]} at the smaller {pt['sweep']} point x={lim_x[0]}"
-    first = state["failed"].get(pt.key())
-    if first and pt["repeat"] > 1:
-        return f"not repeated: repeat 1 failed ({first})"
-    return None
-
-
-def note_result(pt, rec, state):
-    """Remember what makes later points pointless: a model that does not
-    start; in the active, idle and rate sweeps, the first point a model
-    failed under load (or, open loop, reached < 90% of the offered rate),
-    beyond which the sweep skips it; and such a failed point's repeats. This keeps the
-    default profile in its 30 minutes: a prefork at 10,000 connections
-    takes the generator's whole deadline to fail."""
-    started = rec.get("proc", {}).get("ready") is not None or pt["mode"] == "dispatch"  # no server
-    if not started and rec["status"] == "failed":
-        n, _ = state["start_fail"].get(pt["model"], (0, ""))
-        state["start_fail"][pt["model"]] = (n + 1, rec["reason"])
-    elif started:
-        state["start_fail"].pop(pt["model"], None)
-    if pt["repeat"] != 1:
-        return
-    failed = rec["status"] == "failed" and rec.get("load_failure", True)
-    if failed:
-        state["failed"][pt.key()] = rec["reason"]
-    if sweep_decl.get(pt["sweep"]).stop_on_failure:
-        key = (pt["sweep"], pt["series"], pt["model"])
-        ratio = (rec.get("derived") or {}).get("achieved_ratio")
-        if failed:
-            state["limit"].setdefault(key, (pt["x"], "failed"))
-        elif pt["rate"] and ratio is not None and ratio < 0.9:
-            state["limit"].setdefault(key, (pt["x"], f"saturated ({ratio:.0%} of the offered rate)"))
-
-
-def run(a, chosen_models, conns, sweeps, lim):
+def plan(a, chosen_models, conns, sweeps, lim):
+    """The run's points and settings from the profile and the flags; one line
+    and exit 2 when they leave no point."""
     overrides = dict(repeats=a.repeats, duration=a.duration, warmup=a.warmup,
                      target=a.target / 100 if a.target is not None else None,
                      max_repeats=a.max_repeats,
@@ -383,31 +324,32 @@ def run(a, chosen_models, conns, sweeps, lim):
     pts, settings = profiles.build_points(a.profile, chosen_models, conns, sweeps,
                                           lim["nofile_hard"], overrides)
     if not pts:
-        cores = cpuplan.cores_skip_reason(len(cpuplan.usable_cpus())) if "cores" in (
+        cores = sweep_decl.cores_skip_reason(len(cpuplan.usable_cpus())) if "cores" in (
             sweeps or ()) else None
         fail("nothing to run: MODELS/CONNS/SWEEPS leave no point"
              + (f" (cores sweep: {cores})" if cores else ""))
-    if a.dry_run:
-        dry_run(pts, settings, lim)
-        return 0
-    if not os.access(os.path.join(a.bin, "loadgen"), os.X_OK):
-        fail(f"{os.path.join(a.bin, 'loadgen')} is not built (run make)")
+    return pts, settings
 
+
+def preflight(a, chosen_models, sweeps, lim):
+    """What limits the run, where it runs (the CPU plan, NET, or the hosts:
+    reached, deployed and built there), whether the machine is quiet, the
+    reference rows; exit 2 when the topology cannot be made or a strict run
+    finds the machine busy. Returns the quiet check's record."""
     procfs.print_limits(lim, sys.stderr)
-    try:       # the CPU plan, NET, or the hosts: reached, deployed and built there
+    try:
         a.topo.preflight(**({"models": chosen_models} if a.topo.name == "hosts" else {}))
     except (topology.TopologyError, cpuplan.PlanError) as e:
         for ln in str(e).splitlines():
             sys.stderr.write(f"bench: {ln}\n")
         sys.exit(2)
     if "cores" in (sweeps or profiles.SWEEPS):
-        why = cpuplan.cores_skip_reason(len(cpuplan.usable_cpus()))
+        why = sweep_decl.cores_skip_reason(len(cpuplan.usable_cpus()))
         if why:
             sys.stderr.write(f"preflight: cores sweep: {why}\n")
     for w in procfs.warnings(lim):
         sys.stderr.write(f"preflight: warning: {w}\n")
-    strict = quiet.strict_from_env()
-    quiet_rec = quiet.check("preflight", strict)
+    quiet_rec = quiet.check("preflight", quiet.strict_from_env())
     if quiet_rec["action"] == "refused":
         fail(quiet.refusal_line(quiet_rec))
     for m in models.names(is_ref=True):
@@ -420,118 +362,94 @@ def run(a, chosen_models, conns, sweeps, lim):
             why = runner.ref_warm_up(runner.server_path(a.bin, m))
             sys.stderr.write(f"preflight: reference row {m}: "
                              + (f"warning: {why}\n" if why else f"built (`echo_{m} --help` ran)\n"))
-    ctx = procfs.context(ROOT, a.bin, a.profile, lim, sys.argv, chosen_models, settings)
-    ctx["topology"] = a.topo.context()
+    return quiet_rec
+
+
+def run_context(a, chosen_models, conns, sweeps, lim, pts, settings, quiet_rec):
+    """context.json of this run (harness/context.py), and what the run adds."""
+    ctx = context.build(ROOT, a.bin, a.profile, lim, sys.argv, chosen_models, settings, a.topo)
     ctx.update(models=chosen_models, sweeps=sweeps or list(profiles.SWEEPS), conns_filter=conns,
                points_planned=len(pts), finished=False, interrupted=False,
                not_built=[m for m in models.order(models.source_models(ROOT))
                           if m not in built_models(a.bin)],
-               estimate_s=round(sum(profiles.estimate_s(p) for p in pts)),
+               estimate_s=round(sum(schedule.estimate_s(p) for p in pts)),
                quiet=quiet_rec, quiet_between=[],
                schedule=dict(method="interleaved rounds, shuffled (seed "
                              f"{schedule.SEED}); Student-t 95% interval of the mean",
-                             figures="msgs_per_s and cpu_us_per_echo (open loop: "
-                             "p50_us; churn: conns_per_s, cpu_us_per_echo; dispatch: "
-                             "ns_per_event; harness/schedule.py figures_of)"))
-    recs_before = []
-    if getattr(a, "resume_dir", None):
-        run_dir = a.resume_dir
-        ctx_path = os.path.join(run_dir, "context.json")
-        old = a.resume_ctx
-        why = schedule.resume_mismatch(old, ctx)
-        if why:
-            fail(f"--resume: {run_dir} was run with other {why}")
-        recs_before = report.load_records(run_dir)
-        old.setdefault("resumed", []).append(dict(date=ctx["date"], quiet=quiet_rec))
-        old.setdefault("quiet_between", [])
-        old.update(finished=False, interrupted=False)
-        ctx = old
-        sys.stderr.write(f"bench: resuming {run_dir}: {len(recs_before)} point runs on disk\n")
-    else:
-        run_dir = make_run_dir(a.out)
-        ctx_path = os.path.join(run_dir, "context.json")
-    # The kernel's view (harness/kernel.py): perf usable?, the profiled points.
-    a.kern = kernel.Bench(a.profile_points, pts, run_dir)
-    a.kern.preflight(sys.stderr)
-    ctx.update(a.kern.context())
-    write_json(ctx_path, ctx)
+                             figures=convergence.describe()))
+    return ctx
+
+
+def open_run(a, ctx, quiet_rec):
+    """(run folder, its context, the records already there): a new folder, or
+    the interrupted run being resumed (refused when its context differs)."""
+    if not getattr(a, "resume_dir", None):
+        return make_run_dir(a.out), ctx, []
+    run_dir, old = a.resume_dir, a.resume_ctx
+    why = schedule.resume_mismatch(old, ctx)
+    if why:
+        fail(f"--resume: {run_dir} was run with other {why}")
+    recs_before = records.load(run_dir)
+    old.setdefault("resumed", []).append(dict(date=ctx["date"], quiet=quiet_rec))
+    old.setdefault("quiet_between", [])
+    old.update(finished=False, interrupted=False)
+    sys.stderr.write(f"bench: resuming {run_dir}: {len(recs_before)} point runs on disk\n")
+    return run_dir, old, recs_before
+
+
+def run(a, chosen_models, conns, sweeps, lim):
+    pts, settings = plan(a, chosen_models, conns, sweeps, lim)
+    if a.dry_run:
+        dry_run(pts, settings, lim)
+        return 0
+    if not os.access(os.path.join(a.bin, "loadgen"), os.X_OK):
+        fail(f"{os.path.join(a.bin, 'loadgen')} is not built (run make)")
+    quiet_rec = preflight(a, chosen_models, sweeps, lim)
+    ctx = run_context(a, chosen_models, conns, sweeps, lim, pts, settings, quiet_rec)
+    run_dir, ctx, recs_before = open_run(a, ctx, quiet_rec)
+    ctx_path = os.path.join(run_dir, "context.json")
+    # The kernel's view (harness/kbench.py): perf usable?, the profiled points.
+    kern = kbench.Bench(a.profile_points, pts, run_dir)
+    kern.preflight(sys.stderr)
+    ctx.update(kern.context())
+    context.write(ctx_path, ctx)
     sys.stderr.write(f"bench: {len(pts)} points, estimated {fmt_t(ctx['estimate_s'])} "
                      f"(+ repeats of points whose interval is wider than "
                      f"+-{settings['target']:.0%}); results in {run_dir}\n")
 
-    state = dict(start_fail={}, limit={}, failed={})
-    for r in recs_before:
-        if r.status != "skipped":
-            note_result(r.point, r, state)
-    attempts = {}
-    for r in recs_before:
-        attempts[r.point.key()] = attempts.get(r.point.key(), 0) + 1
-    prog = Progress(pts, done=len(recs_before))
+    sess = session.Session(run_dir, settings, lim, a.bin, a.topo, kern, a.ready_timeout,
+                           a.stop_timeout, recs_before, Progress(pts, done=len(recs_before)))
+    strict = quiet.strict_from_env()
+
+    def between(sweep):
+        ctx["quiet_between"].append(dict(quiet.check("between", strict), before=sweep))
+        context.write(ctx_path, ctx)
+
     t0 = time.monotonic()
     interrupted = False
-    counts = dict(ok=0, failed=0, skipped=0)
-    seq = [max((r.seq for r in recs_before), default=0)]
-    _, _, max_rep, _ = schedule.limits(settings)
-
-    with open(os.path.join(run_dir, "points.jsonl"), "a") as f:
-        def measure(base_pt, figs):
-            """One repeat of a point: its record on disk; the sample, None or DROP."""
-            n = attempts.get(base_pt.key(), 0) + 1
-            attempts[base_pt.key()] = n
-            pt = base_pt.again(repeat=n, repeats=max(n, max_rep))
-            seq[0] += 1
-            prog.line(pt)
-            why = skip_reason(pt, lim, state)
-            base = dict(seq=seq[0], time=time.strftime("%Y-%m-%dT%H:%M:%S"), point=pt)
-            if why:
-                rec = Record(**base, status="skipped", reason=why)
-            else:
-                m = (sweep_decl.get(pt.sweep).run or runner.run_point)(   # a sweep's point kind
-                    pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout,
-                    topo=a.topo, window=a.kern.window(pt))
-                a.kern.add_profile(pt, m, lambda w: runner.run_point(
-                    pt, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout, topo=a.topo, window=w))
-                if sweep_decl.get(pt.sweep).run is None and a.topo.name == "local":
-                    a.kern.add_count(pt, m, lambda p, w: runner.run_point(
-                        p, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout, topo=a.topo,
-                        window=w))
-                rec = Record(**base, **m)
-            append_record(f, rec)
-            counts[rec["status"]] += 1
-            prog.result(pt, rec, skipped=bool(why))
-            if why:
-                return stats.DROP
-            note_result(pt, rec, state)
-            return schedule.sample(rec.derived, figs) if rec.status == "ok" else None
-
-        def between(sweep):
-            ctx["quiet_between"].append(dict(quiet.check("between", strict), before=sweep))
-            write_json(ctx_path, ctx)
-
-        try:
-            # the counting's cost, once: plain and counted runs (this machine's
-            # processes only: with SERVER_HOST nothing is counted)
-            if not recs_before and a.topo.name == "local":
-                sys.stderr.write("bench: measuring the kernel count's overhead ...\n")
-                a.kern.overhead(pts, lambda p, w: runner.run_point(
-                    p, a.bin, lim["cpus"], a.ready_timeout, a.stop_timeout, topo=a.topo, window=w))
-                write_json(ctx_path, ctx)
-            schedule.run(pts, settings, measure, between, schedule.prior_from(recs_before))
-        except KeyboardInterrupt:
-            interrupted = True
-            sys.stderr.write("\nbench: interrupted; stopping the processes of the point "
-                             "in progress (finished points are on disk)\n")
-        finally:
-            launch.kill_all()
-            a.topo.close()
+    try:
+        if not recs_before and a.topo.name == "local":
+            sys.stderr.write("bench: measuring the kernel count's overhead ...\n")
+            sess.overhead(pts)
+            context.write(ctx_path, ctx)
+        schedule.run(pts, settings, sess.measure, between, schedule.prior_from(recs_before))
+    except KeyboardInterrupt:
+        interrupted = True
+        sys.stderr.write("\nbench: interrupted; stopping the processes of the point "
+                         "in progress (finished points are on disk)\n")
+    finally:
+        launch.kill_all()
+        a.topo.close()
+        sess.close()
     # Ignore a second Ctrl-C while the summary is written: it is quick.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    counts = sess.counts
     for r in recs_before:
         counts[r.status] += 1
     ctx.update(finished=not interrupted, interrupted=interrupted,
                duration_s=round(time.monotonic() - t0 + (ctx.get("duration_s") or 0), 1),
                points=counts)
-    write_json(ctx_path, ctx)
+    context.write(ctx_path, ctx)
     report.make_all(run_dir, plots=not (a.no_plots or interrupted))
     sys.stderr.write(f"bench: {counts['ok']} ok, {counts['failed']} failed, "
                      f"{counts['skipped']} skipped in {fmt_t(ctx['duration_s'])}; "

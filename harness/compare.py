@@ -30,12 +30,14 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import charts           # noqa: E402
 import models           # noqa: E402
-import report           # noqa: E402  (load_records, order_models, SWEEP_ORDER, MODEL_ORDER)
+import records          # noqa: E402
+import report           # noqa: E402  (write_csv)
 import stats            # noqa: E402
 import sweeps           # noqa: E402
 
-ROOT = report.ROOT
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = ("sweep", "series", "x", "model")
 FIGS = list(stats.JUDGED)
 FIG_COLS = ("a", "a_lo", "a_hi", "b", "b_lo", "b_hi", "ratio", "ratio_lo", "ratio_hi", "verdict")
@@ -60,7 +62,7 @@ def load_run(run_dir):
             ctx = json.load(f)
     except (OSError, ValueError):
         ctx = {}
-    return ctx, report.load_records(run_dir)
+    return ctx, records.load(run_dir)
 
 
 def _groups(recs):
@@ -86,7 +88,7 @@ def _values(runs, fig):
 
 
 def _sort_key(row):
-    so, mo = report.SWEEP_ORDER, report.MODEL_ORDER
+    so, mo = sweeps.names(), models.names()
     return (so.index(row["sweep"]) if row["sweep"] in so else len(so), str(row["series"]),
             mo.index(row["model"]) if row["model"] in mo else len(mo), row["model"], row["x"])
 
@@ -166,7 +168,7 @@ def context_diff(ca, cb):
     for k in sorted(set(sa) | set(sb), key=str):
         out.append((f"settings.{k}", _show(sa.get(k)), _show(sb.get(k))))
     ba, bb = ca.get("binaries") or {}, cb.get("binaries") or {}
-    diff = [m for m in report.order_models(set(ba) & set(bb)) if ba[m] != bb[m]]
+    diff = [m for m in models.order(set(ba) & set(bb)) if ba[m] != bb[m]]
     rows = [(lab, a, b, a != b) for lab, a, b in out]
     rows.append(("server binaries", f"{len(ba)} models",
                  f"{len(bb)} models; differ: {', '.join(diff) if diff else 'none'}",
@@ -237,7 +239,7 @@ def overlay_specs(rows, recs):
 def write_dat(spec, path):
     """The chart's data, one gnuplot block per model; returns (models, rows)."""
     f_ = spec["fig"]
-    ms = report.order_models({r["model"] for r in spec["rows"]})
+    ms = models.order({r["model"] for r in spec["rows"]})
     n = 0
     with open(path, "w") as f:
         for i, m in enumerate(ms):
@@ -278,7 +280,7 @@ def plot_overlays(out_dir, rows, recs):
             expr = "; ".join(f"{k}={_gp(x) if isinstance(x, str) else x}" for k, x in v.items())
             try:
                 r = subprocess.run(["gnuplot", "-e", expr,
-                                    os.path.join(report.PLOTS, "compare.gp")],
+                                    os.path.join(charts.PLOTS, "compare.gp")],
                                    capture_output=True, text=True, timeout=60)
             except (OSError, subprocess.TimeoutExpired) as e:
                 errors.append(f"{spec['name']}: {e}")
@@ -392,7 +394,7 @@ def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b, charts=(), chart_
 
 def _summary(recs):
     sw = sorted({(r.get("point") or {}).get("sweep") for r in recs} - {None})
-    mo = report.order_models({(r.get("point") or {}).get("model") for r in recs} - {None})
+    mo = models.order({(r.get("point") or {}).get("model") for r in recs} - {None})
     return f"sweeps {','.join(sw) or '-'}, models {','.join(mo) or '-'}"
 
 

@@ -8,9 +8,9 @@ connections (profiles.procs_needed) or its thread cap (LG_MAX_THREADS) is
 reached. On 2 CPUs that is server 0, generator 1; on 16 it is 1 + 15. With
 one usable CPU the two share it (and the report says the figures mix).
 
-The cores sweep measures S = 1, 2, 4, ... up to half the usable CPUs (and
-half itself), so the generator always has at least as many CPUs as the
-server; it needs 4 CPUs for two points.
+The cores sweep's S values (S = 1, 2, 4, ... up to half the usable CPUs)
+are its declaration's (sweeps.cores_values): the generator always has at
+least as many CPUs as the server.
 
 Everything here is pure (no system calls but usable_cpus()), so the unit
 tests feed it made-up CPU lists (tests/py/test_cpuplan.py).
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from profiles import procs_needed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MIN_CORES_CPUS = 4        # the cores sweep needs S = 1 and 2 with as many for the generator
 
 
 class PlanError(ValueError):
@@ -170,26 +169,3 @@ def describe(p):
             f"({p.threads} thread{'s' if p.threads > 1 else ''} x {p.procs} "
             f"process{'es' if p.procs > 1 else ''}), of {len(p.usable)} usable "
             f"({format_cpulist(p.usable)})")
-
-
-def cores_values(ncpus):
-    """The cores sweep's S values: 1, 2, 4, ... up to half the usable CPUs,
-    and half itself; [] below MIN_CORES_CPUS."""
-    if ncpus < MIN_CORES_CPUS:
-        return []
-    half = ncpus // 2
-    out, s = [], 1
-    while s <= half:
-        out.append(s)
-        s *= 2
-    if out[-1] != half:
-        out.append(half)
-    return out
-
-
-def cores_skip_reason(ncpus):
-    """Why the cores sweep cannot run on `ncpus` usable CPUs, or None."""
-    if ncpus < MIN_CORES_CPUS:
-        return (f"skip: fewer than {MIN_CORES_CPUS} CPUs ({ncpus} usable): the cores sweep "
-                "needs S = 1 and 2 server CPUs with as many left for the generator")
-    return None

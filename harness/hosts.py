@@ -1,5 +1,6 @@
 """Other machines over OpenSSH: reach them, put the suite there, run and end
-processes there, read their /proc, and merge their generators' histograms.
+processes there, and read their /proc (their generators' records are merged
+by harness/merge.py).
 
 Every command is `ssh -T -o BatchMode=yes HOST ...`: the user's own ssh
 configuration (~/.ssh/config, or ssh_config= for the tests) and agent as they
@@ -40,6 +41,7 @@ import time
 from launch import exit_text, read_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REMOTE = os.path.join(ROOT, "harness", "remote")   # the scripts run on the hosts
 HARNESS = "harness"                 # the deployed suite's harness folder
 DEPLOY_PREFIX = "c10k-bench"        # deploy() replaces only folders named so
 # Defaults where the user's ssh configuration sets nothing: a host that does
@@ -122,87 +124,18 @@ def _last_line(text):
     return lines[-1] if lines else ""
 
 
-# The remote side of start(): record pid, group and session, start the
-# watchdog (double fork: it must not be the command's child, a prefork
-# server reaps its children), then become the command. $1 = cwd, $2 = 1 when
-# the command keeps the channel's stdin (then it ends at EOF itself).
-_WRAPPER = r'''
-read -r _ _ _ _ pgid sid _ < /proc/$$/stat
-echo "C10K-PID $$ $pgid $sid" >&2
-echo C10K-BEGIN
-cd "$1" || exit 127
-keep=$2; shift 2
-if [ "$keep" = 1 ]; then exec "$@"; fi
-exec 3<&0
-( setsid sh -c 'cat >/dev/null; kill -KILL -- "-$1" 2>/dev/null; pkill -KILL -s "$2" 2>/dev/null' \
-    c10k-watchdog "$pgid" "$sid" <&3 >/dev/null 2>&1 & )
-exec 3<&-
-exec "$@" </dev/null
-'''
+def _remote(name):
+    """A script the hosts run, from harness/remote/ (sent as text: the host
+    needs no copy of it)."""
+    with open(os.path.join(REMOTE, name)) as f:
+        return f.read()
 
-# Kill sessions "pgid:sid ..." and say which still have processes after 3 s.
-_KILLER = r'''
-for ps in "$@"; do
-  kill -KILL -- "-${ps%%:*}" 2>/dev/null; pkill -KILL -s "${ps##*:}" 2>/dev/null
-done
-i=0
-while [ $i -lt 30 ]; do
-  left=""
-  for ps in "$@"; do pgrep -s "${ps##*:}" >/dev/null 2>&1 && left="$left ${ps##*:}"; done
-  [ -z "$left" ] && break
-  for ps in $left; do pkill -KILL -s "$ps" 2>/dev/null; done
-  sleep 0.1; i=$((i + 1))
-done
-echo "C10K-LEFT$left"
-'''
 
-# deploy(): unpack the suite's tar (stdin) into $1.new, then swap it in:
-# the old folder goes only once the new one is whole.
-_UNPACK = r'''
-d=$1
-rm -rf "$d.new" && mkdir -p "$d.new" && tar -x -C "$d.new" && rm -rf "$d" && mv "$d.new" "$d"
-'''
-
-# Host context: one key=value per line; nic=NAME DRIVER MTU SPEED STATE.
-_CONTEXT = r'''
-echo "kernel=$(uname -r)"
-echo "kernel_version=$(uname -v)"
-echo "machine=$(uname -m)"
-echo "hostname=$(uname -n)"
-echo "cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-echo "nproc=$(nproc)"
-echo "cpus_online=$(getconf _NPROCESSORS_ONLN)"
-echo "cpus_allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)"
-echo "nofile_soft=$(ulimit -Sn)"
-echo "nofile_hard=$(ulimit -Hn)"
-echo "mem_total_kb=$(sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo)"
-echo "somaxconn=$(cat /proc/sys/net/core/somaxconn)"
-echo "ip_local_port_range=$(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' ' ')"
-echo "python3=$(command -v python3)"
-for d in /sys/class/net/*; do
-  n=${d##*/}; [ "$n" = lo ] && continue
-  drv=-; [ -e "$d/device/driver" ] && drv=$(basename "$(readlink -f "$d/device/driver")")
-  f=""; for x in mtu speed operstate; do f="$f $(cat "$d/$x" 2>/dev/null || echo -)"; done
-  echo "nic=$n $drv$f"
-  echo "nickind=$n $(ip -j -d link show dev "$n" 2>/dev/null)"
-done
-[ -n "$1" ] && echo "route=$(ip -o route get "$1" 2>/dev/null | head -n 1)"
-true
-'''
-
-# The /proc sampler: the deployed suite's own procfs.snapshot, answering one
-# JSON line per "snap PGID..." (with per-thread CPU and switches) or
-# "levels PGID..." (memory, threads, fds only) line, until EOF.
-_SAMPLER = r'''
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import procfs
-for line in sys.stdin:
-    w = line.split()
-    if w:
-        snap = procfs.snapshot([int(x) for x in w[1:]], tasks=w[0] == "snap")
-        print(json.dumps(snap), flush=True)
-'''
+_WRAPPER = _remote("wrapper.sh")      # start(): pid, group, session, watchdog, exec
+_KILLER = _remote("killer.sh")        # kill(): sessions, and what is left of them
+_UNPACK = _remote("unpack.sh")        # deploy(): the suite's tar into a folder, swapped in
+_CONTEXT = _remote("context.sh")      # context(): kernel, CPUs, limits, NICs, route
+_SAMPLER = _remote("sampler.py")      # sampler(): the deployed suite's procfs.snapshot
 
 
 class Remote:
@@ -617,107 +550,3 @@ def kill_all(remotes=None):
     for t in ts:
         t.join()
     return [problems[s] for s in by_host if s in problems]
-
-
-# ---- histograms ----------------------------------------------------------------
-# loadgen --json --buckets writes "latency_hist": its non-empty buckets as
-# [lowest, highest equivalent, count] (clients/hist.c's layout). Merging adds
-# counts bucket by bucket; a percentile of the merged counts uses hist.c's
-# rule (HdrHistogram's rank: at least 1, rounded half up; the bucket's
-# highest equivalent value, capped at the exact max). Never an average of
-# percentiles.
-
-def merge_hists(hists):
-    """One histogram from several loadgen "latency_hist" objects."""
-    buckets = {}
-    tot = dict(total=0, sum=0, min=None, max=0, over=0)
-    for h in hists:
-        if not h:
-            continue
-        for lo, hi, n in h["buckets"]:
-            have = buckets.get(lo)
-            if have and have[0] != hi:
-                raise ValueError(f"histograms disagree on the bucket at {lo} us "
-                                 f"(up to {have[0]} or {hi}): different loadgen builds?")
-            buckets[lo] = [hi, (have[1] if have else 0) + n]
-        tot["total"] += h["total"]
-        tot["sum"] += h["sum"]
-        tot["over"] += h.get("over", 0)
-        tot["max"] = max(tot["max"], h["max"])
-        if h["total"]:
-            tot["min"] = h["min"] if tot["min"] is None else min(tot["min"], h["min"])
-    tot["min"] = tot["min"] or 0
-    tot["buckets"] = [[lo, hi, n] for lo, (hi, n) in sorted(buckets.items())]
-    return tot
-
-
-def hist_percentile(h, p):
-    """Value at percentile p (0..100) of a (merged) histogram."""
-    if not h["total"]:
-        return 0
-    rank = max(1, int(min(p, 100.0) / 100.0 * h["total"] + 0.5))
-    seen = 0
-    for _lo, hi, n in h["buckets"]:
-        seen += n
-        if seen >= rank:
-            return min(hi, h["max"])
-    return h["max"]
-
-
-def hist_summary(h):
-    """The shape of loadgen's "latency_us" for a (merged) histogram."""
-    pct = {"p50": 50, "p90": 90, "p99": 99, "p999": 99.9, "p9999": 99.99}
-    out = {k: hist_percentile(h, p) for k, p in pct.items()}
-    out.update(max=h["max"] if h["total"] else 0,
-               mean=round(h["sum"] / h["total"], 1) if h["total"] else 0.0,
-               count=h["total"], over_range=h.get("over", 0))
-    return out
-
-
-_SUMMED = ("conns", "connected", "connect_errors", "active", "echoes", "echoes_per_s",
-           "bytes_per_s", "idle_echoes", "verify_errors", "unexpected_closes", "timeouts",
-           "open_missed", "unfinished", "conns_per_s", "rate")
-
-
-def merge_clients(parts):
-    """One generator record from several hosts' loadgen JSON objects (in
-    `parts`, {spec: json}): counts and rates added, latency from the merged
-    histogram, each part kept under "hosts". Figures that cannot be merged
-    exactly from summaries (the light/heavy split, connect latency, Jain's
-    index) are kept only when there is a single part."""
-    js = [j for j in parts.values() if j]
-    if not js:
-        return None
-    out = {k: sum(j.get(k) or 0 for j in js) for k in _SUMMED}
-    out["duration_s"] = max(j.get("duration_s") or 0 for j in js)
-    for k in ("size", "mode", "depth", "warmup_s", "idle_ping_s", "host", "allowed_host"):
-        out[k] = js[0].get(k)
-    out["threads"] = sum(j.get("threads", 1) * j.get("procs", 1) for j in js)
-    out["procs"] = sum(j.get("procs", 1) for j in js)
-    cpu = [j.get("client_cpu_s") or {} for j in js]
-    out["client_cpu_s"] = dict(user=sum(c.get("user", 0) for c in cpu),
-                               sys=sum(c.get("sys", 0) for c in cpu))
-    out["client_saturated"] = any(j.get("client_saturated") for j in js)
-    out["interrupted"] = any(j.get("interrupted") for j in js)
-    reasons = {}
-    for j in js:
-        for k, v in (j.get("connect_error_reasons") or {}).items():
-            reasons[k] = reasons.get(k, 0) + v
-    out["connect_error_reasons"] = reasons
-    fair = [j.get("fairness") or {} for j in js]
-    out["fairness"] = dict(min=min((f.get("min", 0) for f in fair), default=0),
-                           max=max((f.get("max", 0) for f in fair), default=0),
-                           jain=fair[0].get("jain") if len(js) == 1 else None)
-    if all(j.get("latency_hist") for j in js):
-        h = merge_hists([j["latency_hist"] for j in js])
-        out["latency_hist"] = h
-        out["latency_us"] = hist_summary(h)
-    else:
-        out["latency_us"] = js[0].get("latency_us") if len(js) == 1 else None
-    for k in ("light_latency_us", "heavy_latency_us", "connect_latency_us"):
-        if len(js) == 1 and k in js[0]:
-            out[k] = js[0][k]
-    out["hosts"] = {spec: {k: j.get(k) for k in ("echoes", "echoes_per_s", "duration_s",
-                                                  "latency_us", "client_saturated")}
-                    if j else None for spec, j in parts.items()}
-    return out

@@ -50,18 +50,9 @@ import subprocess
 import tempfile
 import time
 
+from figures import NAMES   # the names counted separately (their columns)
 from launch import Child
 
-# Names counted separately, most useful first (a tight descriptor budget keeps
-# the first ones); every other call is in "other". Each name is one more
-# filter the kernel evaluates on EVERY call of the server: with these 20,
-# perf bench syscall basic (getppid in a loop, pinned, load average ~11 on
-# this 2-CPU PVM guest) went from 4.0-5.1 us per call plain to 5.6-6.0 with
-# the total only, 6.1-8.0 with 16 names, 9.5-14.0 with 53 names; perf record
-# of every call cost more than 16 names (7.0-7.5). Pass names=() for the total alone.
-NAMES = ("read", "write", "sendto", "recvfrom", "epoll_wait", "epoll_pwait", "epoll_ctl",
-         "poll", "pselect6", "io_uring_enter", "io_submit", "io_getevents", "rt_sigtimedwait",
-         "futex", "accept4", "close", "fcntl", "ioctl", "getppid", "rt_sigqueueinfo")
 UNISTD = ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h")
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 FD_RESERVE = 64            # descriptors perf keeps for itself (files, fifos, output)

@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import time
 
+from figures import PROFILE_CATEGORIES as CATEGORIES   # wait, tcp, user, other
 from launch import Child
 from kcount import ATTACH_TIMEOUT_S, STOP_TIMEOUT_S, PerfControl, PerfWindow, stop_child, task_count
 
@@ -73,7 +74,6 @@ _CLASS_RE = [(cat, re.compile("^(?:" + "|".join(pats) + r")(?:\.\w+)*$")) for ca
 IRQ_ENABLE = re.compile(r"^(pvm_irq_enable|__raw_callee_save_\w+|native_irq_enable|"
                         r"_raw_spin_unlock_irq(restore)?|__local_bh_enable_ip|"
                         r"arch_local_irq_\w+)$")
-CATEGORIES = ("wait", "tcp", "user", "other")
 TOP = 15                       # functions listed per side
 SCRIPT_TIMEOUT_S = 120
 

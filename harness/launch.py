@@ -63,13 +63,6 @@ def install_cleanup(exit_on_signal=False):
         signal.signal(s, on_signal)
 
 
-def cpu_pair():
-    """(server CPU, client CPU) from this process's usable CPUs, or (None,
-    None) on one CPU: the server and the generator each get their own."""
-    cpus = sorted(os.sched_getaffinity(0))
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
-
-
 def exit_text(code):
     """A return code in words."""
     if code is None:

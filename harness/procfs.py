@@ -13,12 +13,9 @@ the CPU time from the processes' tick counters, which keep what their ended
 threads used, and gives no context switches.
 """
 
-import hashlib
 import os
 import platform
 import resource
-import socket
-import subprocess
 import time
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -225,58 +222,9 @@ def warnings(lim):
     return out
 
 
-# ---- context ---------------------------------------------------------------
-
-def cmd_output(args, cwd=None):
-    """A command's stdout, stripped, or None when it fails or is missing."""
-    try:
-        r = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=20)
-        return r.stdout.strip() if r.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
 def cpu_model():
+    """The CPU's model name (/proc/cpuinfo)."""
     for ln in _read("/proc/cpuinfo", "").splitlines():
         if ln.startswith("model name"):
             return ln.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
-        return None
-    return h.hexdigest()
-
-
-def context(root, bindir, profile, lim, argv, models, settings):
-    """context.json: what produced the figures, enough to reproduce them."""
-    status = cmd_output(["git", "status", "--porcelain"], cwd=root)
-    build = cmd_output(["make", "-n", "-B", "-C", root, "V=1", "bin/echo_epoll_lt"])
-    cflags_lines = [ln for ln in (build or "").splitlines() if " -c " in ln]
-    return dict(
-        date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        host=socket.gethostname(),
-        profile=profile, settings=settings, argv=argv,
-        kernel=platform.release(), kernel_version=platform.version(),
-        cpu_model=cpu_model(), cores=os.cpu_count(), cpus_usable=lim["cpus"],
-        limits=lim,
-        compiler=(cmd_output(["gcc", "--version"]) or "").splitlines()[:1],
-        cflags_env=os.environ.get("CFLAGS"),
-        compile_command=cflags_lines[:1],
-        glibc=" ".join(platform.libc_ver()),
-        python=platform.python_version(),
-        gnuplot=cmd_output(["gnuplot", "--version"]),
-        git_commit=cmd_output(["git", "rev-parse", "HEAD"], cwd=root),
-        git_dirty=bool(status) if status is not None else None,
-        git_dirty_files=len(status.splitlines()) if status else 0,
-        bin_dir=os.path.abspath(bindir),
-        binaries={m: sha256(os.path.join(bindir, f"echo_{m}")) for m in models},
-        loadgen_sha256=sha256(os.path.join(bindir, "loadgen")),
-        pinning=dict(server_cpu=0, client_cpu=1) if lim["cpus"] >= 2 else None,
-    )

@@ -1,18 +1,22 @@
-"""Profiles: which points a run measures, and how long that takes.
+"""profiles.py - which points a run measures (build_points), and what a
+point needs of the machine.
 
 A *point* is one measured configuration: a sweep (what varies), a series
 (a fixed parameter inside the sweep: 10,000 idle or none, heavy work or
 none), a model, and the load (conns, active, idle, rate, size, ...). Every
-point is measured `repeats` times; the CSV keeps the median and the spread.
+point is measured at least `repeats` times (harness/schedule.py says how
+many more); points.csv folds a point's repeats as harness/figures.py
+declares for each figure.
 
 A profile sets the run-wide settings here; each sweep's points per profile
 are declared with the sweep in harness/sweeps.py (`python3 harness/bench.py
---help` lists the sweeps).
+--help` lists the sweeps). How long a point takes is schedule.estimate_s's.
 """
 
 import math
+import os
+import resource
 
-import kernel
 import models
 import overrides as overrides_
 import sweeps as sweep_decl
@@ -31,14 +35,14 @@ SRC_COUNT = 8
 SWEEPS = tuple(sweep_decl.run_order())
 
 # Repeats (harness/schedule.py): every point gets `repeats`, interleaved across
-# models in a shuffled order; then points whose 95% interval is wider than
-# +-target of the mean (echoes/s and CPU per echo) repeat again, up to
-# max_repeats, within extra_time x the sweep's estimated time.
+# models in a shuffled order; then the points that have not converged to
+# +-target (harness/convergence.py) repeat again, up to max_repeats, within
+# extra_time x the sweep's estimated time.
 PROFILES = {
-    # CI: one repeat, few points; all models in well under 5 minutes.
+    # CI: one repeat, few points.
     "quick": dict(duration=1.0, warmup=0.25, repeats=1, max_server_procs=1,
                   target=0.05, max_repeats=1, extra_time=0.0),
-    # `make bench`: the reference results; must fit 30 minutes here.
+    # `make bench`: the reference results (--dry-run prints the estimate).
     "default": dict(duration=1.0, warmup=0.25, repeats=2, max_server_procs=1,
                     target=0.05, max_repeats=5, extra_time=0.1),
     # Everything, five repeats, past one process's limits with several
@@ -60,11 +64,22 @@ def procs_needed(conns, nofile):
     return math.ceil(conns / min(CONNS_PER_EXTRA_PROC, per_proc_conns(nofile)))
 
 
+def machine():
+    """What the sweeps' points may depend on, from this process: its usable
+    CPUs, and the descriptors one process of the suite holds
+    (RLIMIT_NOFILE's hard limit less FD_MARGIN)."""
+    return sweep_decl.Machine(
+        cpus=len(os.sched_getaffinity(0)),
+        fds=per_proc_conns(min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 20)))
+
+
 def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
-                 overrides=None):
+                 overrides=None, mach=None):
     """All points of a run, in execution order: sweep by sweep (SWEEPS order),
     and within a sweep repeat-major (every point once before any twice), so
-    an interrupted run still has whole sweeps. Returns (points, settings)."""
+    an interrupted run still has whole sweeps. mach: the sweeps.Machine the
+    points are for (default: this one). Returns (points, settings)."""
+    mach = mach or machine()
     p = dict(PROFILES[profile])
     p.update({k: v for k, v in (overrides or {}).items() if v is not None})
     chosen = [s for s in SWEEPS if s in (sweeps or SWEEPS)]
@@ -76,7 +91,7 @@ def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
     for name in chosen:
         sw = sweep_decl.get(name)
         sp = p["sweeps"][name]
-        for kw in sw.points(sp, models_, conns_filter):
+        for kw in sw.points(sp, models_, conns_filter, mach):
             mode = kw.pop("mode", None) or ("open" if kw.get("rate") else "closed")
             work_us = kw.pop("work_us", 0)
             conns, procs = kw["conns"], procs_needed(kw["conns"], nofile)
@@ -103,27 +118,6 @@ def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
     pts = [b.again(repeat=rep + 1, repeats=p["repeats"])
            for name in chosen for rep in range(p["repeats"]) for b in base if b.sweep == name]
     return pts, p
-
-
-def estimate_s(pt):
-    """Wall seconds a point takes: start/stop, connect + teardown (~25,000
-    connections/s each way here, measured), warm-up and measurement; for
-    repeat 1, the same again for the shorter kernel-counted run."""
-    if pt["mode"] == "dispatch":          # bin/dispatch, no server (dispatch_point.py)
-        return sweep_decl.dispatch_point.estimate_s(pt)
-
-    def one(warmup, duration):
-        s = 0.4 + warmup + duration + pt["conns"] / 12000.0
-        s += 0.15 * (pt["server_procs"] - 1)
-        if models.attr(pt["model"], "procs_per_conn"):
-            s += 0.0005 * pt["conns"]          # fork per process
-        return s
-    s = one(pt["warmup"], pt["duration"])
-    if pt["repeat"] == 1:                      # kernel.Bench.add_count's counted run
-        s += one(max(min(pt["warmup"], kernel.COUNT_WARMUP_S),
-                     models.attr(pt["model"], "warmup_s", 0.0)),
-                 min(pt["duration"], kernel.COUNT_RUN_S))
-    return s
 
 
 def model_limit(model, pt, limits):

@@ -1,13 +1,13 @@
 """records.py - the point record: one definition that the runner writes
-(points.jsonl, one JSON object a line) and the report, the CSV and the
-comparison read.
+(points.jsonl, one JSON object a line; load() reads it back) and the report,
+the CSV and the comparison read.
 
 A Point is one measured configuration (what build_points makes); a Record is
 one run of it: the point, its status and reason, and what was measured. The
-figures derived per run (Record.derived) are declared once in FIGURES, with
-how the CSV folds a point's repeats: "spread" (median with _min/_max) or
-"median". Records read back with Record.from_dict are checked: a missing or
-mistyped field, an unknown status or figure is an error naming it.
+figures derived per run (Record.derived) are those of harness/figures.py
+(with how the CSV folds them). Records read back with Record.from_dict are
+checked: a missing or mistyped field, an unknown status or figure is an
+error naming it.
 
 Both classes also answer rec["field"] and rec.get("field"), so readers
 written against the plain JSON objects keep working.
@@ -15,33 +15,15 @@ written against the plain JSON objects keep working.
 
 import dataclasses
 import json
+import os
+import signal
+import sys
 import typing
 
-import kernel
+from figures import FIGURES
 
 STATUSES = ("ok", "failed", "skipped")
 
-# Figures per run, in CSV order within each fold: name -> fold.
-FIGURES = {
-    "msgs_per_s": "spread", "p50_us": "spread", "p99_us": "spread",
-    "light_p50_us": "spread", "light_p99_us": "spread", "conns_per_s": "spread",
-    "cpu_us_per_echo": "spread", "user_us_per_echo": "spread", "sys_us_per_echo": "spread",
-    "syscalls_per_echo": "spread", "csw_per_echo": "spread", "rss_per_conn_b": "spread",
-    "bytes_per_s": "median", "p90_us": "median", "p999_us": "median", "p9999_us": "median",
-    "max_us": "median", "mean_us": "median", "heavy_p50_us": "median", "heavy_p99_us": "median",
-    "connect_p50_us": "median", "connect_p99_us": "median", "achieved_ratio": "median",
-    "vcsw_per_echo": "median", "ivcsw_per_echo": "median", "server_cpu_util": "median",
-    "client_cpu_util": "median", "fairness_jain": "median", "rss_kb": "median",
-    "hwm_kb": "median", "threads": "median", "fds": "median",
-    "client_saturated": "any",
-    "tasks_gone": "median",   # server threads that ended in the window (procfs: CPU from ticks)
-    # dispatch points (harness/dispatch_point.py; fds: the slots it watched)
-    "ns_per_event": "spread", "cpu_ns_per_event": "spread", "events_per_s": "median",
-    "syscalls_per_event": "median", "setup_ns_per_fd": "median",
-    **kernel.FIGURES,     # the kernel's calls by name, the self-count cross-check, profile shares
-}
-SPREAD = [k for k, v in FIGURES.items() if v == "spread"]
-MEDIAN = [k for k, v in FIGURES.items() if v == "median"]
 
 
 class _Fields:
@@ -125,6 +107,8 @@ class Point(_Fields):
     repeats: int = 1
     method: str = ""               # dispatch points (mode "dispatch"): chain | random
     writes: int = 0                # ... and events per timed run
+    count: int = 0                 # fixed work: echoes per active connection (loadgen
+                                   # --count; duration is then a cap); 0: timed
 
     def key(self):
         """What identifies a point across its repeats."""
@@ -174,7 +158,7 @@ class Record(_Fields):
             raise ValueError(f"record: status '{self.status}' is not one of {', '.join(STATUSES)}")
         bad = sorted(set(self.derived) - set(FIGURES))
         if bad:
-            raise ValueError(f"record: unknown figure(s) {', '.join(bad)} (declare them in records.FIGURES)")
+            raise ValueError(f"record: unknown figure(s) {', '.join(bad)} (declare them in harness/figures.py)")
 
     @classmethod
     def from_dict(cls, d):
@@ -183,3 +167,34 @@ class Record(_Fields):
     def to_json(self):
         """One line of points.jsonl."""
         return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
+
+
+def load(run_dir):
+    """Every whole, valid record of points.jsonl (a torn last line, or a line
+    that is not a record, is reported on stderr and left out)."""
+    recs = []
+    path = os.path.join(run_dir, "points.jsonl")
+    with open(path) as f:
+        for n, ln in enumerate(f, 1):
+            ln = ln.strip()
+            if not ln:
+                continue
+            try:
+                recs.append(Record.from_dict(json.loads(ln)))
+            except ValueError as e:
+                why = "a torn line" if isinstance(e, json.JSONDecodeError) else str(e)
+                sys.stderr.write(f"report: ignoring line {n} of {path}: {why}\n")
+    return recs
+
+
+def append(f, rec):
+    """rec as one line of points.jsonl (open file f), flushed and fsync'ed;
+    Ctrl-C and SIGTERM wait until it is whole."""
+    line = rec.to_json() + "\n"
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -5,9 +5,12 @@
   python3 harness/regress.py --accept                        new baseline (make baseline)
   python3 harness/regress.py --readme                        the baseline's README.md, again
 
-Layers: this file measures (every process through harness/launch.py);
-harness/gate.py decides (tolerances, verdicts, the comparison: pure
-functions); harness/regress_out.py writes (table, exports, baseline files).
+Layers: this file measures, each fixed-work run a point of the bench's
+runner (harness/runner.py: the server started and stopped, the generator
+run and judged, on the CPU plan's CPUs; every process through
+harness/launch.py); harness/gate.py decides (tolerances, verdicts, the
+comparison: pure functions); harness/regress_out.py writes (table, exports,
+baseline files).
 
 Per model (every bin/echo_* unless --models narrows), three measurements:
 
@@ -46,8 +49,9 @@ import argparse
 import json
 import os
 import platform
+import resource
+import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -58,12 +62,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import context       # noqa: E402  (cmd_output)
 import gate          # noqa: E402  (tolerances, verdicts, the comparison: pure)
 import kcount        # noqa: E402  (the kernel's count of the servers' system calls)
 import launch        # noqa: E402  (the one process launcher)
 import models        # noqa: E402  (the registry)
 import procfs        # noqa: E402
+import records       # noqa: E402  (the point a fixed-work run is)
 import regress_out   # noqa: E402  (table, exports, baseline files)
+import runner        # noqa: E402  (the bench's runner: server, generator, stop)
+import topology      # noqa: E402  (the CPU plan)
 from gate import REF, ratio_fig, spread  # noqa: E402
 
 # Fixed work. Counts are small: all of make regress must stay near 5 minutes
@@ -78,7 +86,6 @@ CG_ACCEPT_REPEATS = 5
 READY_S, STOP_S, VG_READY_S, VG_STOP_S = 10.0, 5.0, 60.0, 4.0
 RUN_CAP_S = 60          # loadgen --duration: the cap on one fixed-work run
 PROBE_BIN = "bin-extra"  # the self-test build (make EXTRA_SYSCALL=1): measured with a baseline
-SERVER_CPU, CLIENT_CPU = launch.cpu_pair()
 
 
 def say(msg):
@@ -86,110 +93,45 @@ def say(msg):
     sys.stderr.flush()
 
 
-def _cpus(cpu):
-    return {cpu} if cpu is not None else None
+# ---- a fixed-work point, through the bench's runner --------------------------------
 
-
-def run_child(cmd, timeout):
-    """Run a client (loadgen, hyperfine) pinned to the client CPU, in its own
-    process group: (exit code, stdout, stderr); raises TimeoutExpired."""
-    c = launch.Child(cmd, cpus=_cpus(CLIENT_CPU), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return c.communicate(timeout)
-
-
-# ---- one server, one fixed-work client -----------------------------------------
-
-def run_loadgen(loadgen, port, conns, count):
-    """One fixed-work run pinned to the client CPU: (JSON or None, error or None)."""
-    cmd = [loadgen, "--port", str(port), "--conns", str(conns), "--count", str(count),
-           "--size", str(SIZE), "--duration", str(RUN_CAP_S), "--json", "--quiet"]
-    try:
-        code, out, err = run_child(cmd, RUN_CAP_S + 30)
-    except subprocess.TimeoutExpired:
-        return None, "loadgen hung (killed)"
-    rec, _ = launch.parse_json(out)
-    if rec is None:
-        tail = [ln for ln in err.splitlines() if ln.strip()]
-        return None, f"loadgen exit {code}: {tail[-1] if tail else 'no output'}"
-    return rec, client_errors(rec, conns * count, code)
-
-
-def client_errors(rec, want, code):
-    errs = []
-    for k in ("verify_errors", "unexpected_closes", "timeouts", "connect_errors"):
-        if rec.get(k):
-            errs.append(f"{rec[k]} {k.replace('_', ' ')}")
-    if rec.get("echoes") != want:
-        errs.append(f"{rec.get('echoes')} of {want} echoes")
-    if code not in (0, 1) or (code == 1 and not errs):
-        errs.append(f"loadgen exit {code}")
-    return "; ".join(errs) or None
-
-
-def start_server(model, bindir, wrapper=(), ready_s=READY_S):
-    """bin/echo_<model> --port 0 (under a wrapper such as valgrind), pinned to
-    the server CPU: (Child, None) once READY, or (None, why)."""
-    srv = launch.Child([*wrapper, os.path.join(bindir, f"echo_{model}"), "--port", "0"],
-                       cpus=_cpus(SERVER_CPU))
-    if srv.wait_ready(ready_s) is None:
-        srv.kill()
-        return None, srv.error + _err_tail(srv)
-    return srv, None
-
-
-def _err_tail(srv):
-    tail = srv.stderr_tail(1, skip_prefix="==")      # valgrind's own lines start with ==
-    return f" ({tail[-1][:160]})" if tail else ""
-
-
-def stop_server(srv, stop_s, target=None):
-    """SIGTERM: (the JSON counters, None) or (None, why). target: the server's
-    own pid when srv is perf stat running it (perf does not pass SIGTERM on)."""
-    if target:
-        try:
-            os.kill(target, signal.SIGTERM)
-        except OSError:
-            pass
-        if not srv.wait(stop_s):
-            return None, f"no exit within {stop_s:g} s of SIGTERM"
-    elif not srv.stop(stop_s):
-        return None, srv.error
-    srv.join_output(1.0)
-    if srv.returncode != 0:
-        return None, f"exit {srv.returncode} after SIGTERM{_err_tail(srv)}"
-    stats, why = srv.counters()
-    return (stats, None) if stats else (None, "no JSON counters after SIGTERM")
+def point(model, conns, count):
+    """A fixed-work point: conns connections, each doing count echoes at
+    depth 1 (loadgen --count; RUN_CAP_S caps it), one fresh server with its
+    default flags, one generator: the CPU plan's CPUs (harness/topology.py)."""
+    return records.Point(
+        sweep="regress", series="fixed", x=conns, model=model, conns=conns, active=conns,
+        idle=0, rate=0, size=SIZE, depth=1, mode="closed", work_us=0, work_every=1,
+        split_every=0, server_cpus="0", duration=RUN_CAP_S, warmup=0, server_procs=1,
+        client_procs=1, src="", server_args=[], count=count)
 
 
 def fixed_work(model, a, count, wrapper=(), ready_s=READY_S, stop_s=STOP_S, kernel=False):
-    """Fresh server, one 1-connection fixed-work run, stop: a point dict.
-    kernel: the server runs under kcount.Wrapped (perf stat from its exec to
-    its exit): ksyscalls and kby (by name) are the kernel's count of the run."""
+    """Fresh server, one 1-connection fixed-work run, stop (runner.run_point,
+    as the bench's points): a point dict. wrapper: a command the server runs
+    under (valgrind). kernel: the server runs under kcount.Wrapped (perf stat
+    from its exec to its exit): ksyscalls and kby (by name) are the kernel's
+    count of the run."""
     pt = dict(ok=False, verify_errors=0)
-    w = kcount.Wrapped() if kernel else None
-    srv, why = start_server(model, a.bin, tuple(w.argv([])) if w else wrapper, ready_s)
-    if srv is None:
-        pt["error"] = f"server: {why}"
-        if w:
-            w.close()
-        return pt
+    w = kcount.Wrapped() if kernel else runner.Prefix(wrapper, skip_prefix="==") if wrapper \
+        else None          # valgrind's own stderr lines start with ==
     try:
-        rec, err = run_loadgen(a.loadgen, srv.port, 1, count)
-        stats, why = stop_server(srv, stop_s, w.target(srv.pid) if w else None)
+        rec = runner.run_point(point(model, 1, count), a.bin, len(a.topo.usable), ready_s, stop_s,
+                               topo=a.topo, wrap=w, loadgen=a.loadgen)
+        kres = w.result(" ".join(rec["server_stderr"][-2:])) if kernel else None
     finally:
-        srv.kill()
-    if w:
-        kres = w.result(" ".join(srv.stderr_tail(2)))
-        w.close()
-        if kres["total"] is None and not err and stats is not None:
+        if kernel:
+            w.close()
+    err = rec["reason"] if rec["status"] != "ok" else None
+    if kernel:
+        if kres["total"] is None and not err:
             err = f"kernel count: {kres['why_empty']}"
         pt.update(ksyscalls=kres["total"], kby=kres["by_name"] or {})
-    if rec:
-        pt["verify_errors"] = rec.get("verify_errors", 0)
-    if err or stats is None:
-        pt["error"] = "; ".join(x for x in (err, why and f"server: {why}") if x)
-        pt["stop_hang"] = bool(why and "no exit" in why)
+    pt["verify_errors"] = (rec["client"] or {}).get("verify_errors", 0)
+    if err:
+        pt.update(error=err, stop_hang=runner.NO_EXIT in err)
         return pt
+    stats = rec["server_stats"]
     pt.update(ok=True, echoes=stats["bytes_out"] // SIZE, syscalls=stats["syscalls"]["total"])
     return pt
 
@@ -273,27 +215,32 @@ def measure_callgrind(model, a, tmp):
 
 
 def measure_tput(model, a, rundir):
-    """hyperfine over fixed-work runs against one server; ratios come later."""
+    """hyperfine over fixed-work runs against one server (runner.Servers, the
+    generator's flags and CPUs from the CPU plan); ratios come later."""
     jsonl = os.path.join(rundir, "loadgen", f"{model}.jsonl")
     hjson = os.path.join(rundir, "hyperfine", f"{model}.json")
     r = dict(ok=False, verify_errors=0)
-    srv, why = start_server(model, a.bin)
-    if srv is None:
-        r["error"] = f"server: {why}"
-        return r
+    pt = point(model, TPUT_CONNS, TPUT_COUNT)
+    srv = runner.Servers(pt, a.bin, len(a.topo.usable), READY_S, STOP_S, a.topo)
     try:
-        cmd = (f"{a.loadgen} --port {srv.port} --conns {TPUT_CONNS} --count {TPUT_COUNT} "
-               f"--size {SIZE} --duration {RUN_CAP_S} --json --quiet >> {jsonl}")
+        if not srv.start():
+            r["error"] = "; ".join(srv.reasons)
+            return r
+        lg, cpus = a.topo.generator(runner.loadgen_args(pt, a.bin, srv.port, a.loadgen), pt)
+        cmd = f"{shlex.join(lg)} >> {shlex.quote(jsonl)}"
         hf = ["hyperfine", "--warmup", str(TPUT_WARMUP), "--runs", str(TPUT_RUNS), "-i",
               "--style", "none", "--export-json", hjson, "-n", model, cmd]
         try:
-            code, _, herr_text = run_child(hf, (TPUT_RUNS + TPUT_WARMUP) * (RUN_CAP_S + 5))
+            code, _, herr_text = launch.Child(hf, cpus=cpus, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE).communicate(
+                (TPUT_RUNS + TPUT_WARMUP) * (RUN_CAP_S + 5))
             herr = None if code == 0 else f"hyperfine exit {code}: {herr_text.strip()[-200:]}"
         except subprocess.TimeoutExpired:
             herr = "hyperfine hung (killed)"
-        stats, why = stop_server(srv, STOP_S)
+        srv.stop()
     finally:
         srv.kill()
+    stats = srv.summed_stats()
     recs = []
     try:
         with open(jsonl) as f:
@@ -302,7 +249,11 @@ def measure_tput(model, a, rundir):
         pass
     want = TPUT_CONNS * TPUT_COUNT
     r["verify_errors"] = sum(x.get("verify_errors", 0) for x in recs)
-    errs = [e for e in (client_errors(x, want, 0) for x in recs) if e]
+    errs = []
+    for x in recs:                     # each run judged as the bench judges a point
+        judged = dict(reasons=[])
+        runner.judge_client(pt, x, 0, judged)
+        errs += judged["reasons"]
     times = []
     try:
         with open(hjson) as f:
@@ -316,8 +267,8 @@ def measure_tput(model, a, rundir):
         errs.append(herr)
     if len(recs) != TPUT_RUNS + TPUT_WARMUP and not herr:
         errs.append(f"{len(recs)} loadgen records for {TPUT_RUNS + TPUT_WARMUP} runs")
-    if stats is None:
-        errs.append(f"server: {srv.error}")
+    if srv.reasons or stats is None:
+        errs += srv.reasons or ["server: no JSON counters"]
     if errs:
         r["error"] = "; ".join(dict.fromkeys(errs))
         return r
@@ -433,23 +384,14 @@ def collect(chosen, a, rundir, repeats, cg_repeats):
 # ---- machine, baseline -------------------------------------------------------------
 
 def _cmd(args):
-    return procfs.cmd_output(args, cwd=ROOT)
+    return context.cmd_output(args, cwd=ROOT)
 
 
 def machine():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    cpu = ln.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     dirty = _cmd(["git", "status", "--porcelain", "--", ".", ":!results"])
     return dict(
         date=time.strftime("%Y-%m-%dT%H:%M:%S%z"), host=socket.gethostname(),
-        kernel=platform.release(), cpu_model=cpu, cores=os.cpu_count(),
+        kernel=platform.release(), cpu_model=procfs.cpu_model(), cores=os.cpu_count(),
         cpus_usable=len(os.sched_getaffinity(0)),
         loadavg=[float(x) for x in open("/proc/loadavg").read().split()[:3]],
         commit=_cmd(["git", "rev-parse", "HEAD"]), dirty=bool(dirty) if dirty is not None else None,
@@ -566,6 +508,9 @@ def main(argv):
     cg_repeats = CG_ACCEPT_REPEATS if a.accept else 1
 
     launch.install_cleanup()
+    # where the points run: the CPU plan of SERVER_CPUS=1 (the server on the
+    # first usable CPU, the generator on the others), as the bench's
+    a.topo = topology.Local(1, nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     mach = machine()
     rundir = os.path.join(a.out, f"regress-{time.strftime('%Y%m%d-%H%M%S')}-{mach['host']}")
     os.makedirs(rundir, exist_ok=True)

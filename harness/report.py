@@ -1,129 +1,27 @@
-"""From a run's points.jsonl to points.csv, the charts and REPORT.md.
-
-points.csv is tidy: one row per point (its repeats folded into the median,
-with _min/_max columns for the spread of the main figures: records.FIGURES),
-a header row, empty fields where a figure does not exist. Rows are sorted by
-sweep, series, model (the registry's order) and x, so each model's line is
-contiguous. The charts and the report's sections are the sweeps' own
-declarations (harness/sweeps.py); each chart is drawn by its kind's gnuplot
-file (plots/<kind>.gp) with the models' styles from harness/models.py.
+"""report.py - a run folder's points.jsonl made into points.csv, the charts
+and REPORT.md (make_all). The rows are harness/fold.py's, the charts
+harness/charts.py's; this writes the CSV (a header row, empty fields where a
+figure does not exist) and REPORT.md: the sweeps' sections as they declare
+them (harness/sweeps.py: charts, tables, items of their own form), the
+confidence section, the claims the intervals support, the kernel's view
+(harness/kernel_report.py), and the failed and skipped points.
 """
 
 import csv
 import json
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 
-import kernel
+import charts
+import convergence
+import dispatch_report
+import fold
+import kernel_report
 import models
+import records
 import sentences
-import schedule
 import stats
 import sweeps
-from records import MEDIAN, SPREAD, Record
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-PLOTS = os.path.join(ROOT, "plots")
-
-# The registry's orders (other modules read them from here too).
-MODEL_ORDER = models.names()
-SWEEP_ORDER = tuple(sweeps.names())
-order_models = models.order
-
-KEY_COLS = ["sweep", "series", "model", "style", "x", "conns", "active", "idle", "rate",
-            "size", "work_us", "work_every", "server_procs", "client_procs"]
-# Each spread figure: the mean of the ok repeats, its 95% Student-t interval
-# (_lo/_hi, stats.ci_fields; empty with one repeat) and the range (_min/_max).
-# converged: 1/0 whether the schedule's figures' intervals are within the
-# run's target (empty with fewer than 2 ok repeats).
-COLUMNS = (KEY_COLS + ["status", "n_ok", "n_runs", "converged"]
-           + [c for s in SPREAD for c in (s, s + "_lo", s + "_hi", s + "_min", s + "_max")]
-           + MEDIAN + ["client_saturated", "syscalls_note", "reason"])
-
-
-def style_of(model):
-    """The model's style number (1-based display position)."""
-    return models.index(model) + 1
-
-
-def load_records(run_dir):
-    """Every whole, valid record of points.jsonl (a torn last line, or a line
-    that is not a record, is reported on stderr and left out)."""
-    recs = []
-    path = os.path.join(run_dir, "points.jsonl")
-    with open(path) as f:
-        for n, ln in enumerate(f, 1):
-            ln = ln.strip()
-            if not ln:
-                continue
-            try:
-                recs.append(Record.from_dict(json.loads(ln)))
-            except ValueError as e:
-                why = "a torn line" if isinstance(e, json.JSONDecodeError) else str(e)
-                sys.stderr.write(f"report: ignoring line {n} of {path}: {why}\n")
-    return recs
-
-
-def _num_or_none(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def fold(runs, target=stats.TARGET):
-    """One CSV row from the repeats of one point: status, means with their
-    95% intervals and spread (SPREAD figures), medians (MEDIAN figures), and
-    whether the point converged to +-target."""
-    pt = runs[0].point
-    row = {k: pt[k] for k in KEY_COLS if k != "style"}
-    row["style"] = style_of(pt.model)
-    ok = [r for r in runs if r.status == "ok"]
-    row["n_ok"], row["n_runs"] = len(ok), len(runs)
-    if ok and len(ok) == len(runs):
-        row["status"] = "ok"
-    elif ok:
-        row["status"] = "partial"
-    elif any(r.status == "failed" for r in runs):
-        row["status"] = "failed"
-    else:
-        row["status"] = "skipped"
-    row["reason"] = " | ".join(dict.fromkeys(r.reason or "" for r in runs if r.status != "ok"))
-    for col in SPREAD + MEDIAN:
-        vals = [v for v in (r.derived.get(col) for r in ok) if _num_or_none(v)]
-        row[col] = statistics.median(vals) if vals else None
-        if col in SPREAD:
-            row.update(stats.ci_fields(col, vals))
-            row[col + "_min"] = min(vals) if vals else None
-            row[col + "_max"] = max(vals) if vals else None
-    figs = schedule.figures_of(pt)
-    smp = [schedule.sample(r.derived, figs) for r in ok]
-    row["converged"] = (None if len(ok) < 2 else
-                        int(all(stats.converged([x[f] for x in smp], target) for f in figs)))
-    sat = [r.derived.get("client_saturated") for r in ok]
-    row["client_saturated"] = int(any(sat)) if sat else None
-    row["syscalls_note"] = kernel.note_of(runs)     # why the kernel's columns are empty
-    return row
-
-
-def group(recs):
-    """{point key: [its records]} in the order first seen."""
-    groups = {}
-    for r in recs:
-        groups.setdefault(r.point.key(), []).append(r)
-    return groups
-
-
-def aggregate(recs, target=stats.TARGET):
-    """Fold repeats: one row per point, plus the rows sweeps lend each other."""
-    rows = [fold(runs, target) for runs in group(recs).values()]
-    for sw in sweeps.SWEEPS:
-        if sw.extra_rows:
-            rows += sw.extra_rows(rows)
-    rows.sort(key=lambda r: (SWEEP_ORDER.index(r["sweep"]) if r["sweep"] in SWEEP_ORDER else 99,
-                             r["series"], r["style"], r["model"], r["x"], r["rate"], r["work_us"]))
-    return rows
 
 
 def _fmt(v):
@@ -138,7 +36,7 @@ def _fmt(v):
 
 def write_csv(rows, path, columns=None):
     """rows as CSV (report's COLUMNS unless given), written whole or not at all."""
-    columns = columns or COLUMNS
+    columns = columns or fold.COLUMNS
     tmp = path + ".tmp"
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -149,155 +47,6 @@ def write_csv(rows, path, columns=None):
 
 
 # ---- charts ----------------------------------------------------------------
-
-def _ok(r):
-    return r["status"] in ("ok", "partial")
-
-
-def _at(item, sel):
-    """The x value an AtTable or a bars/dots chart shows, or None."""
-    return item.at_pick(sel)
-
-
-def _words(sw, sel):
-    """What a sweep's titles may name."""
-    return dict(work_ms=sweeps.work_ms(sel), active=sweeps.active_of(sel))
-
-
-def chart_vars(sw, ch, rows):
-    """gnuplot variables for one chart, or None when it has nothing to draw."""
-    if ch.vars:                   # a kind with its own variables (sweeps.Chart.vars)
-        return ch.vars(sw, ch, rows)
-    sel = [r for r in rows if r["sweep"] == sw.name]
-    v = dict(sweep=sw.name)
-    words = _words(sw, sel)
-    if ch.kind == "lines":
-        series = sweeps.series_of(sw, sel)
-        panels = [p for p in ch.panels if p.series <= len(series)]
-        v.update(xcol=ch.x, xlabel=ch.xlabel, logx=ch.logx, np=len(panels))
-        for k, p in enumerate(panels, 1):
-            ser = series[p.series - 1] if p.series else ""
-            lo, hi = interval_cols(p.y)
-            v.update({f"y{k}": p.y, f"ylo{k}": lo, f"yhi{k}": hi,
-                      f"ylabel{k}": p.ylabel, f"series{k}": ser,
-                      f"ptitle{k}": sw.series_title(ser) if ser else "",
-                      f"logy{k}": int(p.logy), f"yfmt{k}": p.yfmt})
-        shown = [r for r in sel if not panels[0].series or r["series"] in series[:2]]
-    else:
-        at = _at(ch, sel)
-        if at is None:
-            return None
-        words["at"] = at
-        shown = [r for r in sel if r[ch.at] == at]
-        s = sweeps.series_of(sw, sel)
-        s = (s + s)[:2] if s else ["", ""]
-        v.update(at_col=ch.at, at_val=at, s1=s[0], s2=s[1])
-    v.update(ch.params)
-    if not any(_ok(r) and r.get(ch.main_col()) is not None for r in shown):
-        return None
-    v["title"] = ch.title.format(**words)
-    v["models"] = " ".join(order_models({r["model"] for r in shown}))
-    v["fails"] = int(any(r["status"] == "failed" for r in shown))
-    if ch.kind == "lines":
-        v.update(family_vars(v["models"].split()))
-    return v
-
-
-def interval_cols(col):
-    """A figure's error-bar columns: its interval (<col>_lo/_hi) when the CSV
-    has one, else its spread (_min/_max), else the figure itself (no bar)."""
-    for lo, hi in (("_lo", "_hi"), ("_min", "_max")):
-        if col + lo in COLUMNS and col + hi in COLUMNS:
-            return col + lo, col + hi
-    return col, col
-
-
-def family_vars(shown):
-    """The small multiples' panels: the families of the shown models, in the
-    registry's order (fam<j>), and each shown model's panel number (mfam)."""
-    fams = [f for f in models.FAMILIES if any(models.attr(m, "family", "other") == f
-                                              for m in shown)]
-    if any(models.attr(m, "family", "other") not in fams for m in shown):
-        fams.append("other")
-    v = {f"fam{j}": f for j, f in enumerate(fams, 1)}
-    v.update(nf=len(fams), mfam=" ".join(str(fams.index(models.attr(m, "family", "other")) + 1)
-                                         for m in shown))
-    return v
-
-
-def _gp_str(s):
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def plot(run_dir, rows):
-    """Draw every chart with data as PNG and SVG; returns ({name: files}, errors)."""
-    made, errors = {}, []
-    csv_path = os.path.join(run_dir, "points.csv")
-    with tempfile.TemporaryDirectory(prefix="c10k-plot-") as tmp:
-        style = os.path.join(tmp, "style.gp")
-        with open(style, "w") as f:
-            f.write(models.gnuplot())
-        for sw, ch in sweeps.charts():
-            v = chart_vars(sw, ch, rows)
-            if v is None:
-                continue
-            empty = [f"figure {k} ({v[f'series{k}'] or '-'})" for k in range(1, v.get("np", 0) + 1)
-                     if not _figure_data(v, k, rows)]
-            if empty:
-                errors.append(f"{ch.name}: no data rows in {', '.join(empty)} "
-                              f"({', '.join(v[f'y{k}'] for k in range(1, v['np'] + 1))})")
-                continue
-            for term in ("png", "svg"):
-                vars_ = dict(csv=csv_path, outdir=run_dir, chart=ch.name, term=term,
-                             plotdir=PLOTS, style=style, **v)
-                expr = "; ".join(f"{k}={_gp_str(x) if isinstance(x, str) else x}"
-                                 for k, x in vars_.items())
-                try:
-                    r = subprocess.run(["gnuplot", "-e", expr,
-                                        os.path.join(PLOTS, f"{ch.kind}.gp")],
-                                       capture_output=True, text=True, timeout=60)
-                except (OSError, subprocess.TimeoutExpired) as e:
-                    errors.append(f"{ch.name}.{term}: {e}")
-                    continue
-                out = os.path.join(run_dir, f"{ch.name}.{term}")
-                if r.returncode != 0 or not os.path.isfile(out):
-                    msg = [ln for ln in r.stderr.splitlines()
-                           if ln.strip() and "warning" not in ln.lower()]
-                    errors.append(f"{ch.name}.{term}: gnuplot: {' / '.join(msg[-3:]) or r.returncode}")
-                    continue
-                empty = empty_figures(out + ".rows")
-                if empty:
-                    errors.append(f"{ch.name}.{term}: drew no data rows in {', '.join(empty)}")
-                    continue
-                made.setdefault(ch.name, []).append(out)
-    return made, errors
-
-
-def _figure_data(v, k, rows):
-    """Whether a lines chart's figure k has a point to draw in the CSV rows."""
-    return any(r["sweep"] == v["sweep"] and (not v[f"series{k}"] or r["series"] == v[f"series{k}"])
-               and _ok(r) and r.get(v[f"y{k}"]) is not None for r in rows)
-
-
-def chart_rows(path):
-    """What a lines chart drew (plots/lines.gp writes <chart>.<term>.rows):
-    {(figure, series): {model: data rows}}; {} when the file is missing."""
-    out = {}
-    try:
-        with open(path) as f:
-            for ln in f:
-                k, ser, m, n = ln.rstrip("\n").split("\t")
-                out.setdefault((int(k), ser), {})[m] = int(n)
-    except (OSError, ValueError):
-        return {}
-    return out
-
-
-def empty_figures(path):
-    """The figures of a chart that drew nothing ("figure k (series)"): an
-    empty or all-failed chart. [] for a chart kind that writes no .rows."""
-    return [f"figure {k} ({ser})" for (k, ser), per in sorted(chart_rows(path).items())
-            if not sum(per.values())]
 
 
 # ---- REPORT.md -------------------------------------------------------------
@@ -333,7 +82,7 @@ def pivot(sel, col, xname="x"):
     idx = {(r["model"], r["x"]): r for r in sel}
     out = [f"| model \\ {xname} | " + " | ".join(f"{x:,}" for x in xs) + " |",
            "|---|" + "---:|" * len(xs)]
-    for m in order_models({r["model"] for r in sel}):
+    for m in models.order({r["model"] for r in sel}):
         out.append(f"| {m} | " + " | ".join(_cell(idx.get((m, x)), col) for x in xs) + " |")
     return "\n".join(out) + "\n"
 
@@ -354,11 +103,11 @@ def _blocks(items):
 def _has_figure(sel, col):
     """False only when every point is fine and none has the figure: a table
     or chart of nothing (a failed point still shows, as FAIL)."""
-    return any(r.get(col) is not None or not _ok(r) for r in sel)
+    return any(r.get(col) is not None or not fold.measured(r) for r in sel)
 
 
 def at_table(t, sel):
-    at = _at(t, sel)
+    at = t.at_pick(sel)
     if at is None:
         return []
     out = [f"{t.label.format(at=f'{at:,}')}:\n",
@@ -388,7 +137,7 @@ def section_items(sw, block, sel, made):
     elif isinstance(first, sweeps.AtTable):
         out += at_table(first, sel)
     elif isinstance(first, sweeps.Custom):
-        out += first.render(sel)
+        out += CUSTOM[first.render](sel)
     elif first.per_series:
         for s in sweeps.series_of(sw, sel):
             ss = [r for r in sel if r["series"] == s]
@@ -403,15 +152,13 @@ def section_items(sw, block, sel, made):
 
 # ---- confidence and claims (REPORT.md) ------------------------------------
 
-def run_target(ctx):
-    return float((ctx.get("settings") or {}).get("target") or stats.TARGET)
-
 
 def _judged(r):
-    """The figures a CSV row's point converges on (its mode from its sweep and rate)."""
-    mode = r["sweep"] if r["sweep"] in ("dispatch", "churn") else (
-        "open" if r.get("rate") else "closed")
-    return schedule.figures_of(dict(mode=mode, rate=r.get("rate")))
+    """The figures a CSV row's point converges on (the CSV has no mode: the
+    dispatch and churn sweeps' points have theirs, any other is closed or,
+    with a rate, open loop)."""
+    mode = r["sweep"] if r["sweep"] in ("dispatch", "churn") else "closed"
+    return convergence.figures_of(dict(mode=mode, rate=r.get("rate")))
 
 
 def _half_pct(r, col):
@@ -432,7 +179,7 @@ def _quiet_text(q):
 def confidence_lines(ctx, rows):
     """## Confidence: how the intervals were made, the points that did not
     converge, and the quiet-machine readings."""
-    target = run_target(ctx)
+    target = fold.run_target(ctx)
     st = ctx.get("settings") or {}
     sch = ctx.get("schedule") or {}
     pts = [r for r in rows if r["status"] in ("ok", "partial") and r.get("converged") is not None]
@@ -459,7 +206,7 @@ def confidence_lines(ctx, rows):
         out.append(f"Every point with 2+ repeats converged ({len(pts)}).\n" if pts else "")
     else:
         out += [f"Points that did not converge to +-{target:.0%} ({len(bad)} of {len(pts)}), "
-                "with the figures each is judged on (schedule.figures_of) and ± half their "
+                "with the figures each is judged on (harness/convergence.py) and ± half their "
                 "95% interval:\n",
                 "| sweep | series | model | x | repeats | judged on |",
                 "|---|---|---|---:|---:|---|"]
@@ -488,7 +235,7 @@ CLAIMS = (("active", "msgs_per_s", "near1000"), ("active", "cpu_us_per_echo", "n
 def claims_lines(rows, recs):
     """## What the intervals support: stats.claims sentences, every model
     against the reference model, only where the data are."""
-    groups = group(recs)
+    groups = fold.group(recs)
     out, done = [], set()
     for sweep, fig, pick in CLAIMS:
         sel = [r for r in rows if r["sweep"] == sweep and r["status"] in ("ok", "partial")
@@ -514,7 +261,7 @@ def claims_lines(rows, recs):
                 per[r["model"]] = vals
         if len(per) < 2:
             continue
-        ms = order_models(set(per))
+        ms = models.order(set(per))
         ref = CLAIM_REF if CLAIM_REF in per else ms[0]
         where = f"{x:,} {sweeps.get(sweep).charts()[0].xlabel or 'x'}" if sweeps.get(sweep).charts() \
             else f"x = {x:,}"
@@ -535,6 +282,37 @@ def claims_lines(rows, recs):
              "cheaper or costlier than another only where the two 95% Student-t intervals of "
              "the mean do not overlap; otherwise the sentence says \"no measurable difference\".\n"]
             + out)
+
+
+RATE_KNEE_P99_US = 1000     # the rate sweep's knee: the highest load with p99 under this
+
+
+def rate_knees(rows):
+    """REPORT.md lines: per series and model, the knee (the highest offered
+    share of capacity whose p99 stays under RATE_KNEE_P99_US)."""
+    sw = sweeps.get("rate")
+    out = [f"Knee: the highest offered load (share of the model's capacity, from its "
+           f"closed-loop probe) with p99 under {RATE_KNEE_P99_US:,} us; `-` = none.\n"]
+    for ser in sweeps.series_of(sw, rows):
+        sel = [r for r in rows if r["series"] == ser]
+        out += [f"{sw.series_title(ser)}:\n", "| model | knee | echoes/s there | p99 there (us) |"
+                " p99.9 there (us) |", "|---|---:|---:|---:|---:|"]
+        for m in models.order({r["model"] for r in sel}):
+            under = [r for r in sel if r["model"] == m and fold.measured(r) and r.get("p99_us") is not None
+                     and r["p99_us"] < RATE_KNEE_P99_US]
+            k = max(under, key=lambda r: r["x"]) if under else None
+            if k is None:
+                out.append(f"| {m} | - | | | |")
+            else:
+                f = [f"{k.get(c):,.0f}" if k.get(c) is not None else "-"
+                     for c in ("msgs_per_s", "p99_us", "p999_us")]
+                out.append(f"| {m} | {k['x']}% | " + " | ".join(f) + " |")
+        out.append("")
+    return out
+
+
+# The report items of their own form, by the name a sweep's Custom gives.
+CUSTOM = {"rate_knees": rate_knees, "kerrisk": dispatch_report.kerrisk_lines}
 
 
 def write_report(run_dir, ctx, rows, recs, made, plot_errors):
@@ -579,12 +357,12 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
     for sw in sweeps.SWEEPS:
         sel = [r for r in rows if r["sweep"] == sw.name]
         if sel:
-            w(f"## {sw.section.format(**_words(sw, sel))}\n")
+            w(f"## {sw.section.format(**sweeps.title_words(sel))}\n")
             for block in _blocks(sw.report):
                 L.extend(section_items(sw, block, sel, made))
     L.extend(confidence_lines(ctx, rows))       # interval method, not converged, quiet
     L.extend(claims_lines(rows, recs))          # what the intervals support
-    L.extend(kernel.report_lines(ctx, rows, recs, order_models))   # calls by name, profiles
+    L.extend(kernel_report.report_lines(ctx, rows, recs, models.order))   # calls by name, profiles
     bad = [r for r in recs if r["status"] != "ok"]
     w("## Failed and skipped points\n")
     if not bad:
@@ -627,15 +405,15 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
 
 def make_all(run_dir, plots=True):
     """CSV, charts (unless plots=False), REPORT.md for a run folder."""
-    recs = load_records(run_dir)
+    recs = records.load(run_dir)
     try:
         with open(os.path.join(run_dir, "context.json")) as f:
             ctx = json.load(f)
     except (OSError, ValueError):
         ctx = {}
-    rows = aggregate(recs, run_target(ctx))
+    rows = fold.aggregate(recs, fold.run_target(ctx))
     write_csv(rows, os.path.join(run_dir, "points.csv"))
-    made, errors = ({}, []) if not plots else plot(run_dir, rows)
+    made, errors = ({}, []) if not plots else charts.plot(run_dir, rows)
     for e in errors:
         sys.stderr.write(f"report: {e}\n")
     write_report(run_dir, ctx, rows, recs, made, errors)

@@ -1,6 +1,9 @@
-"""Measure one point: start the server(s), run the load generator, read
-/proc at the generator's `loadgen: measure start` / `measure end` lines,
-stop the server with SIGTERM and keep its JSON counters.
+"""runner.py - measure one point: start the server(s), run the load
+generator, read /proc at the generator's `loadgen: measure start` /
+`measure end` lines, stop the server with SIGTERM and keep its JSON counters.
+The bench's points (closed, open, churn) and the regression gate's
+fixed-work runs (pt.count; a server under perf stat or valgrind: wrap) run
+here alike.
 
 Every child is started by harness/launch.py (its own process group, pinned,
 PDEATHSIG, registered until reaped), so an exception or Ctrl-C anywhere
@@ -11,17 +14,19 @@ the reasons; only a bug in the harness raises.
 
 import os
 import selectors
+import signal
 import time
 
 import kernel
 import launch
 import models
 import topology
-from hosts import merge_clients
 from launch import exit_text
+from merge import merge_clients
 from procfs import delta
 
 CONNECT_TIMEOUT_S = 5     # loadgen --connect-timeout
+NO_EXIT = "no exit within"   # the reason of a server that outlived SIGTERM
 REPLY_TIMEOUT_S = 3       # loadgen --timeout: a starved server shows in seconds
 STDERR_TAIL = 12          # lines of a child's stderr kept in the record
 
@@ -65,16 +70,30 @@ def ref_warm_up(path, timeout=600):
     return None
 
 
-def pin(cpu, cpus):
-    """The CPU set for a child: CPU `cpu` on a machine of two or more, else none."""
-    return {cpu} if cpus >= 2 and cpu is not None else None
+class Prefix:
+    """A wrapper that execs the server (valgrind): its argv before the
+    server's; SIGTERM goes to the pid it started. skip_prefix: the wrapper's
+    own stderr lines, left out of a failure's reason (valgrind's "==")."""
+
+    def __init__(self, args, skip_prefix=None):
+        self.args, self.skip_prefix = list(args), skip_prefix
+
+    def argv(self, cmd):
+        return self.args + list(cmd)
+
+    @staticmethod
+    def target(pid):
+        return pid
 
 
 class Servers:
-    """One server process, or several sharing a port with --reuseport."""
+    """One server process, or several sharing a port with --reuseport. wrap:
+    the server runs under a wrapper (Prefix, or kcount.Wrapped: perf stat,
+    which does not pass SIGTERM on): wrap.argv(cmd), wrap.target(pid) the
+    process to signal."""
 
-    def __init__(self, pt, bindir, cpus, ready_timeout, stop_timeout, topo=None):
-        self.pt, self.bindir, self.cpus = pt, bindir, cpus
+    def __init__(self, pt, bindir, cpus, ready_timeout, stop_timeout, topo=None, wrap=None):
+        self.pt, self.bindir, self.cpus, self.wrap = pt, bindir, cpus, wrap
         self.topo = topo or topology.Local()     # where and how (harness/topology.py)
         self.ready_timeout, self.stop_timeout = ready_timeout, stop_timeout
         self.procs, self.cmds = [], []
@@ -96,13 +115,15 @@ class Servers:
         return a + list(pt["server_args"])
 
     def _why(self, i, what):
-        tail = self.procs[i].stderr_tail(1)
+        tail = self.procs[i].stderr_tail(1, getattr(self.wrap, "skip_prefix", None))
         return f"server {i + 1}: {what}" + (f" ({tail[-1]})" if tail else "")
 
     def start(self):
         """Start every instance; False (with reasons) if one gives no READY."""
         for i in range(self.pt["server_procs"]):
-            args, p = self.topo.start_server(self.args(self.port or 0), self.pt, i)
+            args = self.args(self.port or 0)
+            args, p = self.topo.start_server(self.wrap.argv(args) if self.wrap else args,
+                                             self.pt, i)
             self.procs.append(p)
             self.cmds.append(args)
             if p.wait_ready(self.ready_timeout) is None:
@@ -134,12 +155,19 @@ class Servers:
         """SIGTERM each instance (its own pid: a multi-process server signals
         its children itself), read its JSON line, kill what is left."""
         for p in self.procs:
-            p.terminate()
+            pid = self.wrap.target(p.pid) if self.wrap and p.alive() else None
+            if pid:                   # the wrapped server itself
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+            else:
+                p.terminate()
         t0 = time.monotonic()
         for i, p in enumerate(self.procs):
             left = max(0.1, self.stop_timeout - (time.monotonic() - t0))
             if not p.wait(left):
-                self.reasons.append(f"server {i + 1}: no exit within "
+                self.reasons.append(f"server {i + 1}: {NO_EXIT} "
                                     f"{self.stop_timeout:g} s of SIGTERM (killed)")
             elif i not in self.died_during_run and p.returncode != 0:
                 self.reasons.append(f"server {i + 1}: {exit_text(p.returncode)} after SIGTERM")
@@ -188,8 +216,9 @@ class Servers:
         return out[-STDERR_TAIL:]
 
 
-def loadgen_args(pt, bindir, port):
-    a = [os.path.join(bindir, "loadgen"), "--host", "127.0.0.1", "--port", str(port),
+def loadgen_args(pt, bindir, port, loadgen=None):
+    """bin/loadgen's flags for a point (loadgen: its path, default bindir's)."""
+    a = [loadgen or os.path.join(bindir, "loadgen"), "--host", "127.0.0.1", "--port", str(port),
          "--conns", str(pt["conns"]), "--size", str(pt["size"]),
          "--duration", f"{pt['duration']:g}", "--warmup", f"{pt['warmup']:g}",
          "--connect-timeout", str(CONNECT_TIMEOUT_S), "--timeout", str(REPLY_TIMEOUT_S),
@@ -206,17 +235,19 @@ def loadgen_args(pt, bindir, port):
         a += ["--procs", str(pt["client_procs"])]
     if pt["src"]:
         a += ["--src", pt["src"]]
+    if pt.get("count"):
+        a += ["--count", str(pt["count"])]
     return a
 
 
-def run_loadgen(pt, bindir, cpus, srv, rec, window=None):
+def run_loadgen(pt, bindir, cpus, srv, rec, window=None, loadgen=None):
     """Run the generator(s) to completion (or their deadline), snapshotting
     the server at the measure lines (and switching the kernel's count, window:
     harness/kernel.py, on and off there) and watching it for crashes. With
     several generators (CLIENT_HOSTS) the window opens once every one said
     "measure start" and closes once every one said "measure end"; their
-    JSON is merged (histograms bucket by bucket, hosts.merge_clients)."""
-    args = loadgen_args(pt, bindir, srv.port)
+    JSON is merged (histograms bucket by bucket, merge.merge_clients)."""
+    args = loadgen_args(pt, bindir, srv.port, loadgen)
     deadline_s = (pt["warmup"] + pt["duration"] + CONNECT_TIMEOUT_S + REPLY_TIMEOUT_S
                   + pt["conns"] / 5000.0 + 8)
     gens = srv.topo.start_generators(args, pt)
@@ -344,6 +375,8 @@ def judge_client(pt, c, code, rec):
         r.append(f"{c['timeouts']} replies timed out after {REPLY_TIMEOUT_S} s (starved?)")
     if not c.get("echoes"):
         r.append("no echoes at all")
+    elif pt.get("count") and c["echoes"] != pt["active"] * pt["count"]:
+        r.append(f"{c['echoes']} of {pt['active'] * pt['count']} echoes")       # fixed work
     if code not in (0, 1) and not r:
         r.append(f"loadgen {exit_text(code)}")
     elif code == 1 and not r:
@@ -416,11 +449,13 @@ def derive(pt, rec):
     return d
 
 
-def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, window=None, topo=None):
+def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, window=None, topo=None,
+              wrap=None, loadgen=None):
     """Measure one point; always returns a record, never leaves a process.
     window (harness/kernel.py): the kernel's count/profile of the measured window.
     topo (harness/topology.py): where the server and the generator(s) run
-    (default: this machine, loopback, SERVER_CPUS=1)."""
+    (default: this machine, loopback, SERVER_CPUS=1). wrap: the server's
+    wrapper (Servers); loadgen: the generator's path (default bindir's)."""
     rec = dict(status="ok", reasons=[], proc={}, client=None, server_stats=None)
     t0 = time.monotonic()
     topo = topo or topology.Local()
@@ -428,14 +463,14 @@ def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, window=Non
         window = None             # the kernel's count is of this machine's processes
     rec["topology"] = topo.record(pt)
     topo.begin_point(pt)
-    srv = Servers(pt, bindir, cpus, ready_timeout, stop_timeout, topo)
+    srv = Servers(pt, bindir, cpus, ready_timeout, stop_timeout, topo, wrap)
     try:
         if srv.start():
             time.sleep(0.05)          # let a multi-process server finish forking
             rec["proc"]["ready"] = srv.snapshot()
             if window:
                 window.attach(srv.pgids())
-            run_loadgen(pt, bindir, cpus, srv, rec, window)
+            run_loadgen(pt, bindir, cpus, srv, rec, window, loadgen)
             srv.check_alive()
             rec["proc"]["after"] = srv.snapshot()
         srv.stop()

@@ -9,11 +9,11 @@ A run goes sweep by sweep (profiles.SWEEPS order). Within a sweep:
      larger one (bench.py's skip rules); every later round is shuffled
      afresh (stats.interleaved_rounds), so drift on the machine hits every
      model alike;
-  2. points whose 95% Student-t interval is wider than +-target of the mean
-     (figures_of: echoes/s and CPU per echo; CPU per echo only open loop,
-     where echoes/s is the offered rate) repeat again in shuffled rounds,
-     up to `max_repeats` attempts, within `extra_time` x the sweep's
-     estimated time (profiles.estimate_s) for its min repeats.
+  2. points that have not converged (the 95% Student-t intervals of the
+     figures harness/convergence.py names for their kind are wider than
+     +-target of the mean) repeat again in shuffled rounds, up to
+     `max_repeats` attempts, within `extra_time` x the sweep's estimated
+     time (estimate_s) for its min repeats.
 
 Every seed is fixed (SEED): the same run plan always runs in the same order.
 A resumed run (bench.py --resume) passes the repeats already on disk as
@@ -24,32 +24,34 @@ skipped record is done.
 import json
 import random
 
-import profiles
+import convergence
+import dispatch_point
+import kbench
+import models
 import stats
 
 SEED = stats.BOOT_SEED
 
 
-def figures_of(pt):
-    """The figures whose interval decides whether a point has converged."""
-    if pt["mode"] == "dispatch":          # bin/dispatch: no echoes, no server CPU
-        return ["ns_per_event"]
-    if pt["mode"] == "churn":
-        return ["conns_per_s", "cpu_us_per_echo"]
-    if pt["rate"]:                        # no CPU reading in its window (runner.py)
-        return ["p50_us"]
-    return ["msgs_per_s", "cpu_us_per_echo"]
+def estimate_s(pt):
+    """Wall seconds a point takes: start/stop, connect + teardown (~25,000
+    connections/s each way here, measured), warm-up and measurement; for
+    repeat 1, the same again for the shorter kernel-counted run."""
+    if pt["mode"] == "dispatch":          # bin/dispatch, no server (dispatch_point.py)
+        return dispatch_point.estimate_s(pt)
 
-
-def sample(derived, figs):
-    """One repeat's figures for the convergence test. A figure the repeat did
-    not measure counts as a constant (it cannot hold a point back, and a
-    point whose repeats all lack it converges on the others)."""
-    out = {}
-    for f in figs:
-        v = (derived or {}).get(f)
-        out[f] = v if stats.numbers([v]) else 1.0
-    return out
+    def one(warmup, duration):
+        s = 0.4 + warmup + duration + pt["conns"] / 12000.0
+        s += 0.15 * (pt["server_procs"] - 1)
+        if models.attr(pt["model"], "procs_per_conn"):
+            s += 0.0005 * pt["conns"]          # fork per process
+        return s
+    s = one(pt["warmup"], pt["duration"])
+    if pt["repeat"] == 1:                      # kbench.Bench.add_count's counted run
+        s += one(max(min(pt["warmup"], kbench.COUNT_WARMUP_S),
+                     models.attr(pt["model"], "warmup_s", 0.0)),
+                 min(pt["duration"], kbench.COUNT_RUN_S))
+    return s
 
 
 def plan(pts):
@@ -89,12 +91,13 @@ def limits(settings):
             max(mn, int(settings.get("max_repeats", mn))), float(settings.get("extra_time", 0.0)))
 
 
-def run(pts, settings, measure, between=None, prior=None, estimate=profiles.estimate_s):
+def run(pts, settings, measure, between=None, prior=None, estimate=None):
     """Run every sweep of pts. measure(point, figures) -> stats sample, None
     (failed) or stats.DROP (skipped); between(sweep) before every sweep but
     the first; prior: {key: (samples, failed, done)} from disk. Returns
     {key: result} (stats.interleaved_rounds' results)."""
     target, mn, mx, extra = limits(settings)
+    estimate = estimate or estimate_s
     prior = prior or {}
     results = {}
     for i, (sweep, base) in enumerate(plan(pts)):
@@ -102,7 +105,7 @@ def run(pts, settings, measure, between=None, prior=None, estimate=profiles.esti
             between(sweep)
         by_key = {p.key(): p for p in base}
         keys = [k for k in by_key if not (k in prior and prior[k][2])]
-        figs = figures_of(base[0])
+        figs = convergence.figures_of(base[0])
         pr = {k: prior[k][:2] for k in keys if k in prior}
         res = stats.interleaved_rounds(
             keys, lambda k: measure(by_key[k], figs), figs, target, min_repeats=mn,
@@ -127,7 +130,7 @@ def prior_from(recs):
         k = r.point.key()
         samples, failed, done = out.get(k, ([], 0, False))
         if r.status == "ok":
-            samples = samples + [sample(r.derived, figures_of(r.point))]
+            samples = samples + [convergence.sample(r.derived, convergence.figures_of(r.point))]
         elif r.status == "failed":
             failed += 1
         else:

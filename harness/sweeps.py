@@ -1,10 +1,14 @@
-"""sweeps.py - every sweep declared once: its points per profile, its report
-section (tables and charts, in order) and its charts.
+"""sweeps.py - every sweep declared once: its points per profile, the kind
+of point that runs them, its report section (tables and charts, in order)
+and its charts.
 
-build_points (profiles.py), the report and CSV (report.py) and the charts
-(plots/<kind>.gp) read these declarations; nothing else names a sweep. A new
-sweep is one Sweep(...) in SWEEPS; a chart of an existing kind is one Chart
-in a sweep's report list; a new kind of chart is one plots/<kind>.gp.
+build_points (profiles.py), the runner (which runs each sweep's points with
+the kind it names: "echo", "capacity", "dispatch"), the report and CSV
+(report.py) and the charts (charts.py, plots/<kind>.gp) read these
+declarations; nothing else names a sweep. This is data: a sweep names the
+code that runs or draws it and imports none of it. A new sweep is one
+Sweep(...) in SWEEPS; a chart of an existing kind is one Chart in a sweep's
+report list; a new kind of chart is one plots/<kind>.gp.
 
 Chart kinds (one gnuplot file each):
   lines  one or two panels of lines against x (plots/lines.gp): a panel is a
@@ -19,8 +23,7 @@ Chart kinds (one gnuplot file each):
 import dataclasses
 import typing
 
-import dispatch_point
-import kernel
+import figures
 import models
 
 IDLE_ACTIVE = 100           # the idle sweep's fixed active connections
@@ -54,7 +57,7 @@ class Chart:
     at: str = ""                    # a column fixed at one value ...
     at_pick: typing.Callable = None  # ... chosen from the sweep's rows
     params: tuple = ()              # (name, value) pairs for the kind's file
-    vars: typing.Callable = None    # (sweep, chart, rows) -> the kind's variables (own kinds)
+    vars: str = ""                  # a kind with variables of its own: charts.VARS[vars]
 
     def main_col(self):
         return self.main or self.panels[0].y
@@ -80,8 +83,9 @@ class AtTable:
 
 @dataclasses.dataclass(frozen=True)
 class Custom:
-    """A report item of its own form: render(the sweep's CSV rows) -> markdown lines."""
-    render: typing.Callable
+    """A report item of its own form: report.CUSTOM[render](the sweep's CSV
+    rows) -> markdown lines."""
+    render: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +94,7 @@ class Sweep:
     doc: str
     section: str                    # REPORT.md heading (may use {work_ms})
     profiles: dict                  # profile -> the sweep's parameters
-    points: typing.Callable         # (params, models, conns_filter) -> [point kwargs]
+    points: typing.Callable         # (params, models, conns_filter, Machine) -> [point kwargs]
     report: tuple = ()              # Chart / Table / AtTable, in the order shown
     run_last: bool = False          # executed after every other sweep
     stop_on_failure: bool = False   # a model's larger x is skipped after it failed
@@ -100,10 +104,22 @@ class Sweep:
     server_cpus: str = "0"          # "all": the server may use every CPU
     split_every: int = 0            # loadgen --work-every (latency by work key)
     extra_rows: typing.Callable = None     # rows -> rows lent from other sweeps
-    run: typing.Callable = None     # a point kind of its own (runner.run_point's signature)
+    # The kind of point that runs it: "echo" (a server and bin/loadgen, closed,
+    # open or churn by the point's mode: runner.py), "capacity" (a closed-loop
+    # probe, then a share of it offered open loop: capacity.py), "dispatch"
+    # (bin/dispatch alone, no TCP: dispatch_point.py).
+    kind: str = "echo"
 
     def charts(self):
         return [c for c in self.report if isinstance(c, Chart)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """What a sweep's points may depend on, read from the machine by the
+    caller (profiles.machine()) or made up by a test."""
+    cpus: int                       # usable CPUs (the cores sweep's S values)
+    fds: int                        # connections one process holds (dispatch's N = max)
 
 
 # ---- helpers the declarations use ------------------------------------------
@@ -118,6 +134,25 @@ def near_1000(rows, col="cpu_us_per_echo"):
     return min(have, key=lambda c: abs(c - 1000)) if have else None
 
 
+# The stack charts' columns: the kernel's calls by name, the profile's categories.
+SC_STACK = (("cols", " ".join(figures.col(n) for n in figures.CALLS)),
+            ("labels", " ".join(figures.CALLS)), ("floor", 0.005),
+            ("ylabel", "server system calls per echo (the kernel's count)"))
+PROF_STACK = (("cols", " ".join(figures.prof_col(c) for c in figures.PROFILE_CATEGORIES)),
+              ("labels", " ".join(figures.PROFILE_CATEGORIES)), ("pct", 1),
+              ("ylabel", "share of the server's CPU samples"))
+
+
+def at_near(col, want):
+    """An at_pick: the conns nearest `want` ("max": the largest) among the ok rows with col."""
+    def pick(rows):
+        have = sorted({r["conns"] for r in rows if _ok(r) and r.get(col) is not None})
+        if not have:
+            return None
+        return have[-1] if want == "max" else min(have, key=lambda c: abs(c - want))
+    return pick
+
+
 def middle_rate(rows):
     have = sorted({r["rate"] for r in rows if _ok(r)})
     return 1000 if 1000 in have else (have[len(have) // 2] if have else None)
@@ -128,6 +163,11 @@ def active_of(rows):
     default: --set may change them)."""
     a = sorted({r["active"] for r in rows if r.get("active")})
     return "/".join(f"{x:,}" for x in a) if a else "?"
+
+
+def title_words(rows):
+    """What a sweep's titles and section heading may name ({active}, {work_ms})."""
+    return dict(work_ms=work_ms(rows), active=active_of(rows))
 
 
 def work_ms(rows):
@@ -160,25 +200,25 @@ def _idle_key(s):
     return int(s[4:]) if s[4:].isdigit() else 0
 
 
-# ---- points per sweep: (params, models, conns_filter) -> point kwargs --------
+# ---- points per sweep: (params, models, conns_filter, Machine) -> point kwargs --
 
-def _pts_active(p, ms, cf):
+def _pts_active(p, ms, cf, mach):
     return [dict(series="all", x=c, model=m, conns=c, active=c)
             for c in (sorted(cf) if cf else p["conns"]) for m in ms]
 
 
-def _pts_idle(p, ms, cf):
+def _pts_idle(p, ms, cf, mach):
     return [dict(series=f"active{p['active']}", x=t - p["active"], model=m, conns=t,
                  active=p["active"])
             for t in (sorted(cf) if cf else p["totals"]) if t >= p["active"] for m in ms]
 
 
-def _pts_rate(p, ms, cf):
+def _pts_rate(p, ms, cf, mach):
     """x = rate = the offered share of the model's capacity in percent (the
     real rate is set when the point runs: harness/capacity.py); the idle
     count is min(declared, what one process's descriptors allow)."""
     out = []
-    for i in sorted({min(i, most_fds() - p["active"]) for i in p["idle"]}):
+    for i in sorted({min(i, mach.fds - p["active"]) for i in p["idle"]}):
         if _keep(cf, p["active"] + i):
             out += [dict(series=f"idle{i}", x=s, model=m, conns=p["active"] + i,
                          active=p["active"], rate=s, mode="open")
@@ -186,45 +226,18 @@ def _pts_rate(p, ms, cf):
     return out
 
 
-RATE_KNEE_P99_US = 1000     # the rate sweep's knee: the highest load with p99 under this
-
-
-def rate_knees(rows):
-    """REPORT.md lines: per series and model, the knee (the highest offered
-    share of capacity whose p99 stays under RATE_KNEE_P99_US)."""
-    sw = get("rate")
-    out = [f"Knee: the highest offered load (share of the model's capacity, from its "
-           f"closed-loop probe) with p99 under {RATE_KNEE_P99_US:,} us; `-` = none.\n"]
-    for ser in series_of(sw, rows):
-        sel = [r for r in rows if r["series"] == ser]
-        out += [f"{sw.series_title(ser)}:\n", "| model | knee | echoes/s there | p99 there (us) |"
-                " p99.9 there (us) |", "|---|---:|---:|---:|---:|"]
-        for m in models.order({r["model"] for r in sel}):
-            under = [r for r in sel if r["model"] == m and _ok(r) and r.get("p99_us") is not None
-                     and r["p99_us"] < RATE_KNEE_P99_US]
-            k = max(under, key=lambda r: r["x"]) if under else None
-            if k is None:
-                out.append(f"| {m} | - | | | |")
-            else:
-                f = [f"{k.get(c):,.0f}" if k.get(c) is not None else "-"
-                     for c in ("msgs_per_s", "p99_us", "p999_us")]
-                out.append(f"| {m} | {k['x']}% | " + " | ".join(f) + " |")
-        out.append("")
-    return out
-
-
-def _pts_churn(p, ms, cf):
+def _pts_churn(p, ms, cf, mach):
     return [dict(series="all", x=c, model=m, conns=c, active=c, mode="churn")
             for c in p["conns"] if _keep(cf, c) for m in ms]
 
 
-def _pts_size(p, ms, cf):
+def _pts_size(p, ms, cf, mach):
     c = p["active"]
     return [dict(series="all", x=s, model=m, conns=c, active=c, size=s)
             for s in p["sizes"] if _keep(cf, c) for m in ms]
 
 
-def _pts_heavy(p, ms, cf):
+def _pts_heavy(p, ms, cf, mach):
     c = p["conns"]
     return [dict(series="heavy" if w else "light", x=r, model=m, conns=c, active=c, rate=r,
                  work_us=w)
@@ -232,21 +245,44 @@ def _pts_heavy(p, ms, cf):
             for r in p["rates"] for w in p["work"]]
 
 
-def _pts_cores(p, ms, cf, ncpus=None):
+MIN_CORES_CPUS = 4        # the cores sweep needs S = 1 and 2 with as many for the generator
+
+
+def cores_values(ncpus):
+    """The cores sweep's S values: 1, 2, 4, ... up to half the usable CPUs,
+    and half itself; [] below MIN_CORES_CPUS."""
+    if ncpus < MIN_CORES_CPUS:
+        return []
+    half = ncpus // 2
+    out, s = [], 1
+    while s <= half:
+        out.append(s)
+        s *= 2
+    if out[-1] != half:
+        out.append(half)
+    return out
+
+
+def cores_skip_reason(ncpus):
+    """Why the cores sweep cannot run on `ncpus` usable CPUs, or None."""
+    if ncpus < MIN_CORES_CPUS:
+        return (f"skip: fewer than {MIN_CORES_CPUS} CPUs ({ncpus} usable): the cores sweep "
+                "needs S = 1 and 2 server CPUs with as many left for the generator")
+    return None
+
+
+def _pts_cores(p, ms, cf, mach):
     """The cores sweep (issue 14): each model that can use several CPUs
     (models.Model.cores) at S = 1, 2, 4, ... up to half the usable CPUs
-    (cpuplan.cores_values; none below 4 CPUs), the generator on the rest;
-    "reuseport" models run S processes, one per CPU. ncpus: the usable CPU
-    count (default: this machine's), made up by the unit tests."""
-    import cpuplan                    # (imports profiles, which imports this module)
-    n = len(cpuplan.usable_cpus()) if ncpus is None else ncpus
+    (cores_values; none below 4 CPUs), the generator on the rest;
+    "reuseport" models run S processes, one per CPU."""
     out = []
     for c in p["conns"]:
         if not _keep(cf, c):
             continue
         for m in ms:
             how = models.attr(m, "cores")
-            for s in cpuplan.cores_values(n) if how else ():
+            for s in cores_values(mach.cpus) if how else ():
                 kw = dict(series=f"active{c}", x=s, model=m, conns=c, active=c,
                           server_cpus=str(s))
                 if how == "reuseport":
@@ -263,32 +299,6 @@ def _cores_key(s):
     return int(s[6:]) if s[6:].isdigit() else 0
 
 
-def scaling_vars(sw, ch, rows):
-    """plots/scaling.gp's variables: per series (panel) k, each model's
-    first measured point (x0<k>, y0<k>, in `models` order), from which the
-    ideal line is drawn (params ideal: linear = y0 x S / S0, flat = y0)."""
-    sel = [r for r in rows if r["sweep"] == sw.name]
-    par = dict(ch.params)
-    y = par["y"]
-    ok = [r for r in sel if _ok(r) and r.get(y) is not None]
-    if not ok:
-        return None
-    series = series_of(sw, sel)[:2]
-    ms = models.order({r["model"] for r in sel})
-    v = dict(sweep=sw.name, xcol=ch.x, xlabel=ch.xlabel, np=len(series), title=ch.title,
-             models=" ".join(ms), fails=int(any(r["status"] == "failed" for r in sel)))
-    v.update(par)
-    for k, ser in enumerate(series, 1):
-        first = {}
-        for r in sorted(ok, key=lambda r: r["x"]):
-            if r["series"] == ser:
-                first.setdefault(r["model"], (r["x"], r[y]))
-        v[f"series{k}"], v[f"ptitle{k}"] = ser, sw.series_title(ser)
-        v[f"x0{k}"] = " ".join(f"{first.get(m, (0, 0))[0]:g}" for m in ms)
-        v[f"y0{k}"] = " ".join(f"{first.get(m, (0, 0))[1]:g}" for m in ms)
-    return v
-
-
 # bin/dispatch's mechanisms (issue 12), named as the echo servers; one that
 # has no server of its name runs when MODELS has the one named here.
 DISPATCH_MODELS = ("select", "poll", "epoll_lt", "epoll_et", "sigio", "rtsig", "libaio",
@@ -297,35 +307,39 @@ DISPATCH_MODELS = ("select", "poll", "epoll_lt", "epoll_et", "sigio", "rtsig", "
 DISPATCH_AS = {"io_uring_multishot": "io_uring"}
 
 
-def most_fds():
-    """N for `0` (max) in the dispatch sweep's lists: the descriptors one
-    process of the suite holds (RLIMIT_NOFILE's hard limit less
-    profiles.FD_MARGIN); a mechanism that watches fewer runs at its own max."""
-    import resource
-
-    import profiles
-    return profiles.per_proc_conns(min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 20))
+# Mechanisms whose every wait costs O(N): the events of a point are capped so
+# that events x slots / active stays under the profile's scan_budget, times
+# this weight (a sigio or busypoll event reads every slot: ~10x a poll slot).
+SCAN_WEIGHT = {"select": 1, "poll": 1, "sigio": 10, "busypoll": 10}
 
 
-def _capacity():
-    import capacity                   # (imports runner: only when a rate point runs)
-    return capacity
+MIN_WRITES = 50           # the fewest events a capped point times (each a full scan)
 
 
-def _pts_dispatch(p, ms, cf):
+def writes_for(model, n, active, writes, scan_budget):
+    """Events per timed run: `writes`, fewer for the O(N) mechanisms at large
+    N (never fewer than MIN_WRITES or the tokens in flight: each seed token
+    is an event)."""
+    w = SCAN_WEIGHT.get(model)
+    if w and scan_budget:
+        writes = min(writes, max(MIN_WRITES, int(scan_budget * active / (n * w))))
+    return max(writes, active, 1)
+
+
+def _pts_dispatch(p, ms, cf, mach):
     mechs = [d for d in DISPATCH_MODELS
              if DISPATCH_AS.get(d, d) in ms and (not p["models"] or d in p["models"])]
     out = []
     for d in mechs:
         runs = [("random", n, 1, p["random_writes"]) for n in p["random_fds"]]
-        runs += [("chain", n or most_fds(), a, p["chain_writes"])
+        runs += [("chain", n or mach.fds, a, p["chain_writes"])
                  for a in (p["threads_active"] if d == "threads" else p["chain_active"])
                  for n in p["chain_fds"]]
         for method, n, a, w in runs:
             if a <= n and _keep(cf, n):
                 out.append(dict(series="random" if method == "random" else f"chain{a}", x=n,
                                 model=d, conns=n, active=a, mode="dispatch", method=method,
-                                writes=dispatch_point.writes_for(d, n, a, w, p["scan_budget"])))
+                                writes=writes_for(d, n, a, w, p["scan_budget"])))
     return out
 
 
@@ -368,11 +382,11 @@ SWEEPS = (
             Chart("syscalls_by_call", "stack",
                   "System calls per echo by call at {at} active connections (the kernel's count)",
                   main="syscalls_per_echo", at="conns",
-                  at_pick=kernel.at_near("syscalls_per_echo", 1000), params=kernel.SC_STACK),
+                  at_pick=at_near("syscalls_per_echo", 1000), params=SC_STACK),
             Chart("profile_active", "stack",
                   "Where the server's CPU goes at {at} active connections (perf cpu-clock samples)",
-                  main="prof_wait", at="conns", at_pick=kernel.at_near("prof_wait", 1000),
-                  params=kernel.PROF_STACK),
+                  main="prof_wait", at="conns", at_pick=at_near("prof_wait", 1000),
+                  params=PROF_STACK),
             AtTable("conns", near_1000, "Per echo at {at} active connections",
                     (("CPU us", "cpu_us_per_echo", "num"), ("user us", "user_us_per_echo", "num"),
                      ("sys us", "sys_us_per_echo", "num"), ("syscalls", "syscalls_per_echo", "num"),
@@ -403,12 +417,12 @@ SWEEPS = (
                   "System calls per echo by call at {at} connections, 100 of them active "
                   "(the kernel's count)",
                   main="syscalls_per_echo", at="conns",
-                  at_pick=kernel.at_near("syscalls_per_echo", "max"), params=kernel.SC_STACK),
+                  at_pick=at_near("syscalls_per_echo", "max"), params=SC_STACK),
             Chart("profile_idle", "stack",
                   "Where the server's CPU goes at {at} connections, 100 of them active "
                   "(perf cpu-clock samples)",
-                  main="prof_wait", at="conns", at_pick=kernel.at_near("prof_wait", "max"),
-                  params=kernel.PROF_STACK),
+                  main="prof_wait", at="conns", at_pick=at_near("prof_wait", "max"),
+                  params=PROF_STACK),
             Table("msgs_per_s", "Echoes per second", xname="idle"),
             Table("p99_us", "p99 latency (us)", xname="idle"),
             Table("rss_per_conn_b", "RSS bytes per connection", xname="idle"),
@@ -434,7 +448,7 @@ SWEEPS = (
                       full=dict(active=1000, idle=[0, 10000],
                                 shares=[10, 25, 50, 75, 90, 100, 110], max_s=20.0)),
         points=_pts_rate, stop_on_failure=True, series_title=_idle_series, series_key=_idle_key,
-        duration_key="max_s", run=lambda *a, **kw: _capacity().run_point(*a, **kw),
+        duration_key="max_s", kind="capacity",
         report=(
             Chart("rate", "lines", "p99 latency against offered load, as a share of each "
                   "model's capacity (coordinated omission corrected)",
@@ -450,7 +464,7 @@ SWEEPS = (
                   x="msgs_per_s", xlabel="achieved echoes/s",
                   panels=(Panel("p99_us", "p99 latency (us)", series=1, logy=True),
                           Panel("p99_us", "p99 latency (us)", series=2, logy=True))),
-            Custom(rate_knees),
+            Custom("rate_knees"),
             Table("p99_us", "p99 latency (us), {series}", xname="% of capacity",
                   per_series=True),
             Table("p999_us", "p99.9 latency (us), {series}", xname="% of capacity",
@@ -523,9 +537,10 @@ SWEEPS = (
         "against N descriptors; Provos's chain at 1, 100, 1,000 tokens in flight and Kerrisk's "
         "one random descriptor ready (x = N)",
         "The mechanism alone: dispatch cost per event (bin/dispatch, no TCP)",
-        # N = 0: as many as one process holds (most_fds). Events per timed run:
+        # N = 0: as many as one process holds (Machine.fds; a mechanism that
+        # watches fewer runs at its own max). Events per timed run:
         # *_writes, capped for the O(N) mechanisms so that events x N / active
-        # stays under scan_budget (dispatch_point.writes_for). One timed run per
+        # stays under scan_budget (writes_for). One timed run per
         # process (the profile's repeats give the spread), after bin/dispatch's
         # own warm-up of a tenth (where it counts the system calls). `threads`
         # runs the chain at threads_active only: creating ~20,000 threads takes
@@ -542,7 +557,7 @@ SWEEPS = (
                       chain_fds=[10, 100, 1000, 5000, 10000, 0], chain_active=[1, 10, 100, 1000],
                       threads_active=[1, 10, 100, 1000], chain_writes=100000,
                       scan_budget=100000000)),
-        points=_pts_dispatch, run=dispatch_point.run,
+        points=_pts_dispatch, kind="dispatch",
         series_title=_dispatch_title,
         series_key=lambda s: (s == "random", int(s[5:]) if s.startswith("chain") else 0),
         report=(
@@ -552,8 +567,8 @@ SWEEPS = (
                   main="ns_per_event", x="fds", xlabel="descriptors watched (N)", logx=10,
                   panels=(Panel("ns_per_event", "ns per event (wall clock)", logy=True,
                                 yfmt="%g"),),
-                  vars=dispatch_point.chart_vars),
-            Custom(dispatch_point.kerrisk_lines),
+                  vars="dispatch"),
+            Custom("kerrisk"),
             Table("ns_per_event", "ns per event, {series}", xname="N", per_series=True),
             Table("cpu_ns_per_event", "CPU ns per event, {series}", xname="N",
                   per_series=True),
@@ -573,12 +588,12 @@ _CORES = Sweep(
     report=(
         Chart("cores", "scaling",
               "Echoes per second against server CPUs; dashed: ideal linear scaling from the "
-              "smallest S", main="msgs_per_s", xlabel="server CPUs (S)", vars=scaling_vars,
+              "smallest S", main="msgs_per_s", xlabel="server CPUs (S)", vars="scaling",
               params=(("y", "msgs_per_s"), ("ylabel", "echoes per second"),
                       ("ideal", "linear"))),
         Chart("cores_cpu", "scaling",
               "Server CPU per echo against server CPUs; dashed: the smallest S's (ideal: flat)",
-              main="cpu_us_per_echo", xlabel="server CPUs (S)", vars=scaling_vars,
+              main="cpu_us_per_echo", xlabel="server CPUs (S)", vars="scaling",
               params=(("y", "cpu_us_per_echo"), ("ylabel", "server CPU microseconds per echo"),
                       ("ideal", "flat"))),
         Table("msgs_per_s", "Echoes per second, {series}", xname="S", per_series=True),

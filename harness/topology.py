@@ -11,7 +11,7 @@ record. Three topologies:
                          CPU (cpuplan.plan), 127.0.0.1 and --src 127.0.0.2-9.
   Local(net="veth")      the same CPU plan, the server and the generator in
                          two network namespaces joined by one veth pair
-                         (198.18.0.0/15, tests/lib/netns.py): the data
+                         (198.18.0.0/15, harness/netns.py): the data
                          crosses a network device and its queue.
   Hosts(server, clients) the server on SERVER_HOST (pinned to its first
                          SERVER_CPUS CPUs), one generator per CLIENT_HOSTS
@@ -36,11 +36,11 @@ import threading
 import cpuplan
 import hosts
 import launch
+import netns
 import procfs
+import sweeps
 from launch import Child
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 NETS = ("loopback", "veth")
 LOOPBACK = "127.0.0.1"
 # sysctls that are per network namespace and bound a point: a new namespace
@@ -149,7 +149,6 @@ class Local:
         topology cannot be made."""
         out.write("preflight: " + cpuplan.describe(self.plan(None)) + "\n")
         if self.net == "veth":
-            import netns
             why = netns.unavailable()
             if why:
                 raise TopologyError(f"NET=veth: {why}")
@@ -172,10 +171,17 @@ class Local:
         else:
             out.write("preflight: NET=loopback: server and generator on 127.0.0.1\n")
 
+    def pinning(self):
+        """Where the run pins its points (context.json): the CPU plan's server
+        and generator CPUs; None when they share the one usable CPU."""
+        p = self.plan(None)
+        return None if p.shared else dict(server_cpus=cpuplan.format_cpulist(p.server),
+                                          client_cpus=cpuplan.format_cpulist(p.client))
+
     def context(self):
         return dict(kind=self.name, net=self.net, plan=self.plan(None).record(),
                     veth=self.veth.record() if self.veth else None,
-                    cores_skipped=cpuplan.cores_skip_reason(len(self.usable)))
+                    cores_skipped=sweeps.cores_skip_reason(len(self.usable)))
 
     # ---- a point -------------------------------------------------------------
     def record(self, pt):
@@ -196,7 +202,6 @@ class Local:
     def start_server(self, args, pt, i):
         plan = self.plan(pt)
         if self.veth:
-            import netns
             args = netns.exec_prefix(self.veth.server_ns) + args + ["--addr", self.veth.server_addr]
         return args, Child(args, cpus=server_pins(plan, pt, i))
 
@@ -206,18 +211,22 @@ class Local:
     def fixed_pids(self, pgids):
         return procfs.fixed_pids(pgids)
 
-    def start_generators(self, args, pt):
-        """[Gen]: one bin/loadgen on the plan's generator CPUs."""
+    def generator(self, args, pt):
+        """(argv, CPU set) of bin/loadgen on the plan's generator CPUs: its
+        threads and processes from the plan, in the generator's namespace."""
         plan = self.plan(pt)
         a = set_flag(set_flag(args, "--procs"), "--threads")
         a = a + plan.loadgen_flags()
         if self.veth:
-            import netns
             a = set_flag(set_flag(set_flag(a, "--src"), "--host", self.veth.server_addr),
                          "--allow-host", self.veth.server_addr)
             a = netns.exec_prefix(self.veth.client_ns) + a
-        p = Child(a, cpus=None if plan.shared else set(plan.client),
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return a, None if plan.shared else set(plan.client)
+
+    def start_generators(self, args, pt):
+        """[Gen]: one bin/loadgen on the plan's generator CPUs."""
+        a, cpus = self.generator(args, pt)
+        p = Child(a, cpus=cpus, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         return [Gen("loadgen", a, p.p.stdout, p.p.stderr, p)]
 
     def end_point(self):
@@ -398,6 +407,12 @@ class Hosts:
         nofile = c.get("nofile_hard") or 1024
         threads, procs = cpuplan.generator_shape(len(cpus), conns, nofile)
         return cpus, threads, procs
+
+    def pinning(self):
+        """Where the run pins its servers (context.json): the server host's
+        first SERVER_CPUS CPUs (a generator sharing that host gets the rest)."""
+        return dict(server_host=self.server, server_cpus=cpuplan.format_cpulist(
+            self._server_cpus_list()[:self.server_cpus]))
 
     def context(self):
         return dict(kind=self.name, server=self.server, clients=self.clients,

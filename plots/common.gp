@@ -1,7 +1,7 @@
 # common.gp - what every chart kind shares: the model styles, the terminal,
 # row selection from the run's points.csv. Loaded by lines.gp, bars.gp, dots.gp.
 #
-# Set by harness/report.py (gnuplot -e): csv, outdir, chart, term (png|svg),
+# Set by harness/charts.py (gnuplot -e): csv, outdir, chart, term (png|svg),
 # models (space separated, in order), style (the file `python3
 # harness/models.py --gnuplot` writes), title, sweep, fails (1 = mark failed
 # points), and the kind's own variables (see each kind's file).

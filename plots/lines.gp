@@ -13,7 +13,7 @@
 # logy<k> (0/1), yfmt<k>; nf families, fam<j> (a family's words) and mfam
 # (each model's family number, in `models` order).
 # Writes <outdir>/<chart>.<term>.rows: "k series model rows" for every
-# model of every figure, the data rows it drew (report.py checks them).
+# model of every figure, the data rows it drew (charts.py checks them).
 load plotdir."/common.gp"
 
 if (!exists("xmin")) xmin = -1e300

@@ -4,7 +4,7 @@
 # bars from ylo/yhi (dispatch: the repeats' range); a failed point is
 # an x in the model's colour on the panel's floor, at column xfail (its
 # nominal x: a failed run measured none). The SVG shows each point's model,
-# value and x on hover. Used by the dispatch sweep (dispatch_point.chart_vars).
+# value and x on hover. Used by the dispatch sweep (dispatch_report.chart_vars).
 #
 # Variables (besides common.gp's): xcol, xfail, xlabel, logx (0 or the log
 # base), y, ylo, yhi, ylabel, logy (0/1), yfmt, np, series<k>, ptitle<k>.

@@ -3,7 +3,7 @@
 
 Three network namespaces (server, client1, client2) on a veth bridge with
 198.18.0.0/15 addresses and an sshd in each, with a throwaway host key and
-an authorised key made here (tests/lib/netns.py). One quick run through the
+an authorised key made here (harness/netns.py). One quick run through the
 Makefile (PROFILE=quick MODELS=epoll_lt SWEEPS=active CONNS=10,20,30, so
 three points): the suite is deployed from HEAD to each host and built there,
 the server runs on 'server', a generator on each client host. client2's sshd

@@ -26,9 +26,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from c10k import ROOT, TAP, bin_dir, fresh_boot, wait_until  # noqa: E402
+import charts  # noqa: E402  (harness/, on the path through c10k)
 import reportcheck  # noqa: E402
 import sentences  # noqa: E402  (harness/, on the path through c10k)
-import report  # noqa: E402
 from benchrun import BENCH, EXTRA  # noqa: E402
 
 
@@ -209,10 +209,10 @@ def main():
             t.ok(not missing, f"{ext} charts drawn", f"missing: {missing}")
             # What gnuplot drew (plots/lines.gp counts each model's rows): a
             # lines chart with a figure of no data rows is empty or all-failed.
-            empty = {c: report.empty_figures(rf) or "no .rows file"
+            empty = {c: charts.empty_figures(rf) or "no .rows file"
                      for c in ("throughput", "latency", "syscalls")
                      for rf in [os.path.join(run_dir, f"{c}.{ext}.rows")]
-                     if not os.path.isfile(rf) or report.empty_figures(rf)}
+                     if not os.path.isfile(rf) or charts.empty_figures(rf)}
             t.ok(not empty, f"{ext} lines charts drew data rows in every figure", str(empty))
         with open(os.path.join(run_dir, "REPORT.md")) as f:
             rep = f.read()

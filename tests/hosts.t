@@ -3,7 +3,7 @@
 
 Three network namespaces (server, client1, client2) on a veth bridge with
 198.18.0.0/15 addresses, an sshd in each with a throwaway host key and an
-authorised key made here (tests/lib/netns.py). Through hosts.py: check the
+authorised key made here (harness/netns.py). Through hosts.py: check the
 hosts (and that a refused port and a missing key each fail with one line
 naming the host, never a prompt), gather the three contexts, deploy the
 working tree to a temp dir on each and build there, run bin/echo_epoll_lt
@@ -31,6 +31,7 @@ import netns  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "harness"))
 import hosts  # noqa: E402
+import merge  # noqa: E402
 from hosts import HostError  # noqa: E402
 
 why = netns.unavailable() or netns.sshd_unavailable()
@@ -170,7 +171,7 @@ try:
              f"{n}: loadgen ran against {addr} (allowed by --allow-host, reported)",
              f"exit {code}: {err[-500:]}")
     parts = [j for j in js.values() if j]
-    m = hosts.merge_clients(js)
+    m = merge.merge_clients(js)
     total = sum(j["latency_hist"]["total"] for j in parts)
     t.ok(len(parts) == 2 and m["latency_hist"]["total"] == total == m["latency_us"]["count"]
          and sum(b[2] for b in m["latency_hist"]["buckets"]) == total,
@@ -181,7 +182,7 @@ try:
             by_lo[lo] = by_lo.get(lo, 0) + n_
     t.ok({b[0]: b[2] for b in m["latency_hist"]["buckets"]} == by_lo,
          "merged bucket by bucket: every bucket's count is the sum of the parts'")
-    mine = [hosts.hist_summary(j["latency_hist"]) for j in parts]
+    mine = [merge.hist_summary(j["latency_hist"]) for j in parts]
     theirs = [{k: j["latency_us"][k] for k in mine[0]} for j in parts]
     t.ok(mine == theirs, "each part's percentiles from its buckets = the loadgen's own",
          f"{mine} vs {theirs}")

@@ -7,7 +7,10 @@ import shutil
 import pytest
 
 import capacity
+import charts
+import fold
 import models
+import profiles
 import report
 import sweeps
 from test_records import a_point, a_record
@@ -17,7 +20,7 @@ HAVE_GNUPLOT = shutil.which("gnuplot") is not None
 
 def test_family_vars_put_each_model_in_its_family():
     shown = ["threads", "select", "epoll_et", "io_uring", "pool", "nosuch"]
-    v = report.family_vars(shown)
+    v = charts.family_vars(shown)
     fams = [v[f"fam{j}"] for j in range(1, v["nf"] + 1)]
     assert fams == ["threads", "scan", "epoll", "io_uring", "other"]
     idx = [int(x) for x in v["mfam"].split()]
@@ -33,10 +36,10 @@ def test_every_model_looks_different_within_a_panel_and_overall():
 
 
 def test_interval_columns_prefer_the_interval():
-    lo, hi = report.interval_cols("msgs_per_s")
+    lo, hi = charts.interval_cols("msgs_per_s")
     assert (lo, hi) in (("msgs_per_s_lo", "msgs_per_s_hi"), ("msgs_per_s_min", "msgs_per_s_max"))
-    assert lo in report.COLUMNS and hi in report.COLUMNS
-    assert report.interval_cols("no_such_figure") == ("no_such_figure", "no_such_figure")
+    assert lo in fold.COLUMNS and hi in fold.COLUMNS
+    assert charts.interval_cols("no_such_figure") == ("no_such_figure", "no_such_figure")
 
 
 def _rows(statuses):
@@ -50,7 +53,7 @@ def _rows(statuses):
                                  status=st, reason="" if st == "ok" else "broken",
                                  derived={"msgs_per_s": 1000.0 * (i + 1), "p50_us": 50.0 + i,
                                           "p99_us": 90.0 + i} if st == "ok" else {}))
-    return report.aggregate(recs)
+    return fold.aggregate(recs)
 
 
 def _draw(tmp_path, rows, monkeypatch, name="throughput"):
@@ -58,7 +61,7 @@ def _draw(tmp_path, rows, monkeypatch, name="throughput"):
     ch = [c for c in sw.charts() if c.name == name][0]
     monkeypatch.setattr(sweeps, "charts", lambda: [(sw, ch)])
     report.write_csv(rows, os.path.join(tmp_path, "points.csv"))
-    return report.plot(str(tmp_path), rows)
+    return charts.plot(str(tmp_path), rows)
 
 
 @pytest.mark.skipif(not HAVE_GNUPLOT, reason="no gnuplot")
@@ -67,7 +70,7 @@ def test_lines_chart_counts_what_it_drew(tmp_path, monkeypatch):
     made, errors = _draw(tmp_path, rows, monkeypatch)
     assert not errors and sorted(made["throughput"]) == sorted(
         os.path.join(tmp_path, f"throughput.{t}") for t in ("png", "svg"))
-    got = report.chart_rows(os.path.join(tmp_path, "throughput.png.rows"))
+    got = charts.chart_rows(os.path.join(tmp_path, "throughput.png.rows"))
     assert got == {(1, "-"): {"epoll_lt": 3, "select": 2}}
     svg = open(os.path.join(tmp_path, "throughput.svg")).read()
     assert "showHypertext" in svg and "select: 2.000k" in svg      # hover: model and value
@@ -88,8 +91,8 @@ def test_empty_figures_reads_the_counts(tmp_path):
     p = os.path.join(tmp_path, "x.png.rows")
     with open(p, "w") as f:
         f.write("1\t-\tepoll_lt\t3\n1\t-\tselect\t0\n2\tidle0\tepoll_lt\t0\n2\tidle0\tselect\t0\n")
-    assert report.empty_figures(p) == ["figure 2 (idle0)"]
-    assert report.empty_figures(os.path.join(tmp_path, "none.rows")) == []
+    assert charts.empty_figures(p) == ["figure 2 (idle0)"]
+    assert charts.empty_figures(os.path.join(tmp_path, "none.rows")) == []
 
 
 def test_offered_rate_and_duration():
@@ -102,21 +105,21 @@ def test_offered_rate_and_duration():
 
 def test_rate_points_are_shares_of_capacity():
     p = dict(active=1000, idle=[0, 10000], shares=[10, 100, 110])
-    pts = sweeps.get("rate").points(p, ["epoll_et"], None)
+    pts = sweeps.get("rate").points(p, ["epoll_et"], None, profiles.machine())
     assert sorted({q["x"] for q in pts}) == [10, 100, 110]
     assert all(q["rate"] == q["x"] and q["mode"] == "open" for q in pts)
     idle = sorted({q["conns"] - q["active"] for q in pts})
-    assert idle == [0, min(10000, sweeps.most_fds() - 1000)]
+    assert idle == [0, min(10000, profiles.machine().fds - 1000)]
 
 
 def test_knee_is_the_highest_share_under_the_bound():
-    b = sweeps.RATE_KNEE_P99_US
+    b = report.RATE_KNEE_P99_US
     rows = [dict(sweep="rate", series="idle0", model="epoll_et", x=x, status="ok",
                  p99_us=p99, p999_us=p99 * 2, msgs_per_s=x * 1000.0)
             for x, p99 in ((10, b / 10), (50, b / 2), (90, b * 3), (75, b - 1))]
     rows.append(dict(sweep="rate", series="idle0", model="select", x=10, status="ok",
                      p99_us=b * 2, p999_us=b * 5, msgs_per_s=1.0))
-    out = "\n".join(sweeps.rate_knees(rows))
+    out = "\n".join(report.rate_knees(rows))
     assert "| epoll_et | 75% | 75,000 |" in out and "| select | - |" in out
 
 

@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 import cpuplan  # noqa: E402
 from cpuplan import PlanError, plan  # noqa: E402
 from profiles import per_proc_conns, procs_needed  # noqa: E402
+import sweeps  # noqa: E402
 
 
 def test_one_cpu_is_shared():
@@ -94,22 +95,22 @@ def test_processes_follow_the_descriptor_limit():
 
 
 def test_cores_values():
-    assert cpuplan.cores_values(1) == [] and cpuplan.cores_values(3) == []
-    assert cpuplan.cores_values(4) == [1, 2]
-    assert cpuplan.cores_values(16) == [1, 2, 4, 8]
-    assert cpuplan.cores_values(24) == [1, 2, 4, 8, 12]
-    assert cpuplan.cores_values(64) == [1, 2, 4, 8, 16, 32]
+    assert sweeps.cores_values(1) == [] and sweeps.cores_values(3) == []
+    assert sweeps.cores_values(4) == [1, 2]
+    assert sweeps.cores_values(16) == [1, 2, 4, 8]
+    assert sweeps.cores_values(24) == [1, 2, 4, 8, 12]
+    assert sweeps.cores_values(64) == [1, 2, 4, 8, 16, 32]
     for n in (4, 6, 16, 24, 64, 128):
-        for s in cpuplan.cores_values(n):
+        for s in sweeps.cores_values(n):
             plan(range(n), s)     # every S leaves the generator at least S CPUs
             assert n - s >= s
 
 
 def test_cores_skip_reason():
     for n in (1, 2, 3):
-        why = cpuplan.cores_skip_reason(n)
+        why = sweeps.cores_skip_reason(n)
         assert why.startswith("skip: fewer than 4 CPUs") and f"({n} usable)" in why
-    assert cpuplan.cores_skip_reason(4) is None
+    assert sweeps.cores_skip_reason(4) is None
 
 
 def test_cpulists_and_bad_input():

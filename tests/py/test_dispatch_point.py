@@ -1,4 +1,5 @@
-"""harness/dispatch_point.py and the dispatch sweep's declaration: the
+"""harness/dispatch_point.py, dispatch_report.py and the dispatch sweep's
+declaration: the
 points (events capped for the O(N) mechanisms, max, the io_uring variant),
 the run of bin/dispatch (a fake one here: the retry at --fds max, the
 failure reasons), the Kerrisk table and the chart's variables."""
@@ -6,8 +7,10 @@ import os
 import stat
 
 import dispatch_point as dp
+import dispatch_report
 import profiles
 import records
+import schedule
 import sweeps
 
 SW = sweeps.get("dispatch")
@@ -19,13 +22,13 @@ def pts(profile="default", ms=("epoll_lt", "poll", "io_uring", "threads", "sigio
 
 
 def test_writes_capped_for_scans_only():
-    assert dp.writes_for("epoll_lt", 10000, 1, 50000, 3000000) == 50000
-    assert dp.writes_for("poll", 10000, 1, 50000, 3000000) == 300
-    assert dp.writes_for("poll", 10, 1, 50000, 3000000) == 50000
-    assert dp.writes_for("sigio", 10000, 1, 50000, 3000000) == dp.MIN_WRITES   # 30 -> floor
-    assert dp.writes_for("busypoll", 100, 1000, 10, 3000000) == 1000           # >= active
-    assert dp.writes_for("poll", 20000, 100, 10000, 3000000) == 10000   # 1/100 of a scan
-    assert dp.writes_for("poll", 20000, 1, 10000, 3000000) == 150
+    assert sweeps.writes_for("epoll_lt", 10000, 1, 50000, 3000000) == 50000
+    assert sweeps.writes_for("poll", 10000, 1, 50000, 3000000) == 300
+    assert sweeps.writes_for("poll", 10, 1, 50000, 3000000) == 50000
+    assert sweeps.writes_for("sigio", 10000, 1, 50000, 3000000) == sweeps.MIN_WRITES   # 30 -> floor
+    assert sweeps.writes_for("busypoll", 100, 1000, 10, 3000000) == 1000           # >= active
+    assert sweeps.writes_for("poll", 20000, 100, 10000, 3000000) == 10000   # 1/100 of a scan
+    assert sweeps.writes_for("poll", 20000, 1, 10000, 3000000) == 150
 
 
 def test_default_points():
@@ -37,7 +40,7 @@ def test_default_points():
     assert rnd == [10, 100, 1000, 10000]
     assert all(x.active == 1 and x.method == "random" for x in p if x.series == "random")
     big = max(x.conns for x in p)
-    assert big == sweeps.most_fds() == profiles.per_proc_conns(big + profiles.FD_MARGIN)
+    assert big == profiles.machine().fds == profiles.per_proc_conns(big + profiles.FD_MARGIN)
     chain = {(x.model, x.active) for x in p if x.method == "chain"}
     assert ("epoll_lt", 1000) in chain and ("threads", 1) in chain and ("threads", 100) not in chain
     assert all(x.active <= x.conns for x in p)
@@ -67,7 +70,7 @@ def test_estimate():
     threads_max = [x for x in p if x.model == "threads" and x.conns > 10000]
     assert threads_max and dp.estimate_s(threads_max[0]) > 5
     assert dp.estimate_s([x for x in p if x.model == "epoll_lt" and x.conns == 10][0]) < 1
-    assert profiles.estimate_s(threads_max[0]) == dp.estimate_s(threads_max[0])
+    assert schedule.estimate_s(threads_max[0]) == dp.estimate_s(threads_max[0])
 
 
 FAKE = """#!/bin/sh
@@ -126,7 +129,7 @@ def test_kerrisk_table():
             row("epoll_lt", 10, 5100), row("epoll_lt", 10000, 8100),
             row("sigio", 10, 12200), row("sigio", 10000, 9.9e6, fds=9992),
             row("select", 10, None, status="failed"), row("select", 10000, None, status="skipped")]
-    text = "\n".join(dp.kerrisk_lines(rows))
+    text = "\n".join(dispatch_report.kerrisk_lines(rows))
     assert "| poll | 0.53 | 77.6 | 38.8 | 3.0 / 3.0 | 0.61 / 990 |" in text
     assert "| epoll_lt | 0.51 | 0.81 | 0.405 | 3.0 / 3.0 | 0.41 / 0.66 |" in text
     assert "| sigio | 1.22 | 990 † |" in text and "† sigio at N = 10,000: ran at 9,992" in text
@@ -134,17 +137,17 @@ def test_kerrisk_table():
     assert "| poll / epoll_lt, here | 1.04 | 95.8 |" in text
     assert "| poll / epoll, Kerrisk 2006 | 1.49 | 1,500 |" in text
     assert "| select / epoll_lt, here | - | - |" in text
-    assert dp.kerrisk_lines([row("poll", 10, 1, series="chain1")]) == []
+    assert dispatch_report.kerrisk_lines([row("poll", 10, 1, series="chain1")]) == []
 
 
 def test_chart_vars(tmp_path):
     rows = [dict(row("poll", 10, 5300), **{"ns_per_event_min": 1, "ns_per_event_max": 2}),
             row("epoll_lt", 100, 700, series="chain1000"), row("epoll_lt", 100, 600, series="chain1")]
-    v = dp.chart_vars(SW, SW.charts()[0], rows)
+    v = dispatch_report.chart_vars(SW, SW.charts()[0], rows)
     assert v["np"] == 3 and [v["series1"], v["series2"], v["series3"]] == \
         ["chain1", "chain1000", "random"]
     assert v["ylo"] == "ns_per_event_min" and v["xcol"] == "fds" and v["logx"] == 10
     assert v["models"] == "poll epoll_lt" and v["fails"] == 0
-    assert dp.chart_vars(SW, SW.charts()[0], [row("poll", 10, None, status="failed")]) is None
+    assert dispatch_report.chart_vars(SW, SW.charts()[0], [row("poll", 10, None, status="failed")]) is None
     assert os.path.isfile(os.path.join(os.path.dirname(__file__), "..", "..", "plots",
                                        f"{SW.charts()[0].kind}.gp"))

@@ -1,4 +1,5 @@
-"""harness/kernel.py: the kernel's count and profile wired into the harness:
+"""harness/kernel.py, kbench.py, kernel_report.py: the kernel's count and
+profile wired into the harness:
 figures by call name, the self-count cross-check (never for library rows),
 empty columns with the reason, which points get a profile, the REPORT
 sections, the gate's naming of the grown calls, and the stack chart kind."""
@@ -7,8 +8,13 @@ import shutil
 
 import pytest
 
+import charts
+import figures
+import fold
 import gate
+import kbench
 import kernel
+import kernel_report
 import models
 import records
 import report
@@ -38,8 +44,8 @@ def test_figures_by_name_kernel_total_and_self_count():
     assert d["sc_read"] == 1.0 and d["sc_sendto"] == 1.0 and d["sc_epoll_wait"] == 0.9
     assert d["sc_other"] == 0.1 and d["sc_write"] == 0.0     # unnamed calls fold into other
     assert d["self_syscalls_per_echo"] == 3.0               # 6000 calls / 2000 echoes, whole run
-    assert set(d) <= set(records.FIGURES)                   # every figure is declared
-    assert all(kernel.col(n) in report.COLUMNS for n in kernel.CALLS)
+    assert set(d) <= set(figures.FIGURES)                   # every figure is declared
+    assert all(figures.col(n) in fold.COLUMNS for n in figures.CALLS)
 
 
 def test_library_row_has_no_self_count_and_names_what_it_misses():
@@ -59,8 +65,8 @@ def test_empty_count_gives_empty_columns_and_the_reason():
     d = kernel.derive(pt(), dict(out, server_stats=STATS))
     assert "syscalls_per_echo" not in d and "sc_read" not in d
     r = records.Record(seq=1, time="t", point=pt(), status="ok", reason="", derived=d, **out)
-    assert kernel.note_of([r]) == out["kernel"]["why_empty"]
-    assert report.fold([r])["syscalls_note"] == out["kernel"]["why_empty"]
+    assert fold.note_of([r]) == out["kernel"]["why_empty"]
+    assert fold.fold([r])["syscalls_note"] == out["kernel"]["why_empty"]
 
 
 def test_no_window_no_kernel_record():
@@ -69,17 +75,17 @@ def test_no_window_no_kernel_record():
 
 
 def test_profile_points():
-    assert kernel.parse_profile_points("default") == [("active", 1000), ("idle", "max")]
-    assert kernel.parse_profile_points("none") == []
+    assert kbench.parse_profile_points("default") == [("active", 1000), ("idle", "max")]
+    assert kbench.parse_profile_points("none") == []
     with pytest.raises(ValueError, match="idle:lots"):
-        kernel.parse_profile_points("idle:lots")
+        kbench.parse_profile_points("idle:lots")
     pts = [pt(conns=c, x=c, active=c) for c in (10, 900, 5000)] + \
           [pt(sweep="idle", conns=c, active=100, x=c - 100) for c in (1000, 19000)] + \
           [pt(sweep="rate", conns=1000, rate=10000)]
-    t = kernel.profile_targets(pts, kernel.parse_profile_points("default"))
+    t = kbench.profile_targets(pts, kbench.parse_profile_points("default"))
     assert t == {("active", 900), ("idle", 19000)}
-    assert kernel.wants_profile(pts[1], t) and not kernel.wants_profile(pts[0], t)
-    assert not kernel.wants_profile(pts[1].again(repeat=2), t)
+    assert kbench.wants_profile(pts[1], t) and not kbench.wants_profile(pts[0], t)
+    assert not kbench.wants_profile(pts[1].again(repeat=2), t)
 
 
 PROF = dict(why_empty=None, samples=100, ns=10 ** 6, echoes=100, ns_per_echo=10000.0,
@@ -98,18 +104,18 @@ def test_report_sections_calls_by_name_and_where_the_time_goes():
         d = kernel.derive(pt(model=m), dict(kernel=k, server_stats=STATS, profile=PROF))
         recs.append(records.Record(seq=i, time="t", point=pt(model=m), status="ok", reason="",
                                    derived=d, kernel=k, profile=PROF))
-    rows = report.aggregate(recs)
+    rows = fold.aggregate(recs)
     assert rows[0]["prof_wait"] == 0.5
     ctx = dict(kcount=dict(usable=True, overhead=dict(model="epoll_lt", sweep="active",
                                                      conns=1000, plain=[100.0, 110.0],
                                                      counted=[90.0, 95.0], ratio=92.5 / 105)))
-    text = "\n".join(kernel.report_lines(ctx, rows, recs, report.order_models))
+    text = "\n".join(kernel_report.report_lines(ctx, rows, recs, models.order))
     assert "| poll | 3.00 | 1.00 |" in text and "epoll_wait" in text and "getdents64" not in text
     assert "Where an echo's time goes at 1,000 active connections" in text
     assert "`sock_poll` 40%" in text and "| 50% | 30% | 10% | 10% |" in text
     assert "-11.9%" in text                                 # 92.5 against 105 echoes/s
-    text = "\n".join(kernel.report_lines(dict(kcount=dict(usable=False, why="no perf")), rows,
-                                         recs[:0], report.order_models))
+    text = "\n".join(kernel_report.report_lines(dict(kcount=dict(usable=False, why="no perf")), rows,
+                                         recs[:0], models.order))
     assert "No kernel count in this run: no perf" in text
 
 
@@ -119,7 +125,7 @@ def test_overhead_alternates_plain_and_counted():
     def run(p, on):
         seen.append(on)
         return dict(status="ok", derived=dict(msgs_per_s=80.0 if on else 100.0))
-    ov = kernel.overhead(run, pt())
+    ov = kbench.overhead(run, pt())
     assert seen == [False, True, False, True] and ov["ratio"] == 0.8
 
 
@@ -141,33 +147,33 @@ def test_gate_names_the_calls_that_grew():
 
 
 def test_stack_chart_declared_and_drawn(tmp_path):
-    charts = {c.name: c for _, c in sweeps.charts()}
+    declared = {c.name: c for _, c in sweeps.charts()}
     for name in ("syscalls_by_call", "profile_active", "syscalls_idle", "profile_idle"):
-        assert charts[name].kind == "stack"
+        assert declared[name].kind == "stack"
     if not shutil.which("gnuplot"):
         pytest.skip("gnuplot is not installed")
     k = kernel.kernel_record(KRES, 1000, STATS)
     recs = [records.Record(seq=1, time="t", point=pt(model=m), status="ok", reason="",
                            derived=kernel.derive(pt(model=m), dict(kernel=k, server_stats=STATS)),
                            kernel=k) for m in ("poll", "epoll_lt")]
-    rows = report.aggregate(recs)
+    rows = fold.aggregate(recs)
     report.write_csv(rows, str(tmp_path / "points.csv"))
-    made, errors = report.plot(str(tmp_path), rows)
+    made, errors = charts.plot(str(tmp_path), rows)
     assert "syscalls_by_call" in made and not [e for e in errors if "syscalls_by_call" in e]
     assert os.path.getsize(tmp_path / "syscalls_by_call.png") > 1000
 
 
 def test_profile_points_name_a_known_sweep():
     with pytest.raises(ValueError, match="'foo' is not a sweep"):
-        kernel.parse_profile_points("foo:1000", sweeps.names())
-    assert kernel.parse_profile_points("idle:19000", sweeps.names()) == [("idle", 19000)]
+        kbench.parse_profile_points("foo:1000", sweeps.names())
+    assert kbench.parse_profile_points("idle:19000", sweeps.names()) == [("idle", 19000)]
 
 
 def test_measured_runs_carry_no_counter_and_repeat_one_gets_a_counted_run():
     """The measured repeats run with nothing attached (perf's per-call cost
     would move their figures); repeat 1 of an ok point gets a separate, shorter
     counted run whose count and figures are kept, repeat 2 and failed points none."""
-    b = kernel.Bench.__new__(kernel.Bench)
+    b = kbench.Bench.__new__(kbench.Bench)
     b.usable, b.why = True, None
     assert b.window(pt()) is None
     calls = []
@@ -177,7 +183,7 @@ def test_measured_runs_carry_no_counter_and_repeat_one_gets_a_counted_run():
         return dict(status="ok", kernel=kernel.kernel_record(KRES, 1000, STATS))
     m = dict(status="ok", derived=dict(msgs_per_s=1.0), server_stats=STATS)
     b.add_count(pt(), m, run)
-    assert calls == [(kernel.COUNT_RUN_S, kernel.COUNT_WARMUP_S, True)]
+    assert calls == [(kbench.COUNT_RUN_S, kbench.COUNT_WARMUP_S, True)]
     assert m["kernel"]["run"]["status"] == "ok" and m["derived"]["syscalls_per_echo"] == 3.0
     assert m["derived"]["msgs_per_s"] == 1.0           # the counted run's throughput is not used
     for p, mm in ((pt(repeat=2), dict(status="ok")), (pt(), dict(status="failed"))):
@@ -186,7 +192,7 @@ def test_measured_runs_carry_no_counter_and_repeat_one_gets_a_counted_run():
     assert len(calls) == 1
     # a JIT runtime's counted run keeps its warm-up (models.py warmup_s)
     b.add_count(pt(model="netty", warmup=2.0), dict(m), run)
-    assert calls[-1] == (kernel.COUNT_RUN_S, models.get("netty").warmup_s, True)
+    assert calls[-1] == (kbench.COUNT_RUN_S, models.get("netty").warmup_s, True)
     del calls[1:]
     b.usable, b.why = False, "no perf"
     mm = dict(status="ok")

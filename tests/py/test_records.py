@@ -7,7 +7,8 @@ import pytest
 
 import profiles
 from conftest import ROOT
-from records import FIGURES, Point, Record
+from figures import FIGURES
+from records import Point, Record
 
 
 def a_point():

@@ -1,7 +1,9 @@
-"""harness/report.py: folding repeats into CSV rows, the rows sweeps lend each
+"""harness/fold.py and report.py: folding repeats into CSV rows, the rows sweeps lend each
 other, the tables, reading points.jsonl."""
 import json
 
+import fold
+import records
 import report
 from test_records import a_point, a_record
 
@@ -14,25 +16,25 @@ def rec(status, msgs=None, **pt):
 
 
 def test_fold_median_and_spread():
-    row = report.fold([rec("ok", 100.0), rec("ok", 300.0, repeat=2), rec("ok", 200.0, repeat=3)])
+    row = fold.fold([rec("ok", 100.0), rec("ok", 300.0, repeat=2), rec("ok", 200.0, repeat=3)])
     assert (row["msgs_per_s"], row["msgs_per_s_min"], row["msgs_per_s_max"]) == (200.0, 100.0, 300.0)
     assert row["status"] == "ok" and (row["n_ok"], row["n_runs"]) == (3, 3)
-    assert row["style"] == report.style_of("epoll_lt")
+    assert row["style"] == fold.style_of("epoll_lt")
 
 
 def test_fold_status_and_reasons():
-    part = report.fold([rec("ok", 100.0), rec("failed", repeat=2)])
+    part = fold.fold([rec("ok", 100.0), rec("failed", repeat=2)])
     assert part["status"] == "partial" and part["msgs_per_s"] == 100.0
     assert part["reason"] == "failed because"
-    assert report.fold([rec("failed"), rec("skipped", repeat=2)])["status"] == "failed"
-    sk = report.fold([rec("skipped")])
+    assert fold.fold([rec("failed"), rec("skipped", repeat=2)])["status"] == "failed"
+    sk = fold.fold([rec("skipped")])
     assert sk["status"] == "skipped" and sk["msgs_per_s"] is None
 
 
 def test_failed_repeats_never_enter_the_median():
     bad = rec("failed")
     bad.derived["msgs_per_s"] = 1e9
-    assert report.fold([rec("ok", 10.0), bad])["msgs_per_s_max"] == 10.0
+    assert fold.fold([rec("ok", 10.0), bad])["msgs_per_s_max"] == 10.0
 
 
 def test_aggregate_groups_by_point_and_lends_idle_zero():
@@ -40,13 +42,13 @@ def test_aggregate_groups_by_point_and_lends_idle_zero():
             rec("ok", 300.0, conns=100, active=100, x=100, repeat=2),
             rec("ok", 50.0, sweep="idle", series="active100", conns=1100, active=100,
                 idle=1000, x=1000)]
-    rows = report.aggregate(recs)
+    rows = fold.aggregate(recs)
     assert [(r["sweep"], r["x"]) for r in rows] == [("active", 100), ("idle", 0), ("idle", 1000)]
     assert rows[1]["msgs_per_s"] == 200.0 and rows[1]["series"] == "active100"
 
 
 def test_pivot_cells():
-    rows = report.aggregate([rec("ok", 1234.0), rec("failed", conns=1000, active=1000, x=1000),
+    rows = fold.aggregate([rec("ok", 1234.0), rec("failed", conns=1000, active=1000, x=1000),
                              rec("ok", 5.5, model="poll")])
     t = report.pivot([r for r in rows if r["sweep"] == "active"], "msgs_per_s", "conns")
     assert t.splitlines() == ["| model \\ conns | 10 | 1,000 |", "|---|---:|---:|",
@@ -58,7 +60,7 @@ def test_load_records_skips_torn_and_invalid_lines(tmp_path, capsys):
     bad = json.loads(good)
     bad["status"] = "weird"
     (tmp_path / "points.jsonl").write_text(good + "\n" + json.dumps(bad) + "\n" + good[:40])
-    recs = report.load_records(str(tmp_path))
+    recs = records.load(str(tmp_path))
     assert len(recs) == 1
     err = capsys.readouterr().err
     assert "line 2" in err and "status 'weird'" in err and "line 3" in err and "torn" in err

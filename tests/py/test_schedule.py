@@ -1,11 +1,13 @@
 """harness/schedule.py (+ stats.interleaved_rounds' prior/DROP/first_order):
-the order points and repeats run in, convergence, resume; report.fold's
+the order points and repeats run in, convergence, resume; fold.fold's
 intervals and converged column.
 
 Run: /usr/bin/python3 -m pytest -q tests/py/test_schedule.py
 """
 import itertools
 
+import convergence
+import fold
 import profiles
 import report
 import schedule
@@ -138,7 +140,7 @@ def test_resume_mismatch_names_what_differs():
     assert "git commit" in why and "server binaries (poll" in why and "settings" not in why
 
 
-# ---- report.fold: the mean, its interval, converged ---------------------------
+# ---- fold.fold: the mean, its interval, converged -----------------------------
 
 def rec(msgs, cpu=5.0, **pt):
     r = a_record(derived={"msgs_per_s": msgs, "cpu_us_per_echo": cpu})
@@ -147,19 +149,19 @@ def rec(msgs, cpu=5.0, **pt):
 
 
 def test_fold_mean_interval_and_converged():
-    row = report.fold([rec(100.0), rec(110.0, repeat=2), rec(300.0, repeat=3)])
+    row = fold.fold([rec(100.0), rec(110.0, repeat=2), rec(300.0, repeat=3)])
     ci = stats.mean_ci([100.0, 110.0, 300.0])
     assert row["msgs_per_s"] == ci.mean == 170.0                       # mean, not median
     assert (row["msgs_per_s_lo"], row["msgs_per_s_hi"]) == (ci.lo, ci.hi)
     assert (row["msgs_per_s_min"], row["msgs_per_s_max"]) == (100.0, 300.0)
     assert row["converged"] == 0
-    tight = report.fold([rec(100.0), rec(100.5, repeat=2), rec(99.5, repeat=3)])
+    tight = fold.fold([rec(100.0), rec(100.5, repeat=2), rec(99.5, repeat=3)])
     assert tight["converged"] == 1
-    assert report.fold([rec(100.0), rec(100.5, 9.0, repeat=2)])["converged"] == 0  # CPU wide
-    one = report.fold([rec(100.0)])
+    assert fold.fold([rec(100.0), rec(100.5, 9.0, repeat=2)])["converged"] == 0  # CPU wide
+    one = fold.fold([rec(100.0)])
     assert one["converged"] is None and one["msgs_per_s_lo"] is None
     for c in ("converged", "msgs_per_s_lo", "msgs_per_s_hi", "cpu_us_per_echo_lo"):
-        assert c in report.COLUMNS
+        assert c in fold.COLUMNS
 
 
 # ---- the tests above catch these broken variants (tests of the tests) ---------
@@ -223,7 +225,7 @@ def _recs(model, vals, x=1000):
 def test_claims_only_where_intervals_separate_and_unconverged_listed():
     recs = (_recs("epoll_et", [100e3, 101e3, 99e3]) + _recs("io_uring", [120e3, 121e3, 119e3])
             + _recs("poll", [90e3, 110e3, 100e3]))
-    rows = report.aggregate(recs)
+    rows = fold.aggregate(recs)
     text = "\n".join(report.claims_lines(rows, recs))
     assert "io_uring is faster than epoll_et at 1,000" in text
     assert "poll and epoll_et at 1,000 active connections: no measurable difference" in text
@@ -248,7 +250,7 @@ BROKEN.update({
 
 def test_each_kind_of_point_converges_on_what_it_measures():
     pts, _ = points(sweeps=("active", "rate", "churn", "dispatch"))
-    figs = {p.mode: schedule.figures_of(p) for p in pts}
+    figs = {p.mode: convergence.figures_of(p) for p in pts}
     assert figs["closed"] == ["msgs_per_s", "cpu_us_per_echo"]
     assert figs["open"] == ["p50_us"]
     assert figs["churn"] == ["conns_per_s", "cpu_us_per_echo"]

@@ -4,9 +4,12 @@ import os
 
 import pytest
 
+import charts
+import fold
 import models
 import profiles
 import report
+import session
 import sweeps
 from conftest import ROOT
 
@@ -112,7 +115,7 @@ def test_overrides_and_settings():
 
 
 def test_declarations_name_real_columns_and_chart_kinds():
-    cols = set(report.COLUMNS)
+    cols = set(fold.COLUMNS)
     for sw in sweeps.SWEEPS:
         for it in sw.report:
             if isinstance(it, sweeps.Chart):
@@ -123,14 +126,22 @@ def test_declarations_name_real_columns_and_chart_kinds():
                 used += [c for k, v in it.params if k == "cols" for c in v.split()]   # stack
                 assert set(used) <= cols, (it.name, set(used) - cols)
                 assert it.main_col() in cols
+                assert not it.vars or it.vars in charts.VARS, (it.name, it.vars)
             elif isinstance(it, sweeps.Table):
                 assert it.col in cols
             elif isinstance(it, sweeps.Custom):         # renders from the CSV rows itself
-                assert callable(it.render)
+                assert it.render in report.CUSTOM
             else:
                 assert {c for _, c, _ in it.cols} <= cols
     names = [c.name for _, c in sweeps.charts()]
     assert len(names) == len(set(names))
+
+
+def test_every_sweep_names_a_kind_of_point_that_exists():
+    kinds = {sw.name: sw.kind for sw in sweeps.SWEEPS}
+    assert set(kinds.values()) <= set(session.KINDS), kinds
+    assert kinds["rate"] == "capacity" and kinds["dispatch"] == "dispatch"
+    assert kinds["active"] == "echo"
 
 
 def test_thread_per_connection_limit_from_the_registry():

@@ -13,15 +13,20 @@ CORES = dict(conns=[1000, 10000])
 MS = ["epoll_lt", "epoll_et", "io_uring", "reactors", "threads", "pool", "prefork"]
 
 
+def machine(ncpus):
+    """This machine's sweeps.Machine with ncpus usable CPUs."""
+    return sweeps.Machine(cpus=ncpus, fds=profiles.machine().fds)
+
+
 def cores_pts(ncpus, ms=MS, cf=None):
-    return sweeps._pts_cores(CORES, ms, cf, ncpus=ncpus)
+    return sweeps._pts_cores(CORES, ms, cf, machine(ncpus))
 
 
 def test_no_cores_points_below_4_cpus():
     for n in (1, 2, 3):
         assert cores_pts(n) == []
-        assert "fewer than 4 CPUs" in cpuplan.cores_skip_reason(n)
-    assert cpuplan.cores_skip_reason(4) is None
+        assert "fewer than 4 CPUs" in sweeps.cores_skip_reason(n)
+    assert sweeps.cores_skip_reason(4) is None
 
 
 def test_cores_points_s_values_and_models():
@@ -49,9 +54,9 @@ def test_conns_filter_keeps_one_series():
     assert {p["conns"] for p in pts} == {1000}
 
 
-def test_build_points_carries_s_and_procs(monkeypatch):
-    monkeypatch.setattr(cpuplan, "usable_cpus", lambda: tuple(range(16)))
-    pts, _ = profiles.build_points("quick", ["epoll_et", "reactors"], None, ["cores"], 20000)
+def test_build_points_carries_s_and_procs():
+    pts, _ = profiles.build_points("quick", ["epoll_et", "reactors"], None, ["cores"], 20000,
+                                   mach=machine(16))
     et = [p for p in pts if p.model == "epoll_et"]
     assert sorted(p.server_procs for p in et) == [1, 2, 4, 8]
     assert all(p.server_cpus == str(p.x) for p in pts)

@@ -1,4 +1,6 @@
-"""Network namespaces for the multi-host tests and NET=veth (root only).
+"""netns.py - network namespaces (root only): NET=veth's pair for the bench
+(harness/topology.py) and the hosts of the multi-host tests (tests/hosts.t,
+tests/bench-hosts.t import it from here: a helper both need lives in the product).
 
 Topology(["server", "client1", ...]): one network namespace per name, each
 with an eth0 veth link to a bridge in a bridge namespace, plus one veth from
