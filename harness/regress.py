@@ -90,21 +90,21 @@ def _cpus(cpu):
     return {cpu} if cpu is not None else None
 
 
-def run_child(cmd, timeout):
-    """Run a client (loadgen, hyperfine) pinned to the client CPU, in its own
-    process group: (exit code, stdout, stderr); raises TimeoutExpired."""
-    c = launch.Child(cmd, cpus=_cpus(CLIENT_CPU), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def run_child(cmd, timeout, cpu=CLIENT_CPU):
+    """Run a client (loadgen, hyperfine) pinned to cpu (the client CPU), in its
+    own process group: (exit code, stdout, stderr); raises TimeoutExpired."""
+    c = launch.Child(cmd, cpus=_cpus(cpu), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return c.communicate(timeout)
 
 
 # ---- one server, one fixed-work client -----------------------------------------
 
-def run_loadgen(loadgen, port, conns, count):
-    """One fixed-work run pinned to the client CPU: (JSON or None, error or None)."""
+def run_loadgen(loadgen, port, conns, count, cpu=CLIENT_CPU):
+    """One fixed-work run pinned to cpu: (JSON or None, error or None)."""
     cmd = [loadgen, "--port", str(port), "--conns", str(conns), "--count", str(count),
            "--size", str(SIZE), "--duration", str(RUN_CAP_S), "--json", "--quiet"]
     try:
-        code, out, err = run_child(cmd, RUN_CAP_S + 30)
+        code, out, err = run_child(cmd, RUN_CAP_S + 30, cpu)
     except subprocess.TimeoutExpired:
         return None, "loadgen hung (killed)"
     rec, _ = launch.parse_json(out)
@@ -161,8 +161,10 @@ def stop_server(srv, stop_s, target=None):
     return (stats, None) if stats else (None, "no JSON counters after SIGTERM")
 
 
-def fixed_work(model, a, count, wrapper=(), ready_s=READY_S, stop_s=STOP_S, kernel=False):
-    """Fresh server, one 1-connection fixed-work run, stop: a point dict.
+def fixed_work(model, a, count, wrapper=(), ready_s=READY_S, stop_s=STOP_S, kernel=False,
+               client_cpu=CLIENT_CPU):
+    """Fresh server, one 1-connection fixed-work run (the client on
+    client_cpu), stop: a point dict.
     kernel: the server runs under kcount.Wrapped (perf stat from its exec to
     its exit): ksyscalls and kby (by name) are the kernel's count of the run."""
     pt = dict(ok=False, verify_errors=0)
@@ -174,7 +176,7 @@ def fixed_work(model, a, count, wrapper=(), ready_s=READY_S, stop_s=STOP_S, kern
             w.close()
         return pt
     try:
-        rec, err = run_loadgen(a.loadgen, srv.port, 1, count)
+        rec, err = run_loadgen(a.loadgen, srv.port, 1, count, client_cpu)
         stats, why = stop_server(srv, stop_s, w.target(srv.pid) if w else None)
     finally:
         srv.kill()
@@ -244,11 +246,19 @@ def callgrind_ir(path):
 
 def measure_callgrind(model, a, tmp):
     """pair() with the server under valgrind --tool=callgrind: instr/echo
-    (value) and the server's own syscalls/echo in the same runs (sc)."""
+    (value) and the server's own syscalls/echo in the same runs (sc).
+    A model with callgrind_shared_cpu (the registry) has the client on the
+    server's CPU: on a kernel that does not preempt in kernel mode the client
+    then cannot answer while the server is inside a system call, so no reply
+    joins a batch of completions mid-call (io_uring across two CPUs: 8 of 20
+    runs of 1,500 echoes had one or two echoes batched, 0 of 28 on one CPU)."""
+    cpu = SERVER_CPU if models.attr(model, "callgrind_shared_cpu") else CLIENT_CPU
+
     def run(count):
         path = os.path.join(tmp, f"callgrind.{model}.{count}.out")
         pt = fixed_work(model, a, count, wrapper=("valgrind", "--tool=callgrind",
-                        f"--callgrind-out-file={path}"), ready_s=VG_READY_S, stop_s=VG_STOP_S)
+                        f"--callgrind-out-file={path}"), ready_s=VG_READY_S, stop_s=VG_STOP_S,
+                        client_cpu=cpu)
         if pt["ok"]:
             pt["ir"] = callgrind_ir(path)
             if pt["ir"] is None:
@@ -266,7 +276,8 @@ def measure_callgrind(model, a, tmp):
     elif r["stop_hang"]:
         # The server ran and echoed under valgrind but SIGTERM never got it
         # out of its wait (valgrind 3.19 masks signals around system calls it
-        # does not know can block, e.g. io_uring_enter): callgrind never
+        # does not know can block, such as io_uring_enter: io_uring.c takes
+        # its stop through a signalfd for that reason): callgrind never
         # writes its totals. Not the model's fault: reported n/a.
         r.update(unsupported=True, error="cannot run under valgrind: " + r["error"])
     return r
@@ -424,7 +435,8 @@ def collect(chosen, a, rundir, repeats, cg_repeats):
                     # the server's own syscalls/echo in the same runs: a path
                     # that varies with timing (extra EAGAIN reads, merged
                     # signals) makes the instruction count vary with it
-                    figs[m]["callgrind"] = dict(spread(vals), syscalls=spread(scs))
+                    figs[m]["callgrind"] = dict(spread(vals), syscalls=spread(scs), shared_cpu=bool(
+                        models.attr(m, "callgrind_shared_cpu")))
     timing["callgrind_s"] = round(time.monotonic() - t2, 1)
     timing["total_s"] = round(time.monotonic() - t0, 1)
     return figs, timing
