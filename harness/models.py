@@ -39,6 +39,9 @@ class Model:
     libs: str = ""              # link flags (Makefile LIBS_<name>)
     threaded: bool = False      # several threads share state: built and tested under TSan
     callgrind: bool = False     # make regress times it under callgrind (instr/echo)
+    # ... with the client on the server's CPU: what one wait returns (a batch of
+    # completions) is then the same in every run (regress.py measure_callgrind)
+    callgrind_shared_cpu: bool = False
     self_counts: bool = True    # its JSON syscalls count every call it makes (SC())
     ref: tuple = ()             # refservers/ row: the tools it needs, e.g. ("node",)
     ref_pkg: str = ""           # ... and the Debian package that brings them
@@ -89,7 +92,8 @@ MODELS = (
     M("rtsig", "signals_aio", callgrind=True),
     M("posix_aio", "signals_aio", libs="-pthread -lrt", threaded=True),
     M("libaio", "signals_aio", libs="-laio", callgrind=True),
-    M("io_uring", "io_uring", libs="-luring", callgrind=True, cores="reuseport"),
+    M("io_uring", "io_uring", libs="-luring", callgrind=True, callgrind_shared_cpu=True,
+      cores="reuseport"),
     M("libevent", "libraries", libs="-levent", callgrind=True, self_counts=False),
     M("libev", "libraries", libs="-lev", callgrind=True),
     M("libuv", "libraries", libs="-luv", callgrind=True, self_counts=False),

@@ -106,18 +106,22 @@ def point(model, conns, count):
         client_procs=1, src="", server_args=[], count=count)
 
 
-def fixed_work(model, a, count, wrapper=(), ready_s=READY_S, stop_s=STOP_S, kernel=False):
+def fixed_work(model, a, count, wrapper=(), ready_s=READY_S, stop_s=STOP_S, kernel=False,
+               shared_cpu=False):
     """Fresh server, one 1-connection fixed-work run, stop (runner.run_point,
     as the bench's points): a point dict. wrapper: a command the server runs
     under (valgrind). kernel: the server runs under kcount.Wrapped (perf stat
     from its exec to its exit): ksyscalls and kby (by name) are the kernel's
-    count of the run."""
+    count of the run. shared_cpu: the generator on the server's CPU (the
+    CPU plan of one usable CPU; measure_callgrind's io_uring)."""
     pt = dict(ok=False, verify_errors=0)
     w = kcount.Wrapped() if kernel else runner.Prefix(wrapper, skip_prefix="==") if wrapper \
         else None          # valgrind's own stderr lines start with ==
     try:
-        rec = runner.run_point(point(model, 1, count), a.bin, len(a.topo.usable), ready_s, stop_s,
-                               topo=a.topo, wrap=w, loadgen=a.loadgen)
+        topo = topology.Local(1, usable=a.topo.usable[:1], nofile=a.topo.nofile) if shared_cpu \
+            else a.topo
+        rec = runner.run_point(point(model, 1, count), a.bin, len(topo.usable), ready_s, stop_s,
+                               topo=topo, wrap=w, loadgen=a.loadgen)
         kres = w.result(" ".join(rec["server_stderr"][-2:])) if kernel else None
     finally:
         if kernel:
@@ -186,11 +190,19 @@ def callgrind_ir(path):
 
 def measure_callgrind(model, a, tmp):
     """pair() with the server under valgrind --tool=callgrind: instr/echo
-    (value) and the server's own syscalls/echo in the same runs (sc)."""
+    (value) and the server's own syscalls/echo in the same runs (sc).
+    A model with callgrind_shared_cpu (the registry) has the client on the
+    server's CPU: on a kernel that does not preempt in kernel mode the client
+    then cannot answer while the server is inside a system call, so no reply
+    joins a batch of completions mid-call (io_uring across two CPUs: 8 of 20
+    runs of 1,500 echoes had one or two echoes batched, 0 of 28 on one CPU)."""
+    shared = bool(models.attr(model, "callgrind_shared_cpu"))
+
     def run(count):
         path = os.path.join(tmp, f"callgrind.{model}.{count}.out")
         pt = fixed_work(model, a, count, wrapper=("valgrind", "--tool=callgrind",
-                        f"--callgrind-out-file={path}"), ready_s=VG_READY_S, stop_s=VG_STOP_S)
+                        f"--callgrind-out-file={path}"), ready_s=VG_READY_S, stop_s=VG_STOP_S,
+                        shared_cpu=shared)
         if pt["ok"]:
             pt["ir"] = callgrind_ir(path)
             if pt["ir"] is None:
@@ -208,7 +220,8 @@ def measure_callgrind(model, a, tmp):
     elif r["stop_hang"]:
         # The server ran and echoed under valgrind but SIGTERM never got it
         # out of its wait (valgrind 3.19 masks signals around system calls it
-        # does not know can block, e.g. io_uring_enter): callgrind never
+        # does not know can block, such as io_uring_enter: io_uring.c takes
+        # its stop through a signalfd for that reason): callgrind never
         # writes its totals. Not the model's fault: reported n/a.
         r.update(unsupported=True, error="cannot run under valgrind: " + r["error"])
     return r
@@ -375,7 +388,8 @@ def collect(chosen, a, rundir, repeats, cg_repeats):
                     # the server's own syscalls/echo in the same runs: a path
                     # that varies with timing (extra EAGAIN reads, merged
                     # signals) makes the instruction count vary with it
-                    figs[m]["callgrind"] = dict(spread(vals), syscalls=spread(scs))
+                    figs[m]["callgrind"] = dict(spread(vals), syscalls=spread(scs), shared_cpu=bool(
+                        models.attr(m, "callgrind_shared_cpu")))
     timing["callgrind_s"] = round(time.monotonic() - t2, 1)
     timing["total_s"] = round(time.monotonic() - t0, 1)
     return figs, timing

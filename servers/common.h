@@ -113,7 +113,9 @@ void conn_error(int err);
 
 /* Set by SIGTERM/SIGINT. The handler is installed without SA_RESTART, so a
  * blocked wait returns EINTR; loops must also wake at least every
- * STOP_CHECK_MS so a signal landing just before the wait is not missed. */
+ * STOP_CHECK_MS so a signal landing just before the wait is not missed.
+ * (io_uring.c blocks both and takes them as a completion instead, from a
+ * signalfd polled in its ring, and sets stop itself.) */
 extern volatile sig_atomic_t stop;
 #define STOP_CHECK_MS 200
 

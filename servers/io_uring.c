@@ -14,13 +14,19 @@
  * io_uring_enter(), in one batch; without it completions trickle in while we
  * work. Traps: close() does not cancel requests armed on an fd (they hold the
  * file), so we close only when nothing is in flight.
+ * SIGTERM/SIGINT are blocked and arrive as a completion: a poll on a
+ * signalfd, readable while one is pending (signalfd(2)). No timer is needed
+ * to see them, and no handler: valgrind keeps signals blocked around a call
+ * it does not know can block (io_uring_enter), so a handler never ran there.
  */
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +40,7 @@
 #define RING_MIN 32              /* buffers published at least */
 #define MAX_QUEUED 4             /* per connection, then its recv is cancelled */
 #define ACCEPT_RETRY_MS 10       /* after EMFILE, re-arm the accept this much later */
+#define IDLE_WAIT_S 3600         /* the wait's timeout when nothing is timed */
 
 /* user_data carries fd, type and a generation: a CQE or a cancel of a closed
  * connection never touches its fd's next owner. -EMFILE ends the accept:
@@ -41,7 +48,7 @@
  * ACCEPT_RETRY_MS later. Backpressure: at MAX_QUEUED received buffers a
  * connection's multishot recv is cancelled (TCP then stops the client) and it
  * goes on with single-shot recvs until one finds the socket empty. */
-enum { T_ACCEPT = 1, T_RECV, T_SEND, T_CANCEL };
+enum { T_ACCEPT = 1, T_RECV, T_SEND, T_CANCEL, T_STOP };
 
 struct conn {
 	uint32_t gen;           /* bumped at close: CQEs with an older one are stale */
@@ -306,20 +313,34 @@ int main(int argc, char **argv)
 		die("calloc(%d conns)", nconns);
 	int lfd = listen_socket(0);   /* nonblocking, for accept_client()'s EMFILE drain */
 	setup_ring();
+	sigset_t sigs;
+	stop_signals(&sigs);
+	block_stop_signals(NULL);
+	int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0)
+		die("signalfd(SIGTERM, SIGINT)");
+	struct io_uring_sqe *sqe = get_sqe();   /* one-shot: the first signal ends the loop */
+	io_uring_prep_poll_add(sqe, sfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, (uint64_t)T_STOP << 32 | (uint32_t)sfd);
 	announce_ready(lfd);
 
 	while (!stop) {
 		if (!accept_on && now_ms() >= accept_at) {
-			struct io_uring_sqe *sqe = get_sqe();
+			sqe = get_sqe();
 			io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL, SOCK_CLOEXEC);
 			io_uring_sqe_set_data64(sqe, (uint64_t)T_ACCEPT << 32 | (uint32_t)lfd);
 			accept_on = 1;
 		}
-		struct __kernel_timespec ts = { 0, (accept_on ? STOP_CHECK_MS : ACCEPT_RETRY_MS) * 1000000LL };
+		/* Every wake-up is a CQE (the stop too) unless the accept waits to be
+		 * re-armed. A timespec all the same: liburing 2.3 sends a wait without
+		 * one through its exported __io_uring_get_cqe, +20 instructions per
+		 * echo under callgrind (806 against 786). */
+		static struct __kernel_timespec idle = { IDLE_WAIT_S, 0 },
+			retry = { 0, ACCEPT_RETRY_MS * 1000000LL };
 		struct io_uring_cqe *cqe;
 		if (io_uring_sq_ready(&ring) || !io_uring_cq_ready(&ring))
 			SC(SC_SUBMIT);  /* liburing enters the kernel only then */
-		int r = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, NULL);
+		int r = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, accept_on ? &idle : &retry, NULL);
 		if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY)
 			die_err(-r, "io_uring_submit_and_wait_timeout");
 		if (IO_URING_READ_ONCE(*ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
@@ -331,6 +352,10 @@ int main(int argc, char **argv)
 			seen++;
 			if (type == T_ACCEPT)
 				handle_accept(fd, cqe->res, cqe->flags);
+			else if (type == T_STOP && cqe->res < 0)
+				die_err(-cqe->res, "poll(signalfd %d)", fd);
+			else if (type == T_STOP)
+				stop = 1;   /* SIGTERM/SIGINT pending: it stays so, blocked, to the exit */
 			else if (type == T_CANCEL)
 				;           /* -ENOENT/-EALREADY: that request had ended */
 			else if (u >> 40 != (conns[fd].gen & 0xffffff)) {

@@ -9,9 +9,9 @@ every server's process group is killed on any exit path (tests/lib/c10k.py).
 Groups: echo (payloads, bursts, dribbles, partial writes, half-close, 1,000
 concurrent connections, fd leak, SIGTERM + JSON), backpressure (a client that
 never reads), reset (RST mid-stream), fd exhaustion (RLIMIT_NOFILE 64 + a
-connect flood), flags (usage and exit codes), et (data with a FIN or RST right
-behind it, reads of exactly the buffer size and one more: where an
-edge-triggered drain may end).
+connect flood), flags (usage and exit codes), sigint (SIGINT keeps SIGTERM's
+contract), et (data with a FIN or RST right behind it, reads of exactly the
+buffer size and one more: where an edge-triggered drain may end).
 """
 import argparse
 import errno
@@ -869,6 +869,42 @@ def group_flags(model, bindir):
         check(f"flags: {label}: exit 2, one stderr line naming it, then the usage; stdout empty", bad)
 
 
+def group_sigint(model, bindir):
+    """SIGINT ends a server as SIGTERM does: exit 0 within STOP_LIMIT_S, one
+    JSON line that counts the echo before it. Each model takes the signal its
+    own way (a handler, sigwaitinfo, io_uring's poll on a signalfd), so a set
+    of signals that forgets SIGINT shows here."""
+    if models.attr(model, "is_ref"):
+        tap.skip("sigint: exit 0 with the JSON counters", "checked for the C servers only "
+                 "(a runtime's own SIGINT: erlang's VM cannot trap it)")
+        return
+    srv = start(model, bindir)
+    if srv is None:
+        return
+    try:
+        check("sigint: one echo before the signal", lambda: echo_once(srv.port, b"sigint"))
+        time.sleep(0.2)            # the echo's counter updates land (see group echo)
+        t0 = time.monotonic()
+        os.kill(srv.pid, signal.SIGINT)
+        exited = srv.child.wait(tmo(5))
+        took = time.monotonic() - t0
+        srv.child.join_output(1.0)
+        lines = [ln for ln in srv.child.stdout_text().splitlines() if ln.strip()]
+        try:
+            obj = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            obj = None
+        tap.ok(exited and srv.child.returncode == 0, "sigint: exit status 0 after SIGINT",
+               f"exited {exited}, exit status {srv.child.returncode}; "
+               f"stderr: {srv.child.stderr_text()[-1000:]}")
+        tap.ok(exited and took <= tmo(STOP_LIMIT_S), f"sigint: stops within "
+               f"{tmo(STOP_LIMIT_S):.1f} s of SIGINT", f"took {took:.3f} s")
+        tap.ok(len(lines) == 1 and isinstance(obj, dict) and obj.get("messages", 0) >= 1,
+               "sigint: stdout after READY is one JSON line counting the echo", repr(lines[:3]))
+    finally:
+        srv.kill()
+
+
 # ---- group 6: the end of a drain (issue 16) ----------------------------------------------
 # An edge-triggered reader may stop after a short read (the queue was empty, the
 # next byte raises a new edge), but not when a FIN or RST came with the last data:
@@ -1013,7 +1049,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--bin", default="bin", help="folder holding echo_<model> (default bin)")
-    ap.add_argument("--only", default="", help="comma-separated groups: echo,backpressure,reset,emfile,flags,et")
+    ap.add_argument("--only", default="", help="comma-separated groups: "
+                    "echo,backpressure,reset,emfile,flags,sigint,et")
     a = ap.parse_args()
     bindir = a.bin if os.path.isabs(a.bin) else os.path.join(os.getcwd(), a.bin)
     path = os.path.join(bindir, f"echo_{a.model}")
@@ -1044,7 +1081,7 @@ def main():
         tap.note(f"note: {MODEL_NOTES[a.model]}")
     if a.model in MODEL_ARGS:
         tap.note(f"server args: {' '.join(MODEL_ARGS[a.model])}")
-    groups = [("flags", group_flags), ("echo", group_echo), ("backpressure", group_backpressure),
+    groups = [("flags", group_flags), ("sigint", group_sigint), ("echo", group_echo), ("backpressure", group_backpressure),
               ("reset", group_reset), ("emfile", group_emfile), ("et", group_et)]
     only = set(filter(None, a.only.split(",")))
     t_all = time.monotonic()

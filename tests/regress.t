@@ -12,7 +12,10 @@ its machine and commit. Then a second baseline of epoll_lt, select and
 io_uring with the throughput (hyperfine) figures: bin-extra must fail select
 (common.c's read path) and io_uring (its own completion path) on
 syscalls/echo, bin must pass, and gab-bigger.json must hold one throughput
-ratio per model with its range (epoll_lt's own ratio is 1).
+ratio per model with its range (epoll_lt's own ratio is 1). With valgrind,
+io_uring's instr/echo is measured under callgrind (a server that SIGTERM
+cannot stop there is n/a) and repeats closely enough over the baseline's
+callgrind repeats to be gated, and bin-extra's extra call fails it.
 """
 import json
 import os
@@ -203,6 +206,29 @@ try:
     hf = os.path.join(last, "hyperfine")
     t.ok(all(os.path.isfile(os.path.join(hf, f"{m}.json")) for m in trio),
          "hyperfine's JSON exports are kept per model", os.listdir(last) if last else "no run")
+
+    # ---- io_uring under callgrind: measured, repeatable enough to gate ----
+    if VG:
+        base3 = os.path.join(tmp, "baseline3")
+        rc, so, se = regress("--accept", "--models", "io_uring", "--repeats", "1", baseline=base3)
+        try:
+            with open(os.path.join(base3, "regress.json")) as f:
+                cg3 = json.load(f)["models"]["io_uring"].get("callgrind") or {}
+        except (OSError, ValueError, KeyError):
+            cg3 = {}
+        t.ok(rc == 0 and cg3.get("median", 0) > 0 and not cg3.get("unsupported"),
+             f"io_uring: instr/echo measured under callgrind ({cg3.get('median')})",
+             json.dumps(cg3) + se[-800:])
+        t.ok(bool(cg3.get("tolerance")) and len(cg3.get("values", [])) >= 5,
+             f"io_uring: instr/echo gated: {len(cg3.get('values', []))} repeats "
+             f"{cg3.get('values')}, syscalls/echo under callgrind "
+             f"{(cg3.get('syscalls') or {}).get('values')}", json.dumps(cg3))
+        rc, so, se = regress("--bin", EXTRA, "--models", "io_uring", baseline=base3)
+        t.ok(rc == 1 and has_row(so, "io_uring", "instr/echo", "FAIL"),
+             "bin-extra: io_uring instr/echo FAIL", so + se)
+    else:
+        for what in ("measured", "gated", "bin-extra FAIL"):
+            t.skip(f"io_uring instr/echo {what}", "valgrind is not installed")
 
     # ---- the committed baseline says where it came from ----
     committed = os.path.join(ROOT, "results", "baseline", "regress.json")
