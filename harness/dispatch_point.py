@@ -20,11 +20,27 @@ chart draws it at the N it ran (the fds column), the Kerrisk table marks it.
 """
 
 import os
+import re
 import subprocess
 import time
 
 import launch
 from launch import exit_text
+
+MECHS_H = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "dispatch", "mechs.h")
+
+
+def mechanisms(header=MECHS_H):
+    """{mechanism: the echo server whose MODELS entry runs it}, in the order of
+    dispatch/mechs.h, the X-macro table bin/dispatch is built from (read as
+    text: the harness needs no build; `dispatch --list` prints the same)."""
+    with open(header) as f:
+        found = re.findall(r"^\s*X\((\w+),\s*(\w+)\)", f.read(), re.M)
+    if not found:
+        raise RuntimeError(f"{header}: no X(name, server) line")
+    return dict(found)
+
 
 MAX_S = 300               # dispatch --max-s: one timed run longer than this fails
 DEADLINE_S = 2 * MAX_S    # the whole process (setup of ~20,000 threads included)

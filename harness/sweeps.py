@@ -289,12 +289,9 @@ def scaling_vars(sw, ch, rows):
     return v
 
 
-# bin/dispatch's mechanisms (issue 12), named as the echo servers; one that
-# has no server of its name runs when MODELS has the one named here.
-DISPATCH_MODELS = ("select", "poll", "epoll_lt", "epoll_et", "sigio", "rtsig", "libaio",
-                   "io_uring", "io_uring_multishot", "libevent", "libev", "libuv", "threads",
-                   "busypoll")
-DISPATCH_AS = {"io_uring_multishot": "io_uring"}
+# bin/dispatch's mechanisms (issue 12) -> the echo server whose MODELS entry runs each
+DISPATCH_AS = dispatch_point.mechanisms()           # dispatch/mechs.h
+DISPATCH_MODELS = tuple(DISPATCH_AS)
 
 
 def most_fds():
