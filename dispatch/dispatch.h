@@ -82,7 +82,7 @@ void block_signal(int sig);
 
 #define WAIT_MS 1000         /* each wait's timeout: the watchdog judges stalls */
 
-#define MECH_EXTERN(name, server) extern const struct mech mech_##name;
+#define MECH_EXTERN(name, server, what) extern const struct mech mech_##name;
 DISPATCH_MECHS(MECH_EXTERN)
 #undef MECH_EXTERN
 

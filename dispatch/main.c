@@ -3,7 +3,7 @@
  *
  *   dispatch --model M --fds N --active A --writes W [--method chain|random]
  *            [--repeats R] [--warmup E] [--json]
- *   dispatch --list       the mechanisms (mechs.h), one a line: name, server
+ *   dispatch --list       the mechanisms (mechs.h): name, server, what
  *
  * See dispatch.h for the chain. Per run: the loop's wall time (A seed writes
  * plus W callbacks, each a read and, while writes remain, one write), CPU
@@ -47,15 +47,15 @@
 
 /* The mechanisms, from their one table (mechs.h). */
 static const struct {
-	const char *name, *server;
+	const char *name, *server, *what;
 	const struct mech *mech;
 } mechs[] = {
-#define MECH_ENTRY(name, server) { #name, #server, &mech_##name },
+#define MECH_ENTRY(name, server, what) { #name, #server, what, &mech_##name },
 	DISPATCH_MECHS(MECH_ENTRY)
 #undef MECH_ENTRY
 };
 #define NMECHS ((int)(sizeof mechs / sizeof mechs[0]))
-#define MECH_NAME(name, server) " " #name
+#define MECH_NAME(name, server, what) " " #name
 static const char *const mech_names = DISPATCH_MECHS(MECH_NAME) + 1;   /* "select poll ..." */
 #undef MECH_NAME
 static const char *const kind_names[] = { "eventfd", "pipe", "socketpair", "auto" };
@@ -510,8 +510,8 @@ static void usage(FILE *f)
 "usage: dispatch --model M --fds N|max [--active A] [--writes W] [options]\n"
 "       dispatch --list\n"
 "  --model M        the mechanism: %s\n"
-"  --list           the mechanisms, one a line: the name, then the echo server\n"
-"                   whose MODELS entry runs it in the harness's dispatch sweep\n"
+"  --list           the mechanisms, one a line: the name, the echo server whose\n"
+"                   MODELS entry runs it in the harness's sweep, what it does\n"
 "  --fds N|max      descriptors watched (max: this process's limit for the model)\n"
 "  --active A       tokens in flight, 1..N (default 1)\n"
 "  --writes W       events per run, >= A (default 100000)\n"
@@ -597,7 +597,8 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		case 'L':
 			for (int i = 0; i < NMECHS; i++)
-				printf("%s %s\n", mechs[i].name, mechs[i].server);
+				printf("%-18s %-9s %s\n", mechs[i].name, mechs[i].server,
+				       mechs[i].what);
 			return 0;
 		case ':': usage_error("%s needs a value", argv[optind - 1]);
 		default: usage_error("unknown option %s", argv[optind - 1]);

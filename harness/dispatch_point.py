@@ -36,9 +36,9 @@ def mechanisms(header=MECHS_H):
     dispatch/mechs.h, the X-macro table bin/dispatch is built from (read as
     text: the harness needs no build; `dispatch --list` prints the same)."""
     with open(header) as f:
-        found = re.findall(r"^\s*X\((\w+),\s*(\w+)\)", f.read(), re.M)
+        found = re.findall(r"^\s*X\((\w+),\s*(\w+),", f.read(), re.M)
     if not found:
-        raise RuntimeError(f"{header}: no X(name, server) line")
+        raise RuntimeError(f"{header}: no X(name, server, what) line")
     return dict(found)
 
 

@@ -73,15 +73,16 @@ def run(*args, preexec=None):
 
 # ---- the mechanisms: one table, every list made from it --------------------------
 p = subprocess.run([DISPATCH, "--list"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-LIST = [tuple(ln.split()) for ln in p.stdout.splitlines()]
+LIST = [tuple(ln.split(None, 2)) for ln in p.stdout.splitlines()]
 MODELS = [m for m, *_ in LIST]
-t.ok(p.returncode == 0 and MODELS and all(len(x) == 2 for x in LIST),
-     f"dispatch --list: {len(MODELS)} mechanisms, a name and a server each",
+t.ok(p.returncode == 0 and MODELS and all(len(x) == 3 for x in LIST),
+     f"dispatch --list: {len(MODELS)} mechanisms, a name, a server and what it does each",
      f"exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
 HEADER = dispatch_point.mechanisms()
-t.ok(list(HEADER.items()) == LIST, "dispatch --list is the harness's reading of dispatch/mechs.h",
-     f"--list {LIST}\nharness {list(HEADER.items())}")
-t.ok(sweeps.DISPATCH_MODELS == tuple(MODELS) and sweeps.DISPATCH_AS == dict(LIST),
+PAIRS = [(m, s) for m, s, _ in LIST]
+t.ok(list(HEADER.items()) == PAIRS, "dispatch --list is the harness's reading of dispatch/mechs.h",
+     f"--list {PAIRS}\nharness {list(HEADER.items())}")
+t.ok(sweeps.DISPATCH_MODELS == tuple(MODELS) and sweeps.DISPATCH_AS == dict(PAIRS),
      "the dispatch sweep runs the mechanisms of --list, each with its server",
      f"{sweeps.DISPATCH_MODELS} {sweeps.DISPATCH_AS}")
 defined = []
@@ -93,7 +94,7 @@ t.ok(sorted(defined) == sorted(MODELS),
      "every mech_<name> defined in dispatch/*.c is a mechanism of --list, and back",
      f"defined but not listed: {sorted(set(defined) - set(MODELS))}; "
      f"listed but not defined: {sorted(set(MODELS) - set(defined))}")
-unknown = sorted({s for _, s in LIST} - set(models.names()))
+unknown = sorted({s for _, s in PAIRS} - set(models.names()))
 t.ok(not unknown, "each mechanism's server is a model of harness/models.py", unknown)
 p = subprocess.run([DISPATCH, "--help"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 line = next((ln for ln in p.stdout.splitlines() if ln.strip().startswith("--model")), "")
