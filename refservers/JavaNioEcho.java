@@ -17,7 +17,12 @@
  * EMFILE: accept() throws "Too many open files" and the level-triggered
  * set would report the listener ready forever, so we keep a spare
  * descriptor (/dev/null), close it, accept-and-close what is queued, and
- * reopen it (libuv's trick, as servers/common.c does).
+ * reopen it (libuv's trick, as servers/common.c does). The JVM's other
+ * threads open files too (HotSpot's compiler threads read the cgroup's
+ * memory.limit_in_bytes, seen under strace taking the descriptor the drain
+ * had just freed): with no spare left, accepting pauses for
+ * EMFILE_RETRY_MS and the spare is reopened then, or the listener would be
+ * reported ready, and fail, forever (seen: 100% CPU under load).
  * SIGTERM/SIGINT: the JVM runs shutdown hooks; ours stops the loop, waits
  * for it (the counters are the loop thread's), prints them and halts with
  * status 0.
@@ -43,6 +48,7 @@ public final class JavaNioEcho {
 	static final String MODEL = "java";
 	static final int STOP_CHECK_MS = 200;   /* select() timeout, as common.h */
 	static final int STOP_WAIT_MS = 900;    /* the loop gets this long to stop at SIGTERM */
+	static final long EMFILE_RETRY_MS = 100; /* no spare: accepting pauses this long */
 
 	static final EchoContract cfg = new EchoContract(MODEL, "read buffer size");
 	/* stats: touched by the loop thread only, read after it stops */
@@ -51,6 +57,8 @@ public final class JavaNioEcho {
 	static volatile boolean stop;
 	static final CountDownLatch stopped = new CountDownLatch(1);
 	static RandomAccessFile spare;          /* reserved for the EMFILE drain */
+	static SelectionKey acceptKey;
+	static long acceptPausedUntil;          /* nanoTime; 0: accepting */
 	static ByteBuffer rbuf;                 /* one read buffer for all connections */
 
 	static void drop(SelectionKey k, IOException e) {
@@ -64,6 +72,10 @@ public final class JavaNioEcho {
 
 	/* Out of descriptors: free the spare, accept and drop what is queued. */
 	static void drainOnEmfile(ServerSocketChannel ss) {
+		if (spare == null) {
+			pauseAccepting();
+			return;
+		}
 		EchoContract.closeQuietly(spare);
 		try {
 			SocketChannel d;
@@ -75,7 +87,27 @@ public final class JavaNioEcho {
 		} catch (IOException ignored) {
 			/* still out of descriptors: the next event retries */
 		}
-		spare = EchoContract.openSpare();   /* null: a concurrent close lets the next drain retry */
+		spare = EchoContract.openSpare();   /* null: another thread took the descriptor */
+	}
+
+	static void pauseAccepting() {
+		stats.ctl++;
+		acceptKey.interestOps(0);
+		acceptPausedUntil = System.nanoTime() + EMFILE_RETRY_MS * 1000000;
+	}
+
+	/* After a pause: accept again once the spare is back. */
+	static void resumeAccepting() {
+		if (acceptPausedUntil == 0 || System.nanoTime() < acceptPausedUntil)
+			return;
+		spare = EchoContract.openSpare();
+		if (spare == null) {
+			acceptPausedUntil = System.nanoTime() + EMFILE_RETRY_MS * 1000000;
+			return;
+		}
+		acceptPausedUntil = 0;
+		stats.ctl++;
+		acceptKey.interestOps(SelectionKey.OP_ACCEPT);
 	}
 
 	static void onAccept(ServerSocketChannel ss, Selector sel) {
@@ -164,7 +196,7 @@ public final class JavaNioEcho {
 		ServerSocketChannel ss = ServerSocketChannel.open();
 		cfg.listen(ss, ss::bind);
 		ss.configureBlocking(false);
-		ss.register(sel, SelectionKey.OP_ACCEPT);
+		acceptKey = ss.register(sel, SelectionKey.OP_ACCEPT);
 		cfg.ready(ss.socket().getLocalPort(), () -> stopAndCount(sel), null);
 
 		while (!stop) {
@@ -178,7 +210,8 @@ public final class JavaNioEcho {
 					onWritable(k);            /* OP_WRITE, or an error: write() says which */
 				else
 					onReadable(k);            /* read() reports the error or EOF */
-			}, STOP_CHECK_MS);
+			}, acceptPausedUntil == 0 ? STOP_CHECK_MS : EMFILE_RETRY_MS);
+			resumeAccepting();
 		}
 		stopped.countDown();                  /* the hook prints the counters, halts with 0 */
 	}
