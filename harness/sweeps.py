@@ -289,11 +289,6 @@ def scaling_vars(sw, ch, rows):
     return v
 
 
-# bin/dispatch's mechanisms (issue 12) -> the echo server whose MODELS entry runs each
-DISPATCH_AS = dispatch_point.mechanisms()           # dispatch/mechs.h
-DISPATCH_MODELS = tuple(DISPATCH_AS)
-
-
 def most_fds():
     """N for `0` (max) in the dispatch sweep's lists: the descriptors one
     process of the suite holds (RLIMIT_NOFILE's hard limit less
@@ -310,8 +305,9 @@ def _capacity():
 
 
 def _pts_dispatch(p, ms, cf):
-    mechs = [d for d in DISPATCH_MODELS
-             if DISPATCH_AS.get(d, d) in ms and (not p["models"] or d in p["models"])]
+    # bin/dispatch's mechanisms and the echo server whose MODELS entry runs each (mechs.h)
+    mechs = [d for d, server in dispatch_point.mechanisms().items()
+             if server in ms and (not p["models"] or d in p["models"])]
     out = []
     for d in mechs:
         runs = [("random", n, 1, p["random_writes"]) for n in p["random_fds"]]
