@@ -17,5 +17,4 @@ static void run(void)
 				;
 }
 
-const struct mech mech_busypoll = { .name = "busypoll", .kind = KIND_EVENTFD,
-	.setup = setup, .run = run };
+const struct mech mech_busypoll = { .kind = KIND_EVENTFD, .setup = setup, .run = run };

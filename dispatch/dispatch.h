@@ -10,7 +10,8 @@
  * W events. Only that loop is timed; registering the N descriptors with the
  * mechanism is timed apart (setup_ns).
  *
- * A mechanism file (dispatch/<model>.c) defines one `struct mech`: setup()
+ * A mechanism file (dispatch/<model>.c) defines one `struct mech mech_<name>`
+ * per line of the table in mechs.h (its only list of names): setup()
  * registers every slot, run() waits and dispatches until B.done == B.events,
  * calling the core for each readiness it is told of:
  *   exact_ready(slot)  level-triggered or one-shot, one notification per
@@ -25,11 +26,13 @@
 
 #include <stdint.h>
 
+#include "mechs.h"
+
 enum fd_kind { KIND_EVENTFD, KIND_PIPE, KIND_SOCKETPAIR, KIND_AUTO };
 enum method { METHOD_CHAIN, METHOD_RANDOM };
 
+/* Its name is the table's (mechs.h): main.c pairs them. */
 struct mech {
-	const char *name;        /* as the echo servers are named */
 	enum fd_kind kind;       /* default descriptor; KIND_AUTO: signals probe */
 	int blocking;            /* reads block (one thread per slot) */
 	/* Extra cap on --fds beyond descriptors (threads, AIO slots): the
@@ -79,8 +82,8 @@ void block_signal(int sig);
 
 #define WAIT_MS 1000         /* each wait's timeout: the watchdog judges stalls */
 
-extern const struct mech mech_select, mech_poll, mech_epoll_lt, mech_epoll_et,
-	mech_sigio, mech_rtsig, mech_libaio, mech_io_uring, mech_io_uring_multishot,
-	mech_libevent, mech_libev, mech_libuv, mech_threads, mech_busypoll;
+#define MECH_EXTERN(name, server, what) extern const struct mech mech_##name;
+DISPATCH_MECHS(MECH_EXTERN)
+#undef MECH_EXTERN
 
 #endif

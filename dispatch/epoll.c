@@ -57,7 +57,5 @@ static void setup_et(void) { setup_with(EPOLLET); }
 static void run_lt(void) { run_with(0); }
 static void run_et(void) { run_with(1); }
 
-const struct mech mech_epoll_lt = { .name = "epoll_lt", .kind = KIND_EVENTFD,
-	.setup = setup_lt, .run = run_lt };
-const struct mech mech_epoll_et = { .name = "epoll_et", .kind = KIND_EVENTFD,
-	.setup = setup_et, .run = run_et };
+const struct mech mech_epoll_lt = { .kind = KIND_EVENTFD, .setup = setup_lt, .run = run_lt };
+const struct mech mech_epoll_et = { .kind = KIND_EVENTFD, .setup = setup_et, .run = run_et };

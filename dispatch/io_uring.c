@@ -97,7 +97,6 @@ static void run(void)
 static void setup_one(void) { setup_with(0); }
 static void setup_multi(void) { setup_with(1); }
 
-const struct mech mech_io_uring = { .name = "io_uring", .kind = KIND_EVENTFD,
-	.setup = setup_one, .run = run };
-const struct mech mech_io_uring_multishot = { .name = "io_uring_multishot",
-	.kind = KIND_EVENTFD, .setup = setup_multi, .run = run };
+const struct mech mech_io_uring = { .kind = KIND_EVENTFD, .setup = setup_one, .run = run };
+const struct mech mech_io_uring_multishot = { .kind = KIND_EVENTFD, .setup = setup_multi,
+	.run = run };

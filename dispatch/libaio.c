@@ -105,5 +105,5 @@ static void run(void)
 	}
 }
 
-const struct mech mech_libaio = { .name = "libaio", .kind = KIND_EVENTFD,
+const struct mech mech_libaio = { .kind = KIND_EVENTFD,
 	.max_slots = max_slots, .setup = setup, .run = run };

@@ -53,5 +53,5 @@ static const char *backend(void)
 	}
 }
 
-const struct mech mech_libev = { .name = "libev", .kind = KIND_EVENTFD,
+const struct mech mech_libev = { .kind = KIND_EVENTFD,
 	.setup = setup, .run = run, .backend = backend };

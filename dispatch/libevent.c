@@ -45,5 +45,5 @@ static void run(void)
 
 static const char *backend(void) { return event_base_get_method(base); }
 
-const struct mech mech_libevent = { .name = "libevent", .kind = KIND_EVENTFD,
+const struct mech mech_libevent = { .kind = KIND_EVENTFD,
 	.setup = setup, .run = run, .backend = backend };

@@ -46,5 +46,5 @@ static void run(void)
 
 static const char *backend(void) { return "epoll"; }
 
-const struct mech mech_libuv = { .name = "libuv", .kind = KIND_EVENTFD,
+const struct mech mech_libuv = { .kind = KIND_EVENTFD,
 	.setup = setup, .run = run, .backend = backend };

@@ -3,6 +3,7 @@
  *
  *   dispatch --model M --fds N --active A --writes W [--method chain|random]
  *            [--repeats R] [--warmup E] [--json]
+ *   dispatch --list       the mechanisms (mechs.h): name, server, what
  *
  * See dispatch.h for the chain. Per run: the loop's wall time (A seed writes
  * plus W callbacks, each a read and, while writes remain, one write), CPU
@@ -45,18 +46,26 @@
 #define MAX_REPEATS 1000
 #define WATCH_MS 100         /* watchdog tick */
 
-static const struct mech *const mechs[] = {
-	&mech_select, &mech_poll, &mech_epoll_lt, &mech_epoll_et, &mech_sigio,
-	&mech_rtsig, &mech_libaio, &mech_io_uring, &mech_io_uring_multishot,
-	&mech_libevent, &mech_libev, &mech_libuv, &mech_threads, &mech_busypoll,
+/* The mechanisms, from their one table (mechs.h). */
+static const struct {
+	const char *name, *server, *what;
+	const struct mech *mech;
+} mechs[] = {
+#define MECH_ENTRY(name, server, what) { #name, #server, what, &mech_##name },
+	DISPATCH_MECHS(MECH_ENTRY)
+#undef MECH_ENTRY
 };
 #define NMECHS ((int)(sizeof mechs / sizeof mechs[0]))
+#define MECH_NAME(name, server, what) " " #name
+static const char *const mech_names = DISPATCH_MECHS(MECH_NAME) + 1;   /* "select poll ..." */
+#undef MECH_NAME
 static const char *const kind_names[] = { "eventfd", "pipe", "socketpair", "auto" };
 
 enum inject { INJECT_NONE, INJECT_LOSE, INJECT_DOUBLE, INJECT_SPURIOUS };
 
 struct bench B;
 static const struct mech *M;
+static const char *model;    /* M's name, once --model is checked */
 static struct {
 	long writes, warmup;     /* --writes, --warmup (-1: default) */
 	int repeats, json, lost_ms, max_s;
@@ -81,8 +90,8 @@ static int64_t now_ns(void)
 static void vmsg(int err, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "dispatch: ");
-	if (M)
-		fprintf(stderr, "%s: ", M->name);
+	if (model)
+		fprintf(stderr, "%s: ", model);
 	vfprintf(stderr, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): every caller va_start()s ap */
 	if (err)
 		fprintf(stderr, ": %s", strerror(err));
@@ -114,7 +123,7 @@ static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	M = NULL;
+	model = NULL;
 	vmsg(0, fmt, ap);
 	va_end(ap);
 	exit(2);
@@ -269,7 +278,7 @@ static void choose_kind(enum fd_kind asked)
 		int ok = eventfd_signals();
 		if (asked == KIND_EVENTFD && !ok)
 			usage_error("--fd-kind eventfd: an eventfd raises no SIGIO on this kernel "
-				    "(no ->fasync), so %s cannot use it", M->name);
+				    "(no ->fasync), so %s cannot use it", model);
 		if (asked == KIND_AUTO)
 			asked = ok ? KIND_EVENTFD : KIND_PIPE;
 		snprintf(kind_why, sizeof kind_why, "%s", ok ? "eventfd raises SIGIO here" :
@@ -409,12 +418,12 @@ static void *watchdog(void *arg)
 			since = t;
 		} else if (t - since > (int64_t)opt.lost_ms * 1000000) {
 			fprintf(stderr, "dispatch: %s: no event for %d ms with %ld of %ld events done: "
-				"a wake-up was lost (--lost-ms)\n", M->name, opt.lost_ms, d, B.events);
+				"a wake-up was lost (--lost-ms)\n", model, opt.lost_ms, d, B.events);
 			_exit(1);
 		}
 		if (t - run_start_ns > (int64_t)opt.max_s * 1000000000) {
 			fprintf(stderr, "dispatch: %s: run longer than --max-s %d (%ld of %ld events): "
-				"use fewer --writes\n", M->name, opt.max_s, d, B.events);
+				"use fewer --writes\n", model, opt.max_s, d, B.events);
 			_exit(1);
 		}
 	}
@@ -506,8 +515,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: dispatch --model M --fds N|max [--active A] [--writes W] [options]\n"
-"  --model M        select poll epoll_lt epoll_et sigio rtsig libaio io_uring\n"
-"                   io_uring_multishot libevent libev libuv threads busypoll\n"
+"       dispatch --list\n"
+"  --model M        the mechanism: %s\n"
+"  --list           the mechanisms, one a line: the name, the echo server whose\n"
+"                   MODELS entry runs it in the harness's sweep, what it does\n"
 "  --fds N|max      descriptors watched (max: this process's limit for the model)\n"
 "  --active A       tokens in flight, 1..N (default 1)\n"
 "  --writes W       events per run, >= A (default 100000)\n"
@@ -520,7 +531,8 @@ static void usage(FILE *f)
 "  --lost-ms T      no event for T ms fails the run (default 3000)\n"
 "  --max-s T        a run longer than T s fails (default 600)\n"
 "  --json           one JSON object on stdout\n"
-"  --inject X       test the checks: lose, double or spurious (one, mid-run)\n");
+"  --inject X       test the checks: lose, double or spurious (one, mid-run)\n",
+		mech_names);
 }
 
 static long parse_num(const char *flag, const char *s, long lo, long hi)
@@ -545,15 +557,16 @@ int main(int argc, char **argv)
 		{ "writes", 1, 0, 'w' }, { "method", 1, 0, 'M' }, { "repeats", 1, 0, 'r' },
 		{ "warmup", 1, 0, 'W' }, { "fd-kind", 1, 0, 'k' }, { "seed", 1, 0, 's' },
 		{ "lost-ms", 1, 0, 'l' }, { "max-s", 1, 0, 'x' }, { "json", 0, 0, 'j' },
-		{ "inject", 1, 0, 'i' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "inject", 1, 0, 'i' }, { "list", 0, 0, 'L' }, { "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
-	const char *model = NULL, *fds = NULL, *active = "1";
+	const char *asked = NULL, *fds = NULL, *active = "1";
 	enum fd_kind kind = KIND_AUTO;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
 		switch (c) {
-		case 'm': model = optarg; break;
+		case 'm': asked = optarg; break;
 		case 'n': fds = optarg; break;
 		case 'a': active = optarg; break;
 		case 'w': opt.writes = parse_num("--writes", optarg, 1, LONG_MAX / 4); break;
@@ -589,20 +602,26 @@ int main(int argc, char **argv)
 				usage_error("--inject %s: must be lose, double or spurious", optarg);
 			break;
 		case 'h': usage(stdout); return 0;
+		case 'L':
+			for (int i = 0; i < NMECHS; i++)
+				printf("%-18s %-9s %s\n", mechs[i].name, mechs[i].server,
+				       mechs[i].what);
+			return 0;
 		case ':': usage_error("%s needs a value", argv[optind - 1]);
 		default: usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument %s", argv[optind]);
-	if (!model)
+	if (!asked)
 		usage_error("--model is required");
 	for (int i = 0; i < NMECHS; i++)
-		if (!strcmp(model, mechs[i]->name))
-			M = mechs[i];
+		if (!strcmp(asked, mechs[i].name)) {
+			M = mechs[i].mech;
+			model = mechs[i].name;
+		}
 	if (!M)
-		usage_error("--model %s: unknown (select poll epoll_lt epoll_et sigio rtsig libaio "
-			    "io_uring io_uring_multishot libevent libev libuv threads busypoll)", model);
+		usage_error("--model %s: unknown (%s)", asked, mech_names);
 	if (!fds)
 		usage_error("--fds is required");
 
@@ -612,9 +631,9 @@ int main(int argc, char **argv)
 	B.n = !strcmp(fds, "max") ? limit : (int)parse_num("--fds", fds, 1, INT_MAX);
 	if (B.n > limit)
 		usage_error("--fds %d: above this process's limit of %d for %s: %s",
-			    B.n, limit, M->name, max_why);
+			    B.n, limit, model, max_why);
 	if (B.n < 1)
-		usage_error("--fds max: this machine allows no slot for %s: %s", M->name, max_why);
+		usage_error("--fds max: this machine allows no slot for %s: %s", model, max_why);
 	B.active = (int)parse_num("--active", active, 1, INT_MAX);
 	if (B.active > B.n)
 		usage_error("--active %d: more than --fds %d", B.active, B.n);
@@ -659,7 +678,7 @@ int main(int argc, char **argv)
 		qsort(*p, (size_t)R, sizeof **p, cmp);
 #define MED(a) (R % 2 ? (a)[R / 2] : ((a)[R / 2 - 1] + (a)[R / 2]) / 2)
 	double med = MED(ns);
-	const char *backend = M->backend ? M->backend() : M->name;
+	const char *backend = M->backend ? M->backend() : model;
 	cpu_set_t cs;
 	int cpus = sched_getaffinity(0, sizeof cs, &cs) ? -1 : CPU_COUNT(&cs);
 	struct utsname u;
@@ -667,7 +686,7 @@ int main(int argc, char **argv)
 
 	if (!opt.json) {
 		printf("%s (%s), %s, %d %s slots, %d active, %ld events x %d runs\n",
-		       M->name, backend, B.method == METHOD_CHAIN ? "chain" : "random", B.n,
+		       model, backend, B.method == METHOD_CHAIN ? "chain" : "random", B.n,
 		       kind_names[B.kind], B.active, opt.writes, R);
 		printf("  %.0f ns/event (min %.0f, max %.0f), %.0f events/s, %.3f s per 100,000\n",
 		       med, ns[0], ns[R - 1], 1e9 / med, med * 1e5 / 1e9);
@@ -689,7 +708,7 @@ int main(int argc, char **argv)
 	       "\"events_per_s\":%.0f,\"s_per_100k_events\":%.6f,"
 	       "\"setup_ns\":%lld,\"setup_ns_per_fd\":%.1f,\"cpu_user_s\":%.6f,\"cpu_sys_s\":%.6f,"
 	       "\"cpu_ns_per_event\":%.1f,",
-	       M->name, backend, B.method == METHOD_CHAIN ? "chain" : "random", B.n, B.active,
+	       model, backend, B.method == METHOD_CHAIN ? "chain" : "random", B.n, B.active,
 	       opt.writes, R, opt.warmup, (unsigned long long)opt.seed,
 	       kind_names[B.kind], kind_why, B.kind == KIND_EVENTFD ? 1 : 2, B.fd_limit,
 	       limit, max_why, med, ns[0], ns[R - 1], 1e9 / med, med * 1e5 / 1e9,

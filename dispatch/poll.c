@@ -42,5 +42,4 @@ static void run(void)
 	}
 }
 
-const struct mech mech_poll = { .name = "poll", .kind = KIND_EVENTFD,
-	.setup = setup, .run = run };
+const struct mech mech_poll = { .kind = KIND_EVENTFD, .setup = setup, .run = run };

@@ -90,5 +90,4 @@ static void run(void)
 	}
 }
 
-const struct mech mech_rtsig = { .name = "rtsig", .kind = KIND_AUTO,
-	.setup = setup, .run = run };
+const struct mech mech_rtsig = { .kind = KIND_AUTO, .setup = setup, .run = run };

@@ -14,7 +14,7 @@ LIBS_dispatch := -pthread -luring -laio -levent -lev -luv
 all: $(BIN)/dispatch
 dispatch: $(BIN)/dispatch
 
-$(OBJ)/dispatch/%.o: dispatch/%.c dispatch/dispatch.h | $(OBJ)/dispatch
+$(OBJ)/dispatch/%.o: dispatch/%.c dispatch/dispatch.h dispatch/mechs.h | $(OBJ)/dispatch
 	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BIN)/dispatch: $(DISPATCH_OBJS) | $(BIN)

@@ -52,5 +52,4 @@ static void run(void)
 	}
 }
 
-const struct mech mech_select = { .name = "select", .kind = KIND_EVENTFD,
-	.setup = setup, .run = run };
+const struct mech mech_select = { .kind = KIND_EVENTFD, .setup = setup, .run = run };

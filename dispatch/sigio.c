@@ -49,5 +49,4 @@ static void run(void)
 	}
 }
 
-const struct mech mech_sigio = { .name = "sigio", .kind = KIND_AUTO,
-	.setup = setup, .run = run };
+const struct mech mech_sigio = { .kind = KIND_AUTO, .setup = setup, .run = run };

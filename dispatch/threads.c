@@ -141,5 +141,5 @@ static void run(void)
 			die("read(done eventfd)");
 }
 
-const struct mech mech_threads = { .name = "threads", .kind = KIND_EVENTFD, .blocking = 1,
+const struct mech mech_threads = { .kind = KIND_EVENTFD, .blocking = 1,
 	.max_slots = max_slots, .setup = setup, .run = run };

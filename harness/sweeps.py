@@ -21,6 +21,8 @@ Chart kinds (one gnuplot file each):
 """
 
 import dataclasses
+import os
+import re
 import typing
 
 import figures
@@ -299,12 +301,21 @@ def _cores_key(s):
     return int(s[6:]) if s[6:].isdigit() else 0
 
 
-# bin/dispatch's mechanisms (issue 12), named as the echo servers; one that
-# has no server of its name runs when MODELS has the one named here.
-DISPATCH_MODELS = ("select", "poll", "epoll_lt", "epoll_et", "sigio", "rtsig", "libaio",
-                   "io_uring", "io_uring_multishot", "libevent", "libev", "libuv", "threads",
-                   "busypoll")
-DISPATCH_AS = {"io_uring_multishot": "io_uring"}
+MECHS_H = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "dispatch", "mechs.h")
+
+
+def dispatch_mechanisms(header=MECHS_H):
+    """bin/dispatch's mechanisms: {mechanism: the echo server whose MODELS
+    entry runs it}, in the order of dispatch/mechs.h, the X-macro table
+    bin/dispatch is built from (read as text, when the dispatch sweep's
+    points are made: the harness needs no build; `dispatch --list` prints
+    the same)."""
+    with open(header) as f:
+        found = re.findall(r"^\s*X\((\w+),\s*(\w+),", f.read(), re.M)
+    if not found:
+        raise RuntimeError(f"{header}: no X(name, server, what) line")
+    return dict(found)
 
 
 # Mechanisms whose every wait costs O(N): the events of a point are capped so
@@ -327,8 +338,9 @@ def writes_for(model, n, active, writes, scan_budget):
 
 
 def _pts_dispatch(p, ms, cf, mach):
-    mechs = [d for d in DISPATCH_MODELS
-             if DISPATCH_AS.get(d, d) in ms and (not p["models"] or d in p["models"])]
+    # bin/dispatch's mechanisms and the echo server whose MODELS entry runs each (mechs.h)
+    mechs = [d for d, server in dispatch_mechanisms().items()
+             if server in ms and (not p["models"] or d in p["models"])]
     out = []
     for d in mechs:
         runs = [("random", n, 1, p["random_writes"]) for n in p["random_fds"]]

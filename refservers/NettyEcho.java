@@ -35,10 +35,8 @@
  * accept, close: a lower bound (epoll_wait, epoll_ctl and the read that
  * ends a batch are not seen).
  *
- * Contract: --addr --port --backlog --bufsize --reuseport --work-us
- * --work-every --loops --transport --help; bad flag -> usage on stderr,
- * exit 2; "READY <port>"; one JSON line of counters on SIGTERM/SIGINT,
- * exit 0. Needs Netty 4.1 and Java >= 11.
+ * Contract (flags, READY, the counters line): EchoContract.java; --loops
+ * and --transport are this server's own. Needs Netty 4.1 and Java >= 11.
  */
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
@@ -64,154 +62,25 @@ import io.netty.channel.socket.nio.NioChannelOption;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.util.AttributeKey;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.io.RandomAccessFile;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.LongAdder;
 
 public final class NettyEcho {
 	static final String MODEL = "netty";
 	static final long STOP_WAIT_MS = 200;   /* loops get this long to stop at SIGTERM */
 
-	/* cfg */
-	static String addr = "127.0.0.1", transport = "nio";
-	static int port = 0, backlog = 4096, bufsize = 16384, loops = 0;
-	static boolean reuseport;
-	static long workUs = 0, workEvery = 1;
-
+	static int loops = 0;                   /* --loops; 0: one per CPU */
+	static String transport = "nio";
+	static final EchoContract cfg = new EchoContract(MODEL,
+			"largest read, and the write high water mark")
+		.number("loops", "N", "worker event loops (default: one per CPU we may run on);\n"
+			+ "one more loop accepts", 1, 1024, v -> loops = (int) v)
+		.choice("transport", "T", "nio or epoll (Netty's native transport; default nio)",
+			v -> transport = v, "nio", "epoll");
 	/* stats, shared by every event loop */
-	static final LongAdder accepted = new LongAdder(), closed = new LongAdder(),
-		bytesIn = new LongAdder(), bytesOut = new LongAdder(), messages = new LongAdder(),
-		errors = new LongAdder(), resets = new LongAdder(), emfile = new LongAdder(),
-		scRead = new LongAdder(), scWrite = new LongAdder();
-	static final AtomicLong cur = new AtomicLong(), peak = new AtomicLong();
-
-	static void usage(PrintStream out) {
-		out.print("usage: echo_" + MODEL + " [--addr A] [--port P] [--backlog N] [--bufsize BYTES]\n"
-			+ "       [--reuseport] [--work-us N] [--work-every K] [--loops N] [--transport T]\n"
-			+ "  --addr A        IPv4 address to listen on (default 127.0.0.1)\n"
-			+ "  --port P        TCP port, 0 = any free port (default 0)\n"
-			+ "  --backlog N     listen() backlog (default 4096)\n"
-			+ "  --bufsize BYTES largest read, and the write high water mark (default 16384)\n"
-			+ "  --reuseport     set SO_REUSEPORT to share the port with other servers\n"
-			+ "  --work-us N     spin N microseconds of CPU per message (default 0)\n"
-			+ "  --work-every K  a message is heavy when the key of its first two bytes is a\n"
-			+ "                  multiple of K (about 1 in K for the generator's pseudo-random\n"
-			+ "                  payloads; exact at --depth 1, where one read is one message)\n"
-			+ "                  (default 1)\n"
-			+ "  --loops N       worker event loops (default: one per CPU we may run on);\n"
-			+ "                  one more loop accepts\n"
-			+ "  --transport T   nio or epoll (Netty's native transport; default nio)\n"
-			+ "Prints 'READY <port>' when listening; on SIGTERM/SIGINT prints one JSON\n"
-			+ "line of counters and exits 0.\n");
-		out.flush();
-	}
-
-	static void badArg(String msg) {
-		System.err.println(MODEL + ": " + msg);
-		usage(System.err);
-		System.exit(2);
-	}
-
-	static long num(String flag, String s, long min, long max) {
-		long v = -1;
-		if (s.matches("[0-9]{1,12}"))
-			v = Long.parseLong(s);
-		if (v < min || v > max)
-			badArg("--" + flag + ": '" + s + "' is not a whole number from " + min + " to " + max);
-		return v;
-	}
-
-	static void parseArgs(String[] argv) {
-		for (int i = 0; i < argv.length; i++) {
-			String a = argv[i], v = null;
-			if (!a.startsWith("--"))
-				badArg("unexpected argument '" + a + "'");
-			a = a.substring(2);
-			int eq = a.indexOf('=');
-			if (eq >= 0) {
-				v = a.substring(eq + 1);
-				a = a.substring(0, eq);
-			}
-			if (a.equals("help") && v == null) {
-				usage(System.out);
-				System.exit(0);
-			}
-			if (a.equals("reuseport") && v == null) {
-				reuseport = true;
-				continue;
-			}
-			if (!a.matches("addr|port|backlog|bufsize|work-us|work-every|loops|transport"))
-				badArg("unknown or incomplete option '" + argv[i] + "'");
-			if (v == null) {
-				if (i + 1 >= argv.length)
-					badArg("option '" + argv[i] + "' needs a value");
-				v = argv[++i];
-			}
-			switch (a) {
-			case "addr":
-				if (!v.matches("(\\d{1,3})(\\.\\d{1,3}){3}") || !validQuad(v))
-					badArg("--addr: '" + v + "' is not an IPv4 address");
-				addr = v;
-				break;
-			case "port": port = (int) num(a, v, 0, 65535); break;
-			case "backlog": backlog = (int) num(a, v, 1, Integer.MAX_VALUE); break;
-			case "bufsize": bufsize = (int) num(a, v, 64, 64 << 20); break;
-			case "work-us": workUs = num(a, v, 0, 10000000); break;
-			case "work-every": workEvery = num(a, v, 1, 4294967295L); break;
-			case "loops": loops = (int) num(a, v, 1, 1024); break;
-			case "transport":
-				if (!v.matches("nio|epoll"))
-					badArg("--transport: '" + v + "' is not nio or epoll");
-				transport = v;
-				break;
-			}
-		}
-	}
-
-	static boolean validQuad(String s) {
-		for (String p : s.split("\\."))
-			if (Integer.parseInt(p) > 255)
-				return false;
-		return true;
-	}
-
-	/* Heavy iff the key of the first two bytes (little-endian; one byte if
-	 * n == 1) is a multiple of --work-every: work_key() in servers/common.h. */
-	static void maybeWork(ByteBuf b, int n) {
-		if (workUs == 0 || n <= 0)
-			return;
-		int i = b.readerIndex();
-		long key = n >= 2 ? b.getUnsignedByte(i) | b.getUnsignedByte(i + 1) << 8 : b.getUnsignedByte(i);
-		if (key % workEvery != 0)
-			return;
-		long end = System.nanoTime() + workUs * 1000;
-		while (System.nanoTime() < end)
-			Thread.onSpinWait();
-	}
-
-	static void countError(Throwable t) {
-		errors.increment();
-		String m = String.valueOf(t.getMessage());
-		if (m.contains("reset") || m.contains("Broken pipe"))
-			resets.increment();
-	}
-
-	static String statsLine() {
-		long acc = accepted.sum(), cl = closed.sum(), rd = scRead.sum(), wr = scWrite.sum();
-		return "{\"model\":\"" + MODEL + "\",\"accepted\":" + acc + ",\"closed\":" + cl
-			+ ",\"peak_conns\":" + peak.get() + ",\"bytes_in\":" + bytesIn.sum()
-			+ ",\"bytes_out\":" + bytesOut.sum() + ",\"messages\":" + messages.sum()
-			+ ",\"errors\":" + errors.sum() + ",\"resets\":" + resets.sum()
-			+ ",\"emfile\":" + emfile.sum() + ",\"overflows\":0,\"syscalls\":{\"accept\":" + acc
-			+ ",\"read\":" + rd + ",\"write\":" + wr + ",\"close\":" + cl
-			+ ",\"wait\":0,\"ctl\":0,\"submit\":0,\"sigwait\":0,\"other\":0,\"total\":"
-			+ (acc + rd + wr + cl) + "}}\n";
-	}
+	static final EchoContract.SharedCounts stats = new EchoContract.SharedCounts();
 
 	/* The listening channel's first handler. Out of descriptors, accept()
 	 * throws; instead of letting Netty's acceptor pause accepting for 1 s (the
@@ -219,16 +88,8 @@ public final class NettyEcho {
 	 * is queued and close it at once, then reserve the spare again: libuv's
 	 * trick, as servers/common.c. Runs on the boss loop only. */
 	static final class AcceptDrain extends ChannelInboundHandlerAdapter {
-		RandomAccessFile spare = openSpare();
+		RandomAccessFile spare = EchoContract.openSpare();   /* null: EMFILE -> the pause */
 		boolean draining;
-
-		static RandomAccessFile openSpare() {
-			try {
-				return new RandomAccessFile("/dev/null", "r");
-			} catch (IOException e) {
-				return null;                  /* the next EMFILE falls back to the pause */
-			}
-		}
 
 		@Override
 		public void channelActive(ChannelHandlerContext ctx) {
@@ -243,27 +104,22 @@ public final class NettyEcho {
 				return;
 			}
 			((Channel) child).unsafe().closeForcibly();   /* dropped: never registered */
-			emfile.increment();
+			stats.emfile.increment();
 		}
 
 		@Override
 		public void channelReadComplete(ChannelHandlerContext ctx) {
 			if (draining) {                   /* the queue is empty, or 16 were dropped */
 				draining = false;
-				spare = openSpare();
+				spare = EchoContract.openSpare();
 			}
 			ctx.fireChannelReadComplete();
 		}
 
 		@Override
 		public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-			if (cause instanceof IOException && String.valueOf(cause.getMessage()).contains("open files")
-			    && spare != null) {
-				try {
-					spare.close();            /* the next accept gets this descriptor */
-				} catch (IOException ignored) {
-					/* it was open; nothing to undo */
-				}
+			if (cause instanceof IOException && EchoContract.outOfDescriptors(cause) && spare != null) {
+				EchoContract.closeQuietly(spare);   /* the next accept gets this descriptor */
 				spare = null;
 				draining = true;              /* autoRead stays on: the loop accepts again */
 				return;
@@ -279,7 +135,7 @@ public final class NettyEcho {
 	static final class AcceptErrorSink extends ChannelInboundHandlerAdapter {
 		@Override
 		public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-			if (!String.valueOf(cause.getMessage()).contains("open files"))
+			if (!EchoContract.outOfDescriptors(cause))
 				System.err.println(MODEL + ": accept: " + cause);
 		}
 	}
@@ -289,28 +145,26 @@ public final class NettyEcho {
 	static final class EchoHandler extends ChannelInboundHandlerAdapter {
 		@Override
 		public void channelActive(ChannelHandlerContext ctx) {
-			accepted.increment();
-			long n = cur.incrementAndGet();
-			peak.accumulateAndGet(n, Math::max);
+			stats.onAccept();
+			stats.accept.increment();             /* the accept we see is this one */
 		}
 
 		@Override
 		public void channelInactive(ChannelHandlerContext ctx) {
-			closed.increment();
-			cur.decrementAndGet();
+			stats.onClose();
 		}
 
 		@Override
 		public void channelRead(ChannelHandlerContext ctx, Object msg) {
 			ByteBuf b = (ByteBuf) msg;
 			int n = b.readableBytes();
-			scRead.increment();
-			bytesIn.add(n);
-			messages.increment();
-			maybeWork(b, n);
+			stats.read.increment();
+			stats.bytesIn.add(n);
+			stats.messages.increment();
+			cfg.work(n, i -> b.getUnsignedByte(b.readerIndex() + i));
 			ctx.write(b).addListener(f -> {      /* b is released once written */
 				if (f.isSuccess())
-					bytesOut.add(n);
+					stats.bytesOut.add(n);
 				else
 					failed(ctx.channel(), f.cause());
 			});
@@ -318,7 +172,7 @@ public final class NettyEcho {
 
 		@Override
 		public void channelReadComplete(ChannelHandlerContext ctx) {
-			scWrite.increment();
+			stats.write.increment();
 			ctx.flush();
 			if (!ctx.channel().isWritable())
 				ctx.channel().config().setAutoRead(false);   /* stop reading: backpressure */
@@ -348,13 +202,13 @@ public final class NettyEcho {
 
 		static void failed(Channel ch, Throwable cause) {
 			if (ch.attr(FAILED).setIfAbsent(Boolean.TRUE) == null)
-				countError(cause);
+				stats.failed(cause);
 		}
 	}
 	static final AttributeKey<Boolean> FAILED = AttributeKey.valueOf("failed");
 
 	public static void main(String[] argv) throws InterruptedException {
-		parseArgs(argv);
+		cfg.parse(argv);
 		if (loops == 0)
 			loops = Runtime.getRuntime().availableProcessors();   /* the affinity mask */
 		EventLoopGroup boss, workers;
@@ -377,22 +231,22 @@ public final class NettyEcho {
 		ServerBootstrap b = new ServerBootstrap()
 			.group(boss, workers)
 			.channel(chan)
-			.option(ChannelOption.SO_BACKLOG, backlog)
+			.option(ChannelOption.SO_BACKLOG, cfg.backlog)
 			.option(ChannelOption.SO_REUSEADDR, true)
 			.handler(new AcceptDrain())
 			.childOption(ChannelOption.TCP_NODELAY, true)
 			.childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
 			.childOption(ChannelOption.WRITE_BUFFER_WATER_MARK,
-				new WriteBufferWaterMark(bufsize / 2, bufsize))
+				new WriteBufferWaterMark(cfg.bufsize / 2, cfg.bufsize))
 			.childOption(ChannelOption.RCVBUF_ALLOCATOR,   /* Netty's default, capped at --bufsize */
-				new AdaptiveRecvByteBufAllocator(64, Math.min(1024, bufsize), bufsize))
+				new AdaptiveRecvByteBufAllocator(64, Math.min(1024, cfg.bufsize), cfg.bufsize))
 			.childHandler(new ChannelInitializer<Channel>() {
 				@Override
 				protected void initChannel(Channel ch) {
 					ch.pipeline().addLast(echo);
 				}
 			});
-		if (reuseport) {
+		if (cfg.reuseport) {
 			if (chan == EpollServerSocketChannel.class)
 				b.option(EpollChannelOption.SO_REUSEPORT, true);
 			else
@@ -400,34 +254,21 @@ public final class NettyEcho {
 		}
 		Channel server;
 		try {
-			server = b.bind(new InetSocketAddress(InetAddress.getByName(addr), port)).sync().channel();
+			server = b.bind(cfg.local()).sync().channel();
 		} catch (Exception e) {         /* sync() rethrows the bind's IOException */
-			System.err.println(MODEL + ": bind(" + addr + ":" + port + "): " + e.getMessage());
-			System.exit(1);
+			cfg.bindFailed(e);
 			return;
 		}
-		/* The JDK opens a socketpair for its deferred-close trick on the first
-		 * close of a socket channel; do that now so it is not counted as a leak. */
-		try {
-			java.nio.channels.SocketChannel.open().close();
-		} catch (IOException e) {
-			System.err.println(MODEL + ": socket: " + e.getMessage());
-			System.exit(1);
-		}
-		statsLine();      /* link the string concatenation now, not in the hook */
-		Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-			System.out.print(statsLine());    /* SIGTERM/SIGINT */
-			System.out.flush();
-			/* Stop the loops before halting: HotSpot's exit waits up to 300 ms
-			 * for threads inside native code (each loop sits in epoll_wait). */
+		/* At SIGTERM, after the counters: stop the loops before halting, since
+		 * HotSpot's exit waits up to 300 ms for threads inside native code (each
+		 * loop sits in epoll_wait). */
+		int port = ((InetSocketAddress) server.localAddress()).getPort();
+		cfg.ready(port, () -> stats.sum().line(MODEL), () -> {
 			boss.shutdownGracefully(0, STOP_WAIT_MS, TimeUnit.MILLISECONDS);
 			workers.shutdownGracefully(0, STOP_WAIT_MS, TimeUnit.MILLISECONDS);
 			boss.terminationFuture().awaitUninterruptibly(STOP_WAIT_MS);
 			workers.terminationFuture().awaitUninterruptibly(STOP_WAIT_MS);
-			Runtime.getRuntime().halt(0);
-		}));
-		System.out.print("READY " + ((InetSocketAddress) server.localAddress()).getPort() + "\n");
-		System.out.flush();
+		});
 		server.closeFuture().sync();
 	}
 }

@@ -3,6 +3,13 @@
 what they claim to, bad input is refused, and epoll and io_uring reach the
 process's descriptor limit.
 
+- The mechanisms are declared once, in dispatch/mechs.h's X-macro table:
+  `dispatch --list` (made from it) is the harness's list (read from the
+  header as text) and the sweep's, in the same order with the same servers;
+  every `struct mech mech_<name>` defined in dispatch/*.c is in it (a table
+  line without one fails to link); each server is a model of the registry;
+  --help and the unknown-model error name every mechanism. The rest of this
+  test runs every mechanism of --list.
 - Every model, both methods, at small N: exit 0, one JSON object with the
   fields the harness reads. dispatch itself checks each run (W callbacks for
   W writes, no descriptor left readable, no notification without a token,
@@ -21,17 +28,20 @@ process's descriptor limit.
 - Scale: epoll_lt, io_uring at --fds max (derived by dispatch from
   RLIMIT_NOFILE), and the first N above it refused naming --fds.
 """
+import glob
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from c10k import TAP, bin_dir, fresh_boot  # noqa: E402
+from c10k import ROOT, TAP, bin_dir, fresh_boot  # noqa: E402  (puts harness/ on sys.path)
+import models  # noqa: E402
+import profiles  # noqa: E402
+import sweeps  # noqa: E402
 
-MODELS = ["select", "poll", "epoll_lt", "epoll_et", "sigio", "rtsig", "libaio", "io_uring",
-          "io_uring_multishot", "libevent", "libev", "libuv", "threads", "busypoll"]
 FIELDS = ["model", "backend", "method", "fds", "active", "writes", "repeats", "warmup_events",
           "fd_kind", "fds_per_slot", "fd_limit", "max_fds", "max_fds_why", "ns_per_event",
           "ns_per_event_min", "ns_per_event_max", "events_per_s", "s_per_100k_events",
@@ -61,6 +71,55 @@ def run(*args, preexec=None):
             return p.returncode, None, f"not JSON ({e}): {p.stdout[:200]!r}"
     return p.returncode, doc, p.stderr.strip()
 
+
+# ---- the mechanisms: one table, every list made from it --------------------------
+p = subprocess.run([DISPATCH, "--list"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+LIST = [tuple(ln.split(None, 2)) for ln in p.stdout.splitlines()]
+MODELS = [m for m, *_ in LIST]
+t.ok(p.returncode == 0 and MODELS and all(len(x) == 3 for x in LIST),
+     f"dispatch --list: {len(MODELS)} mechanisms, a name, a server and what it does each",
+     f"exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
+HEADER = sweeps.dispatch_mechanisms()
+PAIRS = [(m, s) for m, s, _ in LIST]
+t.ok(list(HEADER.items()) == PAIRS, "dispatch --list is the harness's reading of dispatch/mechs.h",
+     f"--list {PAIRS}\nharness {list(HEADER.items())}")
+SWEEP = next(sw for sw in sweeps.SWEEPS if sw.name == "dispatch")
+
+
+def swept(servers):
+    """The mechanisms of the dispatch sweep's default points when MODELS is servers."""
+    got = []
+    for pt in SWEEP.points(SWEEP.profiles["default"], servers, None, profiles.machine()):
+        if pt["model"] not in got:
+            got.append(pt["model"])
+    return got
+
+
+t.ok(swept(models.names()) == MODELS, "the dispatch sweep runs the mechanisms of --list, in order",
+     swept(models.names()))
+SERVERS = [sv for _, sv in PAIRS]
+SERVER = max(SERVERS, key=SERVERS.count) if SERVERS else "-"    # (io_uring: two mechanisms)
+t.ok(swept([SERVER]) == [m for m, s in PAIRS if s == SERVER],
+     f"... and with MODELS={SERVER}, the mechanisms whose server it is", swept([SERVER]))
+defined = []
+for src in sorted(glob.glob(os.path.join(ROOT, "dispatch", "*.c"))):
+    with open(src) as f:
+        defined += re.findall(r"^\s*(?:static\s+)?const\s+struct\s+mech\s+mech_(\w+)\s*=",
+                              f.read(), re.M)
+t.ok(sorted(defined) == sorted(MODELS),
+     "every mech_<name> defined in dispatch/*.c is a mechanism of --list, and back",
+     f"defined but not listed: {sorted(set(defined) - set(MODELS))}; "
+     f"listed but not defined: {sorted(set(MODELS) - set(defined))}")
+unknown = sorted({s for _, s in PAIRS} - set(models.names()))
+t.ok(not unknown, "each mechanism's server is a model of harness/models.py", unknown)
+p = subprocess.run([DISPATCH, "--help"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+line = next((ln for ln in p.stdout.splitlines() if ln.strip().startswith("--model")), "")
+t.ok(MODELS and line.split()[-len(MODELS):] == MODELS, "--help's --model line names them all",
+     line)
+p = subprocess.run([DISPATCH, "--model", "kqueue", "--fds", "1"], capture_output=True,
+                   text=True, timeout=RUN_TIMEOUT_S)
+t.ok(p.returncode == 2 and f"({' '.join(MODELS)})" in p.stderr,
+     "--model kqueue: exit 2 naming them all", f"exit {p.returncode}: {p.stderr}")
 
 # ---- every mechanism, both methods, counts exact ------------------------------
 for model in MODELS:
