@@ -219,7 +219,7 @@ try:
         t.ok(rc == 0 and cg3.get("median", 0) > 0 and not cg3.get("unsupported"),
              f"io_uring: instr/echo measured under callgrind ({cg3.get('median')})",
              json.dumps(cg3) + se[-800:])
-        t.ok(bool(cg3.get("tolerance")) and len(cg3.get("values", [])) >= 5,
+        t.ok(bool(cg3 and gate.cg_tolerance(cg3)) and len(cg3.get("values", [])) >= 5,
              f"io_uring: instr/echo gated: {len(cg3.get('values', []))} repeats "
              f"{cg3.get('values')}, syscalls/echo under callgrind "
              f"{(cg3.get('syscalls') or {}).get('values')}", json.dumps(cg3))
