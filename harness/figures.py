@@ -1,9 +1,10 @@
 """figures.py - every figure a point's run may have (Record.derived), once,
 with how points.csv folds a point's repeats into its row (harness/fold.py):
 
-  "spread"  the mean of the ok repeats, its 95% Student-t interval (<fig>_lo,
-            <fig>_hi; empty with one repeat) and their range (<fig>_min, _max)
-  "median"  the median of the ok repeats
+  "spread"  the median of the ok runs, its distribution-free 95% interval
+            (<fig>_lo, <fig>_hi: two order statistics, harness/estimate.py;
+            empty below estimate.MIN_RUNS runs) and their range (<fig>_min, _max)
+  "median"  the median of the ok runs
   "any"     1 when any ok repeat says so
 
 The kernel's columns are declared here too: the system calls counted by name

@@ -10,6 +10,7 @@ read the rows.
 import statistics
 
 import convergence
+import estimate
 import models
 import stats
 import sweeps
@@ -19,10 +20,11 @@ KEY_COLS = ["sweep", "series", "model", "style", "x", "conns", "active", "idle",
             "size", "work_us", "work_every", "server_procs", "client_procs"]
 
 
-# Each spread figure: the mean of the ok repeats, its 95% Student-t interval
-# (_lo/_hi, stats.ci_fields; empty with one repeat) and the range (_min/_max).
+# Each spread figure: the median of the ok runs, its distribution-free 95%
+# interval (_lo/_hi: two order statistics, stats.ci_fields / estimate.median_ci;
+# empty below estimate.MIN_RUNS runs) and the range (_min/_max).
 # converged: 1/0 whether the intervals of the figures a point converges on
-# (convergence.figures_of) are within the run's target (empty with fewer than 2 ok repeats).
+# (convergence.figures_of) are within the run's target (empty below MIN_RUNS ok runs).
 COLUMNS = (KEY_COLS + ["status", "n_ok", "n_runs", "converged"]
            + [c for s in SPREAD for c in (s, s + "_lo", s + "_hi", s + "_min", s + "_max")]
            + MEDIAN + ["client_saturated", "syscalls_note", "reason"])
@@ -43,8 +45,8 @@ def _num_or_none(v):
 
 
 def fold(runs, target=stats.TARGET):
-    """One CSV row from the repeats of one point: status, means with their
-    95% intervals and spread (SPREAD figures), medians (MEDIAN figures), and
+    """One CSV row from the runs of one point: status, medians with their
+    95% intervals and range (SPREAD figures), medians (MEDIAN figures), and
     whether the point converged to +-target."""
     pt = runs[0].point
     row = {k: pt[k] for k in KEY_COLS if k != "style"}
@@ -69,7 +71,7 @@ def fold(runs, target=stats.TARGET):
             row[col + "_max"] = max(vals) if vals else None
     figs = convergence.figures_of(pt)
     smp = [convergence.sample(r.derived, figs) for r in ok]
-    row["converged"] = (None if len(ok) < 2 else
+    row["converged"] = (None if len(ok) < estimate.MIN_RUNS else
                         int(all(stats.converged([x[f] for x in smp], target) for f in figs)))
     sat = [r.derived.get("client_saturated") for r in ok]
     row["client_saturated"] = int(any(sat)) if sat else None

@@ -15,6 +15,7 @@ import sys
 import charts
 import convergence
 import dispatch_report
+import estimate
 import fold
 import kernel_report
 import models
@@ -71,7 +72,16 @@ def _cell(r, col):
     if r["status"] == "skipped":
         return "skip"
     v = _num(r.get(col))
-    return v + ("*" if r["status"] == "partial" else "")
+    return v + _res(r, col) + ("*" if r["status"] == "partial" else "")
+
+
+def _res(r, col):
+    """ " ±7%": half the figure's 95% interval over its median (its resolution),
+    or "" without an interval."""
+    lo, hi, v = r.get(col + "_lo"), r.get(col + "_hi"), r.get(col)
+    if lo is None or hi is None or not v:
+        return ""
+    return f" ±{(hi - lo) / 2 / abs(v):.0%}"
 
 
 def pivot(sel, col, xname="x"):
@@ -186,29 +196,37 @@ def confidence_lines(ctx, rows):
     one = [r for r in rows if r["status"] in ("ok", "partial") and r.get("converged") is None]
     bad = [r for r in pts if r["converged"] == 0]
     out = ["## Confidence\n",
-           "Each main figure (the points.csv columns with _lo/_hi: echoes/s, p50/p99, CPU and system calls per echo, ...) is the mean of a point's ok repeats with its "
-           "95% interval: Student-t 95% of the mean, mean +- t(0.975, n-1) s / sqrt(n) "
-           "(points.csv: <figure>_lo/<figure>_hi; the charts' error bars). "
-           + (f"Repeats ran in {sch['method'].split(';')[0]}, so drift hits every model "
-              f"alike; a point had at least {st.get('repeats', '?')} repeats and repeated "
-              f"further (up to {st.get('max_repeats')}, within {st.get('extra_time', 0):g} x "
+           "Each main figure (the points.csv columns with _lo/_hi: echoes/s, p50/p99, CPU and "
+           "system calls per echo, ...) is the MEDIAN of a point's ok runs, each run a fresh "
+           "server with fresh connections, with its distribution-free 95% interval: two order "
+           "statistics whose ranks come from the binomial distribution, which hold the true "
+           "median at least 95% of the time whatever the runs' shape (harness/estimate.py; "
+           f"none below {estimate.MIN_RUNS} runs; points.csv: <figure>_lo/<figure>_hi; the "
+           "charts' bands). The tables print it as the median ± half that interval in percent: "
+           "the figure's resolution, about the smallest difference to another figure of the "
+           "same precision that this run could show. "
+           + (f"Runs went in {sch['method'].split(';')[0]}, so drift hits every model "
+              f"alike; a point had at least {st.get('repeats', '?')} runs and ran again "
+              f"(up to {st.get('max_repeats')}, within {st.get('extra_time', 0):g} x "
               f"the sweep's estimated time) until the intervals of {sch.get('figures')} were "
-              f"within +-{target:.0%} of the mean.\n"
+              f"within +-{target:.0%} of the median.\n"
               if sch.get("method") and st.get("max_repeats") else
-              f"Each point had {st.get('repeats', '?')} repeats, run one after another (this "
-              f"run predates the interleaved, repeat-until-converged schedule); converged: "
+              f"Each point had {st.get('repeats', '?')} runs, one after another (this "
+              f"run predates the interleaved, run-until-converged schedule); converged: "
               f"within +-{target:.0%}.\n")]
     if not pts and not one:
         return out
     if one:
-        out.append(f"{len(one)} point(s) have a single ok repeat: no interval.\n")
+        out.append(f"{len(one)} point(s) have fewer than {estimate.MIN_RUNS} ok runs: "
+                   "no interval.\n")
     if not bad:
-        out.append(f"Every point with 2+ repeats converged ({len(pts)}).\n" if pts else "")
+        out.append(f"Every point with {estimate.MIN_RUNS}+ runs converged ({len(pts)}).\n"
+                   if pts else "")
     else:
         out += [f"Points that did not converge to +-{target:.0%} ({len(bad)} of {len(pts)}), "
                 "with the figures each is judged on (harness/convergence.py) and ± half their "
                 "95% interval:\n",
-                "| sweep | series | model | x | repeats | judged on |",
+                "| sweep | series | model | x | runs | judged on |",
                 "|---|---|---|---:|---:|---|"]
         for r in bad:
             out.append(f"| {r['sweep']} | {r['series']} | {r['model']} | {r['x']:,} | "
@@ -278,9 +296,13 @@ def claims_lines(rows, recs):
     if not out:
         return []
     return (["## What the intervals support\n",
-             "Generated from the data (harness/stats.py): a model is called faster, slower, "
-             "cheaper or costlier than another only where the two 95% Student-t intervals of "
-             "the mean do not overlap; otherwise the sentence says \"no measurable difference\".\n"]
+             "Generated from the data (harness/stats.py, harness/estimate.py): a model is called "
+             "faster, slower, cheaper or costlier than another only where the 95% interval of "
+             "the ratio of the two (Hodges-Lehmann, the Mann-Whitney test inverted: "
+             "distribution-free) excludes 1 and their medians differ by at least "
+             f"{estimate.MIN_EFFECT:.0%}; otherwise the sentence says \"no measurable "
+             "difference\". Each sentence gives the ratio's interval and its resolution (half "
+             "its width): the smallest difference these runs could have shown.\n"]
             + out)
 
 

@@ -50,6 +50,9 @@ def _table_after(lines, label):
     return rows
 
 
+RES = re.compile(r"±(\d+)%")      # a cell's resolution: half its interval, in %
+
+
 def _parse_num(cell):
     m = NUM.search(cell)
     if not m:
@@ -77,6 +80,14 @@ def _cell_problem(cell, row, col, fmt="num"):
         return f"'{cell}' but the CSV has {col} = {v}"
     if (st == "partial") != cell.endswith("*"):
         return f"'{cell}': the * does not match status {st}"
+    lo, hi = row.get(col + "_lo", ""), row.get(col + "_hi", "")
+    res = RES.search(cell)
+    if lo != "" and hi != "" and float(v):
+        want_res = (float(hi) - float(lo)) / 2 / abs(float(v)) * 100
+        if res is None or abs(int(res.group(1)) - want_res) > 0.5 + 1e-3 * want_res:
+            return f"'{cell}': the CSV's interval {lo}-{hi} is ±{want_res:.1f}% of {v}"
+    elif res is not None:
+        return f"'{cell}': a ± where the CSV has no interval for {col}"
     return None
 
 

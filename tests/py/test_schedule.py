@@ -7,6 +7,7 @@ Run: /usr/bin/python3 -m pytest -q tests/py/test_schedule.py
 import itertools
 
 import convergence
+import estimate
 import fold
 import profiles
 import report
@@ -67,8 +68,8 @@ def test_rounds_interleave_every_point_before_any_repeats_again():
 
 
 def test_converged_points_are_dropped_and_the_rest_repeat_to_the_cap():
-    pts, st = points(repeats=2)
-    st.update(max_repeats=6, extra_time=100.0)
+    pts, st = points(repeats=6)
+    st.update(max_repeats=9, extra_time=100.0)
     vals = {m: [100.0, 100.5, 99.5] for m in MODELS}
     vals["poll"] = [100.0, 160.0]                                      # +-30%: never within 5%
     fake = Fake(vals)
@@ -76,11 +77,11 @@ def test_converged_points_are_dropped_and_the_rest_repeat_to_the_cap():
     for k, r in res.items():
         n = sum(1 for c in fake.calls if c == k)
         if k[2] == "poll":
-            assert (r["converged"], r["stop"], n) == (False, "max repeats", 6)
+            assert (r["converged"], r["stop"], n) == (False, "max repeats", 9)
         else:
-            assert r["converged"] and n == 2                            # tight after the min
+            assert r["converged"] and n == 6                            # tight after the min
     # after the minimum rounds only poll's points ran
-    extra = fake.calls[2 * len(res):]
+    extra = fake.calls[6 * len(res):]
     assert extra and {k[2] for k in extra} == {"poll"}
 
 
@@ -148,18 +149,20 @@ def rec(msgs, cpu=5.0, **pt):
     return r
 
 
-def test_fold_mean_interval_and_converged():
-    row = fold.fold([rec(100.0), rec(110.0, repeat=2), rec(300.0, repeat=3)])
-    ci = stats.mean_ci([100.0, 110.0, 300.0])
-    assert row["msgs_per_s"] == ci.mean == 170.0                       # mean, not median
-    assert (row["msgs_per_s_lo"], row["msgs_per_s_hi"]) == (ci.lo, ci.hi)
-    assert (row["msgs_per_s_min"], row["msgs_per_s_max"]) == (100.0, 300.0)
+def test_fold_median_interval_and_converged():
+    vals = [100.0, 110.0, 300.0, 105.0, 95.0, 102.0]
+    row = fold.fold([rec(v, repeat=i) for i, v in enumerate(vals, 1)])
+    e = estimate.median_ci(vals)
+    assert row["msgs_per_s"] == e.value == 103.5                       # the median, not the mean
+    assert (row["msgs_per_s_lo"], row["msgs_per_s_hi"]) == (e.lo, e.hi) == (95.0, 300.0)
+    assert (row["msgs_per_s_min"], row["msgs_per_s_max"]) == (95.0, 300.0)
     assert row["converged"] == 0
-    tight = fold.fold([rec(100.0), rec(100.5, repeat=2), rec(99.5, repeat=3)])
+    tight = fold.fold([rec(v, repeat=i) for i, v in enumerate([100, 100.5, 99.5] * 2, 1)])
     assert tight["converged"] == 1
-    assert fold.fold([rec(100.0), rec(100.5, 9.0, repeat=2)])["converged"] == 0  # CPU wide
-    one = fold.fold([rec(100.0)])
-    assert one["converged"] is None and one["msgs_per_s_lo"] is None
+    assert fold.fold([rec(v, 9.0 if i == 2 else 5.0, repeat=i)
+                      for i, v in enumerate([100, 100.5, 99.5] * 2, 1)])["converged"] == 0  # CPU wide
+    few = fold.fold([rec(100.0), rec(101.0, repeat=2)])
+    assert few["converged"] is None and few["msgs_per_s_lo"] is None
     for c in ("converged", "msgs_per_s_lo", "msgs_per_s_hi", "cpu_us_per_echo_lo"):
         assert c in fold.COLUMNS
 
@@ -174,9 +177,11 @@ class _NoShuffle:
         pass
 
 
-def _median_fields(fig, vals):
+def _mean_fields(fig, vals):
     import statistics
-    return {fig: statistics.median(vals) if vals else None, fig + "_lo": None, fig + "_hi": None}
+    e = estimate.median_ci(vals)
+    return {fig: statistics.fmean(vals) if vals else None, fig + "_lo": e and e.lo,
+            fig + "_hi": e and e.hi}
 
 
 BROKEN = {
@@ -195,9 +200,9 @@ BROKEN = {
     "resume accepts other settings": (
         lambda mp: mp.setattr(schedule, "RESUME_SAME", [("git commit", "git_commit")]),
         test_resume_mismatch_names_what_differs),
-    "fold takes the median": (
-        lambda mp: mp.setattr(stats, "ci_fields", _median_fields),
-        test_fold_mean_interval_and_converged),
+    "fold takes the mean": (
+        lambda mp: mp.setattr(stats, "ci_fields", _mean_fields),
+        test_fold_median_interval_and_converged),
 }
 
 
@@ -223,24 +228,34 @@ def _recs(model, vals, x=1000):
 
 
 def test_claims_only_where_intervals_separate_and_unconverged_listed():
-    recs = (_recs("epoll_et", [100e3, 101e3, 99e3]) + _recs("io_uring", [120e3, 121e3, 119e3])
-            + _recs("poll", [90e3, 110e3, 100e3]))
+    recs = (_recs("epoll_et", [100e3, 101e3, 99e3, 100.5e3, 99.5e3, 100.2e3])
+            + _recs("io_uring", [120e3, 121e3, 119e3, 120.5e3, 119.5e3, 120.2e3])
+            + _recs("poll", [90e3, 110e3, 100e3, 95e3, 105e3, 101e3]))
     rows = fold.aggregate(recs)
     text = "\n".join(report.claims_lines(rows, recs))
     assert "io_uring is faster than epoll_et at 1,000" in text
     assert "poll and epoll_et at 1,000 active connections: no measurable difference" in text
     assert "poll is" not in text
-    ctx = dict(settings=dict(repeats=3, max_repeats=5, extra_time=0.35, target=0.05),
+    ctx = dict(settings=dict(repeats=6, max_repeats=9, extra_time=0.35, target=0.05),
                schedule=dict(method="interleaved rounds, shuffled (seed 1); t", figures="f"))
     conf = "\n".join(report.confidence_lines(ctx, rows))
-    assert "Student-t 95% of the mean" in conf
-    assert "| active | all | poll | 1,000 | 3 |" in conf              # +-20%: not converged
+    assert "MEDIAN of a point's ok runs" in conf
+    assert "| active | all | poll | 1,000 | 6 |" in conf              # +-10%: not converged
     assert "| active | all | epoll_et |" not in conf
+
+
+def _medians_only(a, b, smaller_better, **kw):
+    """A verdict from the medians alone: no interval, no floor."""
+    import statistics
+    r = statistics.median(b) / statistics.median(a)
+    v = "same" if r == 1 else ("worse" if (r > 1) == smaller_better else "better")
+    return dict(ratio=estimate.Est(r, r, r, len(a) + len(b), 0.95), medians=r, p=0.0,
+                verdict=v, resolution=0.0)
 
 
 BROKEN.update({
     "claims ignore the intervals": (
-        lambda mp: mp.setattr(stats, "verdict", lambda a, b, s: "better"),
+        lambda mp: mp.setattr(estimate, "compare", _medians_only),
         test_claims_only_where_intervals_separate_and_unconverged_listed),
     "every point counts as converged": (
         lambda mp: mp.setattr(stats, "converged", lambda v, t=0.05: True),
