@@ -30,6 +30,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import interp  # noqa: E402
+interp.ensure()         # a Python with scipy (re-runs under Debian's if need be)
 import charts           # noqa: E402
 import models           # noqa: E402
 import records          # noqa: E402

@@ -16,13 +16,16 @@ RULE = {
     # open loop: echoes/s is the offered rate, and nothing reads the server's
     # /proc inside its window (harness/runner.py), so it has no CPU per echo
     "open": ("p50_us",),
+    # service demand: a fixed offered load, the server's CPU read at the
+    # window's edges; echoes/s is the offered rate
+    "demand": ("cpu_us_per_echo",),
     "closed": ("msgs_per_s", "cpu_us_per_echo"),
 }
 
 
 def kind_of(pt):
     """A point's kind for the rule: its mode, open loop whenever it has a rate."""
-    if pt["mode"] in ("dispatch", "churn"):
+    if pt["mode"] in ("dispatch", "churn", "demand"):
         return pt["mode"]
     return "open" if pt["rate"] else "closed"
 
@@ -47,5 +50,6 @@ def describe():
     """The rule in words, for context.json's schedule record."""
     def figs(kind):
         return ", ".join(RULE[kind])
-    return (" and ".join(RULE["closed"]) + f" (open loop: {figs('open')}; churn: "
-            f"{figs('churn')}; dispatch: {figs('dispatch')}; harness/convergence.py)")
+    return (" and ".join(RULE["closed"]) + f" (open loop: {figs('open')}; service demand: "
+            f"{figs('demand')}; churn: {figs('churn')}; dispatch: {figs('dispatch')}; "
+            "harness/convergence.py)")

@@ -92,7 +92,7 @@ class Point(_Fields):
     rate: int
     size: int
     depth: int
-    mode: str                      # closed | open | churn
+    mode: str                      # closed | open | demand (open, CPU read at the window) | churn | dispatch
     work_us: int
     work_every: int
     split_every: int               # loadgen --work-every: light/heavy latency split

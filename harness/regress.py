@@ -61,6 +61,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import interp  # noqa: E402
+interp.ensure()         # a Python with scipy (re-runs under Debian's if need be)
 
 import context       # noqa: E402  (cmd_output)
 import gate          # noqa: E402  (tolerances, verdicts, the comparison: pure)

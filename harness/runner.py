@@ -269,6 +269,8 @@ def run_loadgen(pt, bindir, cpus, srv, rec, window=None, loadgen=None):
     # (by pid), 0.18-1.07 ms with no reading; by hand, no harness, 0.24-0.67 ms.
     # So it reads the server only at READY and after the generator: no CPU per
     # echo for open-loop points (their figures are latency and achieved rate).
+    # A service-demand point ("demand") is open loop too, but its figure is the
+    # CPU per echo: it reads the window's edges (and its p99 bears them).
     hands_off = pt["mode"] == "open"
     marks = dict(start=0, end=0)
     try:

@@ -15,6 +15,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "harness"))
+import interp  # noqa: E402
+interp.ensure()         # a Python with scipy (re-runs under Debian's if need be)
 from launch import Child, install_cleanup, parse_json  # noqa: E402
 from procfs import group_pids  # noqa: E402
 PAGE = os.sysconf("SC_PAGE_SIZE")

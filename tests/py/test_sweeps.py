@@ -5,6 +5,7 @@ import os
 import pytest
 
 import charts
+import convergence
 import fold
 import models
 import profiles
@@ -52,10 +53,19 @@ def test_repeat_major_within_a_sweep():
     assert reps == sorted(reps) and set(reps) == {1, 2}
 
 
-def test_idle_is_100_active_among_idle():
+def test_idle_is_a_fixed_load_over_100_active_among_idle():
     p = pts(only=["idle"])
     assert {(x.conns, x.active, x.idle, x.x) for x in p if x.model == "epoll_lt"} == \
-        {(t, 100, t - 100, t - 100) for t in (1000, 10000, 19000)}
+        {(t, 100, t - 100, t - 100) for t in (100, 1000, 10000, 19000)}
+    assert all(x.mode == "demand" and x.rate == sweeps.IDLE_RATE for x in p)
+
+
+def test_demand_is_a_fixed_load_over_all_active():
+    p = pts(only=["demand"])
+    assert {(x.conns, x.active, x.idle, x.x) for x in p if x.model == "epoll_lt"} == \
+        {(c, c, 0, c) for c in (100, 1000, 10000)}
+    assert all(x.mode == "demand" and x.rate == sweeps.DEMAND_RATE for x in p)
+    assert all(convergence.figures_of(x) == ["cpu_us_per_echo"] for x in p)
 
 
 def test_rate_series_and_open_loop():
