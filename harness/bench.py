@@ -284,6 +284,8 @@ class Progress:
                 bits.append(f"{d['msgs_per_s']:,.0f} msg/s")
             if d.get("p99_us") is not None:
                 bits.append(f"p99 {d['p99_us']:,.0f} us")
+            if d.get("cpu_us_per_echo") is not None:
+                bits.append(f"{d['cpu_us_per_echo']:.1f} us CPU/echo")
             if d.get("conns_per_s") is not None:
                 bits.append(f"{d['conns_per_s']:,.0f} conn/s")
             if d.get("ns_per_event") is not None:          # a dispatch point

@@ -245,9 +245,9 @@ def confidence_lines(ctx, rows):
 # Claims REPORT.md makes: (sweep, figure, which x) against REF (else the
 # first model measured); the x: "near1000" or "max" of the sweep's x.
 CLAIM_REF = "epoll_et"
-CLAIMS = (("active", "msgs_per_s", "near1000"), ("active", "cpu_us_per_echo", "near1000"),
-          ("active", "msgs_per_s", "max"), ("idle", "msgs_per_s", "max"),
-          ("churn", "conns_per_s", "max"))
+CLAIMS = (("active", "msgs_per_s", "near1000"), ("demand", "cpu_us_per_echo", "near1000"),
+          ("active", "cpu_us_per_echo", "near1000"), ("active", "msgs_per_s", "max"),
+          ("idle", "cpu_us_per_echo", "max"), ("churn", "conns_per_s", "max"))
 
 
 def claims_lines(rows, recs):
@@ -283,6 +283,10 @@ def claims_lines(rows, recs):
         ref = CLAIM_REF if CLAIM_REF in per else ms[0]
         where = f"{x:,} {sweeps.get(sweep).charts()[0].xlabel or 'x'}" if sweeps.get(sweep).charts() \
             else f"x = {x:,}"
+        rates = sorted({r["rate"] for r in sel if r["x"] == x and r.get("rate")})
+        if rates and all(r["mode"] == "demand" for g in groups.values() for r in [g[0].point]
+                         if g[0].point.sweep == sweep):
+            where += f", {'/'.join(f'{v:,}' for v in rates)} echoes/s offered"
         said = stats.claims(fig, where, {m: per[m] for m in ms}, ref=ref)
         sep = [c for c in said if "no measurable difference" not in c]
         out.append(f"### {stats.JUDGED[fig][0]} at {where}, against {ref}\n")
