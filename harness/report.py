@@ -20,6 +20,7 @@ import fold
 import kernel_report
 import models
 import records
+import schedule
 import sentences
 import stats
 import sweeps
@@ -242,6 +243,32 @@ def confidence_lines(ctx, rows):
     return out
 
 
+def setup_lines(recs):
+    """## Set-up cost per run: each model's runs' set-up seconds (wall time less
+    warm-up and measured seconds: server start, connects, teardown, stop)
+    fitted against their connections (schedule.setup_fit), the basis of the
+    time estimate and of how short a run can be."""
+    fit = schedule.setup_fit(recs)
+    if not fit:
+        return []
+    xs = sorted({r["point"]["conns"] for r in recs if r["status"] == "ok"
+                 and r["point"]["mode"] != "dispatch"})
+    show = [x for x in (100, 1000, 10000, 19000) if xs and xs[0] <= x <= xs[-1]] or xs[:1]
+    out = ["## Set-up cost per run\n",
+           "Every run is a fresh server with fresh connections. Its set-up (wall time less "
+           "warm-up and measured seconds: the server's start, the connects, the generator's "
+           "exit and teardown, the server's stop, the harness's readings), fitted per model as "
+           "a + b x connections over this run's ok runs (harness/schedule.py setup_fit; the "
+           "time estimate uses the reference run's fit):\n",
+           "| model | a (s) | b (us per connection) | " + " | ".join(f"at {x:,}" for x in show)
+           + " |", "|---|---:|---:|" + "---:|" * len(show)]
+    for m in models.order(set(fit)):
+        a, b = fit[m]
+        out.append(f"| {m} | {a:.3f} | {b * 1e6:.0f} | "
+                   + " | ".join(f"{a + b * x:.2f} s" for x in show) + " |")
+    return out + [""]
+
+
 # Claims REPORT.md makes: (sweep, figure, which x) against REF (else the
 # first model measured); the x: "near1000" or "max" of the sweep's x.
 CLAIM_REF = "epoll_et"
@@ -351,7 +378,7 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
         w("**This run was interrupted: only the points below were measured.**\n")
     w(f"{len(recs)} point runs: {counts['ok']} ok, {counts['failed']} failed, "
       f"{counts['skipped']} skipped; {len(rows)} points after folding repeats "
-      f"(mean with its 95% interval, see Confidence; spread min..max in points.csv). "
+      f"(the median of its runs with its 95% interval, see Confidence; min..max in points.csv). "
       f"Run time {ctx.get('duration_s', '?')} s.\n")
     # where things ran: from the records (harness/sentences.py), not a literal
     w((sentences.placement(recs) + " " if recs else "") + "Per-echo CPU and "
@@ -359,7 +386,7 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
       "echoes; system calls per echo are the kernel's count of the server's calls over the "
       "same window (see \"The kernel's view\" below). RSS counts user space only (socket buffers are kernel memory). "
       "In the tables: FAIL = failed (reasons at the end), skip = not run (reason at the end), "
-      "* = some repeats failed.\n")
+      "* = some runs failed; ±n% = the figure's resolution (half its 95% interval).\n")
     w("## Context\n")
     w("| | |\n|---|---|")
     git = (ctx.get("git_commit") or "?")[:12] + (" (dirty tree)" if ctx.get("git_dirty") else "")
@@ -387,6 +414,7 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
             for block in _blocks(sw.report):
                 L.extend(section_items(sw, block, sel, made))
     L.extend(confidence_lines(ctx, rows))       # interval method, not converged, quiet
+    L.extend(setup_lines(recs))                 # what a run's set-up cost (the plan's basis)
     L.extend(claims_lines(rows, recs))          # what the intervals support
     L.extend(kernel_report.report_lines(ctx, rows, recs, models.order))   # calls by name, profiles
     bad = [r for r in recs if r["status"] != "ok"]

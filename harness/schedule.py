@@ -9,11 +9,17 @@ A run goes sweep by sweep (profiles.SWEEPS order). Within a sweep:
      larger one (bench.py's skip rules); every later round is shuffled
      afresh (stats.interleaved_rounds), so drift on the machine hits every
      model alike;
-  2. points that have not converged (the 95% Student-t intervals of the
-     figures harness/convergence.py names for their kind are wider than
-     +-target of the mean) repeat again in shuffled rounds, up to
-     `max_repeats` attempts, within `extra_time` x the sweep's estimated
-     time (estimate_s) for its min repeats.
+  2. points that have not converged (the 95% intervals of the medians of
+     the figures harness/convergence.py names for their kind are wider than
+     +-target: stats.converged) run again in shuffled rounds, up to
+     `max_repeats` runs, within `extra_time` x the sweep's estimated time
+     (estimate_s) for its min runs.
+
+A run of a point is a fresh server and fresh connections; what that set-up
+costs is measured in every run (each record's wall_s less its warm-up and
+measured seconds) and fitted per model against the connections (setup_fit);
+estimate_s plans with the fit from the committed reference run's records
+(results/reference), and REPORT.md shows each run's own.
 
 Every seed is fixed (SEED): the same run plan always runs in the same order.
 A resumed run (bench.py --resume) passes the repeats already on disk as
@@ -22,6 +28,7 @@ skipped record is done.
 """
 
 import json
+import os
 import random
 
 import convergence
@@ -33,19 +40,68 @@ import stats
 SEED = stats.BOOT_SEED
 
 
+# A run's set-up (server start to READY, connects, the generator's exit and
+# teardown, the server's stop, the harness's readings) when no fit is at
+# hand: a + b x connections, measured here (setup_fit over the echo records
+# of the reference run results/2026-11-29_122507-vm: the median a of the 22
+# models other than threads and prefork was 0.198 s and the median b 85 us
+# per connection; threads 372 us and prefork 2,646 us per connection, a
+# thread or a process each).
+SETUP_DEFAULT = (0.20, 85e-6)
+REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "results", "reference")
+_setup = None                 # {model: (a, b)} from the reference run, loaded once
+
+
+def setup_fit(recs):
+    """{model: (a s, b s per connection)}: a least-squares line through each
+    model's runs' set-up seconds (wall_s less warm-up and measured seconds)
+    against their connections, from the ok echo runs of records (dicts or
+    records.Record); a model with one connection count gets b = 0."""
+    pts = {}
+    for r in recs:
+        r = r if isinstance(r, dict) else r.to_dict()
+        p, w = r.get("point") or {}, r.get("wall_s")
+        if r.get("status") != "ok" or not w or p.get("mode") == "dispatch":
+            continue
+        pts.setdefault(p["model"], []).append((p["conns"], w - p["warmup"] - p["duration"]))
+    out = {}
+    for m, xy in pts.items():
+        n = len(xy)
+        mx = sum(x for x, _ in xy) / n
+        my = sum(y for _, y in xy) / n
+        sxx = sum((x - mx) ** 2 for x, _ in xy)
+        b = sum((x - mx) * (y - my) for x, y in xy) / sxx if sxx else 0.0
+        b = max(b, 0.0)
+        out[m] = (max(my - b * mx, 0.0), b)
+    return out
+
+
+def setup_s(model, conns):
+    """A run's set-up seconds for model at conns connections: the reference
+    run's fit (results/reference/points.jsonl) if it has the model, else
+    SETUP_DEFAULT."""
+    global _setup
+    if _setup is None:
+        _setup = {}
+        try:
+            with open(os.path.join(REFERENCE, "points.jsonl")) as f:
+                _setup = setup_fit(json.loads(ln) for ln in f if ln.strip())
+        except (OSError, ValueError):
+            pass
+    a, b = _setup.get(model, SETUP_DEFAULT)
+    return a + b * conns
+
+
 def estimate_s(pt):
-    """Wall seconds a point takes: start/stop, connect + teardown (~25,000
-    connections/s each way here, measured), warm-up and measurement; for
-    repeat 1, the same again for the shorter kernel-counted run."""
+    """Wall seconds a point's run takes: its set-up (setup_s: start, connects,
+    teardown, stop, measured), warm-up and measurement; for repeat 1, the
+    same again for the shorter kernel-counted run."""
     if pt["mode"] == "dispatch":          # bin/dispatch, no server (dispatch_point.py)
         return dispatch_point.estimate_s(pt)
 
     def one(warmup, duration):
-        s = 0.4 + warmup + duration + pt["conns"] / 12000.0
-        s += 0.15 * (pt["server_procs"] - 1)
-        if models.attr(pt["model"], "procs_per_conn"):
-            s += 0.0005 * pt["conns"]          # fork per process
-        return s
+        return setup_s(pt["model"], pt["conns"]) + warmup + duration
     s = one(pt["warmup"], pt["duration"])
     if pt["repeat"] == 1:                      # kbench.Bench.add_count's counted run
         s += one(max(min(pt["warmup"], kbench.COUNT_WARMUP_S),

@@ -6,6 +6,8 @@ Run: /usr/bin/python3 -m pytest -q tests/py/test_schedule.py
 """
 import itertools
 
+import pytest
+
 import convergence
 import estimate
 import fold
@@ -271,3 +273,19 @@ def test_each_kind_of_point_converges_on_what_it_measures():
     assert figs["churn"] == ["conns_per_s", "cpu_us_per_echo"]
     # a dispatch point has no echoes and no server: its own figure decides
     assert figs["dispatch"] == ["ns_per_event"]
+
+
+def test_setup_fit_recovers_a_line_per_model():
+    def r(model, conns, setup, status="ok"):
+        return dict(status=status, wall_s=0.1 + 0.3 + setup,
+                    point=dict(model=model, conns=conns, warmup=0.1, duration=0.3, mode="closed"))
+    recs = ([r("epoll_et", c, 0.2 + 50e-6 * c) for c in (100, 1000, 10000, 19000)]
+            + [r("threads", c, 0.1 + 400e-6 * c) for c in (100, 1000)]
+            + [r("poll", 1000, 0.5), r("poll", 1000, 9.0, status="failed")]
+            + [dict(status="ok", wall_s=5.0, point=dict(model="x", conns=10, warmup=0,
+                                                         duration=1, mode="dispatch"))])
+    f = schedule.setup_fit(recs)
+    assert set(f) == {"epoll_et", "threads", "poll"}          # ok echo runs only
+    assert f["epoll_et"] == (pytest.approx(0.2), pytest.approx(50e-6))
+    assert f["threads"] == (pytest.approx(0.1), pytest.approx(400e-6))
+    assert f["poll"] == (pytest.approx(0.5), 0.0)             # one connection count: b = 0
