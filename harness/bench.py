@@ -250,6 +250,8 @@ def dry_run(pts, settings, lim):
             if mx > mn and extra > 0 else "")
     print(f"{len(pts)} points, estimated {fmt_t(total)}{more} (+ ~1 min for charts and report); "
           f"settings {json.dumps(settings)}")
+    for ln in schedule.precision_lines(pts, settings, schedule.reference_records()):
+        print(ln)
 
 
 class Progress:

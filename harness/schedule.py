@@ -30,9 +30,11 @@ skipped record is done.
 import json
 import os
 import random
+import statistics
 
 import convergence
 import dispatch_point
+import estimate
 import kbench
 import models
 import stats
@@ -83,14 +85,69 @@ def setup_s(model, conns):
     SETUP_DEFAULT."""
     global _setup
     if _setup is None:
-        _setup = {}
-        try:
-            with open(os.path.join(REFERENCE, "points.jsonl")) as f:
-                _setup = setup_fit(json.loads(ln) for ln in f if ln.strip())
-        except (OSError, ValueError):
-            pass
+        _setup = setup_fit(reference_records())
     a, b = _setup.get(model, SETUP_DEFAULT)
     return a + b * conns
+
+
+DEFAULT_CV = 0.10      # a run's spread when the reference run has none to offer (issue 22's
+#                       measurement: 4-9% on a quiet 2-CPU VM, 8-16% on a 16-CPU one)
+
+
+def run_spread(recs):
+    """{(sweep, figure): median coefficient of variation of a point's runs}
+    over the points of records (dicts) with 3+ ok runs: how far apart one
+    point's independent runs land, per sweep and convergence figure."""
+    by = {}
+    for r in recs:
+        if r.get("status") != "ok":
+            continue
+        p = r["point"]
+        key = (p["sweep"], p["series"], p["model"], p["conns"], p["active"], p["rate"],
+               p["size"], p["work_us"], p["x"])
+        by.setdefault(key, []).append(r)
+    cvs = {}
+    for runs in by.values():
+        p = runs[0]["point"]
+        for f in convergence.figures_of(p):
+            v = stats.numbers((x.get("derived") or {}).get(f) for x in runs)
+            if len(v) >= 3 and statistics.fmean(v):
+                cvs.setdefault((p["sweep"], f), []).append(
+                    statistics.stdev(v) / abs(statistics.fmean(v)))
+    return {k: statistics.median(v) for k, v in cvs.items()}
+
+
+def precision_lines(pts, settings, recs=None):
+    """What each sweep's figures should resolve to: the expected half width of
+    a median's 95% interval at the profile's runs (estimate.expected_half),
+    at the spread the reference run's runs showed (run_spread; DEFAULT_CV
+    where it has none), and the runs the target would need."""
+    _, mn, mx, _ = limits(settings)
+    target = float(settings.get("target") or stats.TARGET)
+    spread = run_spread(recs or [])
+    out = []
+    for sweep, base in plan(pts):
+        figs = sorted({f for p in base for f in convergence.figures_of(p)})
+        bits = []
+        for f in figs:
+            cv = spread.get((sweep, f))
+            h = estimate.expected_half(mn, cv if cv is not None else DEFAULT_CV)
+            need = estimate.runs_for(target, cv if cv is not None else DEFAULT_CV)
+            bits.append(f"{f} " + (f"±{h:.1%}" if h is not None else "no interval")
+                        + f" at {mn} runs (spread {cv if cv is not None else DEFAULT_CV:.0%}"
+                        + ("" if cv is not None else ", assumed") + f"; ±{target:.0%} needs "
+                        f"{need}{'' if need <= mx else ', more than the ' + str(mx) + ' allowed'})")
+        out.append(f"precision: {sweep}: " + "; ".join(bits))
+    return out
+
+
+def reference_records():
+    """The committed reference run's records (dicts), or [] without one."""
+    try:
+        with open(os.path.join(REFERENCE, "points.jsonl")) as f:
+            return [json.loads(ln) for ln in f if ln.strip()]
+    except (OSError, ValueError):
+        return []
 
 
 def estimate_s(pt):
@@ -147,13 +204,13 @@ def limits(settings):
             max(mn, int(settings.get("max_repeats", mn))), float(settings.get("extra_time", 0.0)))
 
 
-def run(pts, settings, measure, between=None, prior=None, estimate=None):
+def run(pts, settings, measure, between=None, prior=None, cost=None):
     """Run every sweep of pts. measure(point, figures) -> stats sample, None
     (failed) or stats.DROP (skipped); between(sweep) before every sweep but
     the first; prior: {key: (samples, failed, done)} from disk. Returns
     {key: result} (stats.interleaved_rounds' results)."""
     target, mn, mx, extra = limits(settings)
-    estimate = estimate or estimate_s
+    cost = cost or estimate_s
     prior = prior or {}
     results = {}
     for i, (sweep, base) in enumerate(plan(pts)):
@@ -167,7 +224,7 @@ def run(pts, settings, measure, between=None, prior=None, estimate=None):
             keys, lambda k: measure(by_key[k], figs), figs, target, min_repeats=mn,
             max_repeats=mn, prior=pr, first_order=first_order(base), seed=SEED)
         again = [k for k in keys if res[k]["stop"] == "max repeats" and not res[k]["failed"]]
-        cap = extra * mn * sum(estimate(by_key[k]) for k in keys)
+        cap = extra * mn * sum(cost(by_key[k]) for k in keys)
         if mx > mn and again and cap > 0:
             res.update(stats.interleaved_rounds(
                 again, lambda k: measure(by_key[k], figs), figs, target, min_repeats=mn,
