@@ -29,6 +29,7 @@ CONNECT_TIMEOUT_S = 5     # loadgen --connect-timeout
 NO_EXIT = "no exit within"   # the reason of a server that outlived SIGTERM
 REPLY_TIMEOUT_S = 3       # loadgen --timeout: a starved server shows in seconds
 STDERR_TAIL = 12          # lines of a child's stderr kept in the record
+FORK_SETTLE_S = 0.05      # a forking server's children: after READY, and after its exit
 
 # Reference rows in other languages (refservers/): opt-in with MODELS=...,node,java,
 # each needing its runtime (the launchers exit 77 with the package to install).
@@ -103,6 +104,9 @@ class Servers:
         self.exit_codes = []
         self.died_during_run = []
         self.notes = []           # contract deviations that do not fail a point
+        # a server that forks processes of its own (prefork): they need a moment
+        # to start after READY and to end after their parent
+        self.forks = bool(models.attr(pt["model"], "procs_per_conn"))
         self.pids = None          # fixed pids to read, False: find them each time
 
     def args(self, port):
@@ -174,7 +178,8 @@ class Servers:
         self.stop_s = round(time.monotonic() - t0, 3)
         if 1.0 < self.stop_s < self.stop_timeout:
             self.notes.append(f"slow exit: {self.stop_s:.2f} s after SIGTERM (the contract says 1 s)")
-        time.sleep(0.05)
+        if self.forks:
+            time.sleep(FORK_SETTLE_S)         # its children exit after their parent
         for i, p in enumerate(self.procs):
             if p.leftover():
                 self.reasons.append(f"server {i + 1}: left {len(p.leftover())} process(es) "
@@ -468,7 +473,8 @@ def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, window=Non
     srv = Servers(pt, bindir, cpus, ready_timeout, stop_timeout, topo, wrap)
     try:
         if srv.start():
-            time.sleep(0.05)          # let a multi-process server finish forking
+            if srv.forks:
+                time.sleep(FORK_SETTLE_S)     # let a forking server finish forking
             rec["proc"]["ready"] = srv.snapshot()
             if window:
                 window.attach(srv.pgids())
