@@ -219,6 +219,16 @@ def test_regenerating_the_reference_findings_changes_nothing():
     assert json.loads(findings.spans_json(doc.spans)) == spans
 
 
+def test_the_readme_block_is_generated_from_the_reference_run():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        _, block, _ = findings.readme_split(f.read())
+    text, spans, rel = findings.readme_block()
+    assert block == text, "README.md's block is stale: python3 harness/findings.py --readme"
+    assert rel == os.path.relpath(ref_dir(), ROOT)
+    assert len(spans) > 20 and check(ref_dir(), text, spans) == []
+    assert untracked(text, spans) == []
+
+
 # ---- the declarations ---------------------------------------------------------------------
 
 def test_every_template_names_its_cells_and_compares_judged_figures():
