@@ -199,7 +199,12 @@ FINDINGS = (
              "and wakes (`futex`) or creates a helper thread that makes an ordinary blocking "
              "`read()` and then signals the completion (servers/posix_aio.c). A read pending on "
              "an idle connection holds a helper thread, so the threads follow the connections, "
-             "and every echo pays thread wake-ups.",
+             "and every echo pays thread wake-ups. A helper thread that exits inside the "
+             "measured window takes its CPU and context-switch counters with it. Since the "
+             "harness records that (`tasks_gone`), such a point takes its CPU from the "
+             "processes' tick counters instead (docs/method.md); where the `tasks_gone` column "
+             "is empty the run predates it, and `posix_aio`'s CPU and context switches per echo "
+             "are undercounted.",
         cells=dict(tL=C(IDLE, "posix_aio", "last", "threads"),
                    tA=C(ACT, "posix_aio", "near1000", "threads"),
                    fu=C(ACT, "posix_aio", "near1000", "sc_futex"),
@@ -295,9 +300,8 @@ FINDINGS = (
                                     Col("descriptors", "fds", "v")),
                       models=C_MODELS, sort="rss_per_conn_b",
                       label="User-space memory per connection at {at.conns} connections, "
-                            "{at.idle} of them idle, with the threads and descriptors the server "
-                            "held at mid-window (fewer descriptors than connections: it had not "
-                            "accepted them all yet):"),),
+                            "{at.idle} of them idle, with the threads and descriptors /proc "
+                            "showed for the server at mid-window (medians of the runs):"),),
         chart="rss"),
     Finding(
         "heavy", "One event loop stalls when a request needs CPU",
@@ -420,7 +424,7 @@ FINDINGS = (
               "`epoll_et`'s {ea}: {pa~ea}.",
               "- A thread per connection at {tm.x} busy connections: {tm} echoes/s against "
               "`epoll_et`'s {em}: {tm~em}. A process per connection (`prefork`) was last "
-              "measured at {fN.conns} connections.",
+              "measured at {fN.conns} connections (REPORT.md gives the reason of the next point).",
               "- Light requests' p99 beside heavy ones: `epoll_et` {eh} µs, `pool` {ph} µs: "
               "{ph~eh}.")),
 )
