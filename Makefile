@@ -167,7 +167,7 @@ check:
 
 # ---- benchmark -------------------------------------------------------------
 PROFILE ?= default
-# Where and how (README "Beyond one machine"): SERVER_CPUS=S, NET=loopback|veth,
+# Where and how (docs/multi-host.md): SERVER_CPUS=S, NET=loopback|veth,
 # SERVER_HOST=user@host CLIENT_HOSTS=user@h1,user@h2 (SSH_CONFIG, REMOTE_DIR);
 # OUT=DIR puts the run in DIR instead of results/.
 BENCH_WHERE = $(if $(SERVER_CPUS),--server-cpus $(SERVER_CPUS)) $(if $(NET),--net $(NET)) \

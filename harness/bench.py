@@ -83,7 +83,7 @@ def parse_args(argv):
                     help="seconds to wait for exit after SIGTERM (default 3)")
     ap.add_argument("--dry-run", action="store_true", help="list the points and the estimate")
     ap.add_argument("--report-only", metavar="DIR", help="re-plot and re-report a finished run")
-    # Where and how (harness/topology.py; README "Beyond one machine").
+    # Where and how (harness/topology.py; docs/multi-host.md).
     ap.add_argument("--server-cpus", default="1", metavar="S",
                     help="the server on the first S usable CPUs, the generator on the rest "
                          "(default 1)")

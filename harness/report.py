@@ -1,5 +1,5 @@
-"""report.py - a run folder's points.jsonl made into points.csv, the charts
-and REPORT.md (make_all). The rows are harness/fold.py's, the charts
+"""report.py - a run folder's points.jsonl made into points.csv, the charts,
+REPORT.md and FINDINGS.md (make_all; harness/findings.py writes the last). The rows are harness/fold.py's, the charts
 harness/charts.py's; this writes the CSV (a header row, empty fields where a
 figure does not exist) and REPORT.md: the sweeps' sections as they declare
 them (harness/sweeps.py: charts, tables, items of their own form), the
@@ -16,6 +16,7 @@ import charts
 import convergence
 import dispatch_report
 import estimate
+import findings
 import fold
 import kernel_report
 import models
@@ -458,7 +459,7 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
 
 
 def make_all(run_dir, plots=True):
-    """CSV, charts (unless plots=False), REPORT.md for a run folder."""
+    """CSV, charts (unless plots=False), REPORT.md, FINDINGS.md for a run folder."""
     recs = records.load(run_dir)
     try:
         with open(os.path.join(run_dir, "context.json")) as f:
@@ -471,4 +472,5 @@ def make_all(run_dir, plots=True):
     for e in errors:
         sys.stderr.write(f"report: {e}\n")
     write_report(run_dir, ctx, rows, recs, made, errors)
+    findings.write(run_dir, recs)
     return rows, made, errors

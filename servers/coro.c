@@ -29,7 +29,7 @@
 #define FIBER_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
 #define FIBER_FINISH(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
 #else
-#define STACK_KB 32          /* ~10x the peak use of serve(): see the README */
+#define STACK_KB 32          /* ~10x the peak use of serve(): docs/models.md */
 #define FIBER_START(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
 #define FIBER_FINISH(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
 #endif

@@ -763,7 +763,7 @@ EMFILE_UNSEEN = {
             "without a callback",
 }
 # Servers whose freed buffers wait for a garbage collector: their RSS check is a
-# TAP TODO (the README gives the measured growth).
+# TAP TODO (docs/models.md, Runtimes).
 RSS_AFTER_GC = {
     "node": "read buffers freed by the echo stay in V8's heap until a collection",
 }
