@@ -30,7 +30,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+if __name__ == "__main__":
+    import interp
+    interp.ensure()     # a Python with scipy (re-runs under Debian's if need be)
 
+import estimate  # noqa: E402
 import fold      # noqa: E402
 import models    # noqa: E402
 import records   # noqa: E402
@@ -52,20 +56,16 @@ LITERALS = ("C10K", "p50", "p99", "p99.9", "95%")
 
 
 # ---- the claims machinery, called from here only ----------------------------
-# When points become many runs (harness/estimate.py), the swap is judge()'s
-# verdict line and CLAIM_RULE beside it:
-#   v = estimate.compare(a_runs, b_runs, smaller)["verdict"]
-CLAIM_RULE = ("the two 95% intervals of the mean (Student-t, of the point's runs) do not "
-              "overlap (stats.verdict)")
+CLAIM_RULE = ("the 95% interval of the ratio of the two (Hodges-Lehmann on the points' runs, "
+              "the Mann-Whitney test inverted: distribution-free) excludes equality and their "
+              f"medians differ by at least `estimate.MIN_EFFECT` (`{estimate.MIN_EFFECT:.0%}`)")
 
 
 def judge(fig, a_runs, b_runs):
     """b against a for figure fig (a stats.JUDGED figure), from the two
     points' runs: "better", "worse", "same" (no measurable difference), or
     None (too few runs for an interval)."""
-    smaller = stats.JUDGED[fig][1]
-    v = stats.verdict(a_runs, b_runs, smaller)
-    return {"within noise": "same", "no interval": None}.get(v, v)
+    return estimate.compare(a_runs, b_runs, stats.JUDGED[fig][1])["verdict"]
 
 
 def verdict_text(fig, v):
