@@ -181,10 +181,11 @@ bench: deps
 	$(if $(STRICT),STRICT=$(STRICT) )python3 harness/bench.py $(if $(RESUME),--resume $(RESUME),--profile $(PROFILE) $(if $(MODELS),--models $(MODELS)) $(if $(CONNS),--conns $(CONNS)) $(if $(SWEEPS),--sweeps $(SWEEPS)) $(BENCH_WHERE))
 
 # Two runs side by side (harness/compare.py): overlay charts, B/A ratios with
-# their intervals, COMPARE.md; in results/compare-<A>-vs-<B>/.
+# their intervals, COMPARE.md; in results/compare-<A>-vs-<B>/. Debian's
+# python3: the intervals need python3-scipy (harness/estimate.py).
 compare:
 	@test -n "$(A)" -a -n "$(B)" || { echo "make compare: give two run folders: A=<dir> B=<dir>" >&2; exit 2; }
-	python3 harness/compare.py $(A) $(B)
+	$(DEB_PYTHON) harness/compare.py $(A) $(B)
 
 regress: deps
 	@$(MAKE) --no-print-directory all

@@ -2,8 +2,13 @@
 (harness/sweeps.py): each chart by its kind's gnuplot file (plots/<kind>.gp)
 with the models' styles from harness/models.py, as PNG and SVG; a chart
 with nothing to draw is left out, one that drew no data row is an error.
+A figure's interval (<fig>_lo/_hi, else _min/_max: interval_cols) is drawn
+as plots/bands.gp draws them: a band under the line (a box where a band
+cannot be drawn: boxed), never setting the scale, clipped at the panel's
+edge with an arrow; none where the CSV has no interval.
 """
 
+import csv
 import os
 import subprocess
 import tempfile
@@ -18,8 +23,19 @@ PLOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def chart_vars(sw, ch, rows):
     """gnuplot variables for one chart, or None when it has nothing to draw."""
-    if ch.vars:                   # a kind with its own variables (sweeps.Chart.vars)
-        return VARS[ch.vars](sw, ch, rows)
+    # a kind with its own variables (sweeps.Chart.vars), or the generic ones
+    v = VARS[ch.vars](sw, ch, rows) if ch.vars else _generic_vars(sw, ch, rows)
+    if v is not None and ch.kind in ("lines", "panels", "scaling"):
+        sel = [r for r in rows if r["sweep"] == sw.name]
+        for k in range(1, v["np"] + 1):         # box<k>: per model, in `models` order
+            box = boxed(sel, v[f"series{k}"], v["xcol"], v.get(f"y{k}", v.get("y")),
+                        v.get(f"ylo{k}", v.get("ylo")), v.get(f"yhi{k}", v.get("yhi")),
+                        v.get("xmin"))
+            v[f"box{k}"] = box_words(box, v["models"].split())
+    return v
+
+
+def _generic_vars(sw, ch, rows):
     sel = [r for r in rows if r["sweep"] == sw.name]
     v = dict(sweep=sw.name)
     words = sweeps.title_words(sel)
@@ -52,7 +68,49 @@ def chart_vars(sw, ch, rows):
     v["fails"] = int(any(r["status"] == "failed" for r in shown))
     if ch.kind == "lines":
         v.update(family_vars(v["models"].split()))
+    else:                   # a column the kind draws (total, c1, ...): its interval's columns
+        for name, col in ch.params:
+            if isinstance(col, str) and col in COLUMNS and interval_cols(col) != (col, col):
+                v[f"{name}_lo"], v[f"{name}_hi"] = interval_cols(col)
     return v
+
+
+def boxed(sel, ser, xcol, y, lo, hi, xmin=None):
+    """{model: [x]}: the points of a lines chart's figure whose interval
+    (columns lo, hi) is a box, not a band. gnuplot draws a model's rows in
+    the CSV's order, and its band breaks at every row it does not draw or
+    that has no interval (too few runs: the line goes on alone there). A
+    band needs a stretch of two points or more with x rising: a point with
+    an interval alone in its stretch, and every point of a stretch whose x
+    does not rise (an x that is itself measured, as achieved echoes per
+    second), gets a box. sel: the sweep's rows in the CSV's order."""
+    if lo == hi:                                # no interval columns
+        return {}
+
+    def banded(r):
+        return ((not ser or r["series"] == ser) and measured(r) and r.get(y) is not None
+                and r.get(xcol) is not None and (xmin is None or r[xcol] > xmin)
+                and r.get(lo) is not None and r.get(hi) is not None)
+    out, run = {}, []
+    for r in sel + [None]:
+        if r is not None and banded(r) and (not run or run[-1]["model"] == r["model"]):
+            run.append(r)
+            continue
+        out_of_run(out, run, xcol)
+        run = [r] if r is not None and banded(r) else []
+    return out
+
+
+def out_of_run(out, run, xcol):
+    """A stretch of points with intervals: all boxed when it cannot be a band."""
+    xs = [q[xcol] for q in run]
+    if len(xs) == 1 or any(b <= a for a, b in zip(xs, xs[1:])):
+        out.setdefault(run[0]["model"], []).extend(xs)
+
+
+def box_words(box, ms):
+    """gnuplot's box<k>: per model of ms, its boxed x values as ",x,x," ("," for none)."""
+    return " ".join("," + "".join(f"{x:g}," for x in box.get(m, ())) for m in ms)
 
 
 def scaling_vars(sw, ch, rows):
@@ -70,12 +128,14 @@ def scaling_vars(sw, ch, rows):
     v = dict(sweep=sw.name, xcol=ch.x, xlabel=ch.xlabel, np=len(series), title=ch.title,
              models=" ".join(ms), fails=int(any(r["status"] == "failed" for r in sel)))
     v.update(par)
+    v["ylo"], v["yhi"] = interval_cols(y)
     for k, ser in enumerate(series, 1):
         first = {}
         for r in sorted(ok, key=lambda r: r["x"]):
             if r["series"] == ser:
                 first.setdefault(r["model"], (r["x"], r[y]))
         v[f"series{k}"], v[f"ptitle{k}"] = ser, sw.series_title(ser)
+        v[f"y{k}"] = y            # (charts.plot's chart checks read figure k's column)
         v[f"x0{k}"] = " ".join(f"{first.get(m, (0, 0))[0]:g}" for m in ms)
         v[f"y0{k}"] = " ".join(f"{first.get(m, (0, 0))[1]:g}" for m in ms)
     return v
@@ -86,8 +146,10 @@ VARS = {"scaling": scaling_vars, "dispatch": dispatch_report.chart_vars}
 
 
 def interval_cols(col):
-    """A figure's error-bar columns: its interval (<col>_lo/_hi) when the CSV
-    has one, else its spread (_min/_max), else the figure itself (no bar)."""
+    """A figure's interval columns: its interval (<col>_lo/_hi) when the CSV
+    has them, else its spread (_min/_max), else the figure itself (no
+    interval: the line alone). A row with the columns empty (too few runs)
+    has no interval either."""
     for lo, hi in (("_lo", "_hi"), ("_min", "_max")):
         if col + lo in COLUMNS and col + hi in COLUMNS:
             return col + lo, col + hi
@@ -129,8 +191,11 @@ def plot(run_dir, rows):
                 errors.append(f"{ch.name}: no data rows in {', '.join(empty)} "
                               f"({', '.join(v[f'y{k}'] for k in range(1, v['np'] + 1))})")
                 continue
+            data = os.path.join(tmp, f"{sw.name}.csv")
+            if not os.path.isfile(data):
+                sweep_rows(csv_path, sw.name, data)
             for term in ("png", "svg"):
-                vars_ = dict(csv=csv_path, outdir=run_dir, chart=ch.name, term=term,
+                vars_ = dict(csv=data, outdir=run_dir, chart=ch.name, term=term,
                              plotdir=PLOTS, style=style, **v)
                 expr = "; ".join(f"{k}={_gp_str(x) if isinstance(x, str) else x}"
                                  for k, x in vars_.items())
@@ -153,6 +218,17 @@ def plot(run_dir, rows):
                     continue
                 made.setdefault(ch.name, []).append(out)
     return made, errors
+
+
+def sweep_rows(csv_path, sweep, out):
+    """points.csv's header and one sweep's rows, in their order: what a chart
+    of that sweep reads (gnuplot walks every row once per model and layer)."""
+    with open(csv_path, newline="") as f, open(out, "w", newline="") as g:
+        r, w = csv.reader(f), csv.writer(g, lineterminator="\n")
+        head = next(r)
+        w.writerow(head)
+        col = head.index("sweep")
+        w.writerows(row for row in r if row[col] == sweep)
 
 
 def _figure_data(v, k, rows):

@@ -3,22 +3,27 @@
   python3 harness/compare.py A B [--out DIR]      (make compare A=dir B=dir)
 
 A and B are run folders (points.jsonl, context.json). Points are matched by
-(sweep, series, x, model); for each matched point and figure: the mean of each
-run's ok repeats with its 95% Student-t interval, the change B/A with Fieller's
-95% interval (harness/stats.py), and a verdict: better or
-worse only when the two intervals do not overlap, else within noise (or "no
-interval" when a run has a single repeat). The two contexts are set side by
-side and what differs is flagged.
+(sweep, series, x, model); for each matched point and figure, assuming no
+shape of the runs (harness/estimate.py): the median of each run's ok
+repeats with its distribution-free 95% interval (two order statistics;
+none under estimate.MIN_RUNS runs), the change B/A as the ratio of the
+medians with the Hodges-Lehmann 95% interval of the ratio (the Mann-Whitney
+test inverted on the logarithms; none with too few runs), and
+estimate.compare's verdict: better or worse only where that interval
+excludes 1 and the medians differ by at least estimate.MIN_EFFECT, else
+same, or "no interval". The two contexts are set side by side and what
+differs is flagged.
 
 Writes DIR/compare.csv (one row per matched point: for each figure <fig>_a,
 _a_lo, _a_hi, <fig>_b, _b_lo, _b_hi, <fig>_ratio, _ratio_lo, _ratio_hi,
 <fig>_verdict), the overlay charts (every chart of the sweeps both runs
 share, per figure the run's charts show that has a verdict: A solid, B
-dashed, and a B/A ratio panel with its interval; plots/compare.gp draws
-<chart>-<figure>[-<series>].png from the .dat beside it) and DIR/COMPARE.md,
-which links them. DIR defaults to results/compare-<A>-vs-<B>/.
+dashed, each over its interval's band, and a B/A ratio panel with its
+interval; plots/compare.gp draws <chart>-<figure>[-<series>].png from the
+.dat beside it) and DIR/COMPARE.md, which links them. DIR defaults to
+results/compare-<A>-vs-<B>/.
 
-Exit: 0 written, 1 the runs have nothing in common, 2 bad usage.
+Exit: 0 written, 1 the runs have nothing in common, 2 bad usage (or no scipy).
 """
 
 import argparse
@@ -33,10 +38,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import interp  # noqa: E402
 interp.ensure()         # a Python with scipy (re-runs under Debian's if need be)
 import charts           # noqa: E402
+try:
+    import estimate     # noqa: E402
+except ImportError as e:            # scipy: Debian's python3-scipy (harness/deps.sh)
+    sys.stderr.write(f"compare: {e} (harness/estimate.py needs scipy: Debian's python3-scipy, "
+                     "harness/deps.sh; run with /usr/bin/python3)\n")
+    sys.exit(2)
 import models           # noqa: E402
 import records          # noqa: E402
 import report           # noqa: E402  (write_csv)
-import stats            # noqa: E402
+import stats            # noqa: E402  (JUDGED: each figure's direction; fmt_num)
 import sweeps           # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,7 +97,7 @@ def _status(runs):
 
 
 def _values(runs, fig):
-    return stats.numbers((r.get("derived") or {}).get(fig) for r in runs if r["status"] == "ok")
+    return estimate.numbers((r.get("derived") or {}).get(fig) for r in runs if r["status"] == "ok")
 
 
 def _sort_key(row):
@@ -97,8 +108,9 @@ def _sort_key(row):
 
 def match(recs_a, recs_b):
     """One row per (sweep, series, x, model) measured in both runs (any status),
-    with each figure's means, intervals, ratio and verdict where both have values.
-    Returns (rows, only_a, only_b): the last two are key counts."""
+    with each figure's medians, their intervals, the ratio and the verdict
+    where both have values. Returns (rows, only_a, only_b): the last two are
+    key counts."""
     ga, gb = _groups(recs_a), _groups(recs_b)
     rows = []
     for key in set(ga) & set(gb):
@@ -109,17 +121,24 @@ def match(recs_a, recs_b):
             va, vb = _values(ra, fig), _values(rb, fig)
             if not va or not vb:
                 continue
-            ca, cb = stats.mean_ci(va), stats.mean_ci(vb)
-            row.update({f"{fig}_a": ca.mean, f"{fig}_a_lo": ca.lo, f"{fig}_a_hi": ca.hi,
-                        f"{fig}_b": cb.mean, f"{fig}_b_lo": cb.lo, f"{fig}_b_hi": cb.hi,
-                        f"{fig}_verdict": stats.verdict(va, vb, stats.JUDGED[fig][1])})
-            rc = stats.ratio_ci(va, vb)
-            if rc:
-                row.update({f"{fig}_ratio": rc[0], f"{fig}_ratio_lo": rc[1],
-                            f"{fig}_ratio_hi": rc[2]})
+            row.update(figure_cells(fig, va, vb))
         rows.append(row)
     rows.sort(key=_sort_key)
     return rows, len(set(ga) - set(gb)), len(set(gb) - set(ga))
+
+
+def figure_cells(fig, va, vb):
+    """One figure's cells of a matched point from A's and B's ok runs:
+    the medians with their intervals, B/A (the medians' ratio) with the
+    Hodges-Lehmann interval, the verdict (estimate.compare)."""
+    ea, eb = estimate.median_ci(va), estimate.median_ci(vb)
+    c = estimate.compare(va, vb, stats.JUDGED[fig][1])
+    q = c["ratio"]
+    return {f"{fig}_a": ea.value, f"{fig}_a_lo": ea.lo, f"{fig}_a_hi": ea.hi,
+            f"{fig}_b": eb.value, f"{fig}_b_lo": eb.lo, f"{fig}_b_hi": eb.hi,
+            f"{fig}_ratio": c["medians"],
+            f"{fig}_ratio_lo": q.lo if q else None, f"{fig}_ratio_hi": q.hi if q else None,
+            f"{fig}_verdict": c["verdict"] or "no interval"}
 
 
 def _has_figure(row):
@@ -209,8 +228,7 @@ def _xlabel(sw, ch, recs):
     return ch.xlabel if ch.kind == "lines" and ch.x == "conns" else "x"
 
 
-def _num(v, alt):
-    v = alt if v is None else v
+def _num(v):
     return "NaN" if v is None or not math.isfinite(v) else f"{v:.6g}"
 
 
@@ -238,25 +256,36 @@ def overlay_specs(rows, recs):
     return out
 
 
+DAT_COLS = ("a", "a_lo", "a_hi", "b", "b_lo", "b_hi", "ratio", "ratio_lo", "ratio_hi")
+
+
 def write_dat(spec, path):
-    """The chart's data, one gnuplot block per model; returns (models, rows)."""
+    """The chart's data, one gnuplot block per model (NaN where a value or an
+    interval is missing); returns (models, rows, boxes): boxes maps a, b and
+    ratio to gnuplot's words of the x values whose interval is a box
+    (charts.boxed's rule: a band needs two neighbours with intervals)."""
     f_ = spec["fig"]
     ms = models.order({r["model"] for r in spec["rows"]})
-    n = 0
+    n, boxes = 0, {c: {} for c in ("a", "b", "ratio")}
     with open(path, "w") as f:
         for i, m in enumerate(ms):
             if i:
                 f.write("\n\n")
-            f.write(f"# {m}: x a a_lo a_hi b b_lo b_hi ratio ratio_lo ratio_hi\n")
-            for r in sorted((r for r in spec["rows"] if r["model"] == m), key=lambda r: r["x"]):
-                a, b, q = r.get(f"{f_}_a"), r.get(f"{f_}_b"), r.get(f"{f_}_ratio")
-                f.write(" ".join([str(r["x"]), _num(a, a), _num(r.get(f"{f_}_a_lo"), a),
-                                  _num(r.get(f"{f_}_a_hi"), a), _num(b, b),
-                                  _num(r.get(f"{f_}_b_lo"), b), _num(r.get(f"{f_}_b_hi"), b),
-                                  _num(q, q), _num(r.get(f"{f_}_ratio_lo"), q),
-                                  _num(r.get(f"{f_}_ratio_hi"), q)]) + "\n")
+            f.write(f"# {m}: x {' '.join(DAT_COLS)}\n")
+            block = sorted((r for r in spec["rows"] if r["model"] == m), key=lambda r: r["x"])
+            for r in block:
+                f.write(" ".join([str(r["x"])] + [_num(r.get(f"{f_}_{c}")) for c in DAT_COLS])
+                        + "\n")
                 n += 1
-    return ms, n
+            for c in boxes:
+                run = []
+                for r in block + [None]:
+                    if r is not None and None not in (r.get(f"{f_}_{c}_lo"), r.get(f"{f_}_{c}_hi")):
+                        run.append(r)
+                        continue
+                    charts.out_of_run(boxes[c], run, "x")
+                    run = []
+    return ms, n, {c: charts.box_words(b, ms) for c, b in boxes.items()}
 
 
 def _gp(s):
@@ -273,10 +302,12 @@ def plot_overlays(out_dir, rows, recs):
         for spec in overlay_specs(rows, recs):
             dat = os.path.join(out_dir, spec["name"] + ".dat")
             png = os.path.join(out_dir, spec["name"] + ".png")
-            ms, n = write_dat(spec, dat)
-            q = stats.numbers(r.get(spec["fig"] + "_ratio") for r in spec["rows"])
+            ms, n, boxes = write_dat(spec, dat)
+            q = estimate.numbers(r.get(spec["fig"] + "_ratio") for r in spec["rows"])
             rlo, rhi = min(q + [0.8]) * 0.9, max(q + [1.25]) * 1.1
-            v = dict(dat=dat, out=png, style=style, models=" ".join(ms), title=spec["title"],
+            v = dict(dat=dat, out=png, plotdir=charts.PLOTS, style=style, models=" ".join(ms),
+                     box_a=boxes["a"], box_b=boxes["b"], box_r=boxes["ratio"],
+                     title=spec["title"],
                      xlabel=spec["xlabel"], ylabel=spec["ylabel"], logx=spec["logx"],
                      logy=spec["logy"], rlo=rlo, rhi=rhi)
             expr = "; ".join(f"{k}={_gp(x) if isinstance(x, str) else x}" for k, x in v.items())
@@ -324,12 +355,20 @@ def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b, charts=(), chart_
                                                                           model="", x=0)))
     w(f"{len(rows)} points measured in both (sweeps {', '.join(sw)}); {only_a} only in A, "
       f"{only_b} only in B.\n")
-    w("How to read it: each figure is the mean of a point's ok repeats. B/A is the ratio of "
-      "the means with Fieller's 95% interval (t-based; none when a run has a single repeat or "
-      "A's own interval reaches 0). The verdict is better or worse only when the two runs' 95% "
-      "Student-t intervals of the mean do not overlap; otherwise within noise; no interval when "
-      "a run has a single repeat. Better means more echoes or connections per second, or less "
-      "latency, CPU, system calls or memory.\n")
+    w("How to read it: each figure is the median of a point's ok runs in A and in B, assuming "
+      "no shape of the runs (harness/estimate.py). B/A is the ratio of the two medians; its 95% "
+      "interval holds every ratio r for which the Mann-Whitney test (on the logarithms) does not "
+      "reject \"B's runs are A's times r\" at 5%: the Hodges-Lehmann interval, centred on the "
+      "median of the ratios of every B run to every A run. It is distribution-free (no normal "
+      "shape, clusters allowed) and exact when B's runs are A's scaled by one factor, whatever "
+      "their shape. With few runs the test can reject no ratio "
+      "(3 runs against 3: p >= 0.1) and there is no interval. The verdict is better or worse "
+      "only when the interval excludes 1 and the medians differ by at least "
+      f"{estimate.MIN_EFFECT:.0%} (estimate.MIN_EFFECT: two whole runs of the suite move a "
+      "point's median by a few percent); otherwise same; no interval when there is none. "
+      "compare.csv also holds each median's own 95% interval (two order statistics; none "
+      f"under {estimate.MIN_RUNS} runs). Better means more echoes or connections per second, "
+      "or less latency, CPU, system calls or memory.\n")
     w("## Contexts\n")
     w("| | A | B | |\n|---|---|---|---|")
     for lab, a, b, d in context_diff(ca, cb):
@@ -338,18 +377,18 @@ def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b, charts=(), chart_
         w(f"| {lab} | {cell(a)} | {cell(b)} | {'**differs**' if d else ''} |")
     w("")
     w("## Summary\n")
-    w("| figure | points | better | worse | within noise | no interval |")
+    w("| figure | points | better | worse | same | no interval |")
     w("|---|---:|---:|---:|---:|---:|")
     for fig in FIGS:
         v = [r[f"{fig}_verdict"] for r in rows if r.get(f"{fig}_verdict")]
         if v:
             w(f"| {fig} | {len(v)} | {v.count('better')} | {v.count('worse')} | "
-              f"{v.count('within noise')} | {v.count('no interval')} |")
+              f"{v.count('same')} | {v.count('no interval')} |")
     w("")
     w("## Measurable changes\n")
     ch = [(r, f) for r in rows for f in FIGS if r.get(f"{f}_verdict") in ("better", "worse")]
     if not ch:
-        w("None: every matched figure is within noise (or has no interval).\n")
+        w("None: every matched figure is the same (or has no interval).\n")
     else:
         w("| sweep | series | x | model | figure | A | B | B/A [95%] | verdict |")
         w("|---|---|---:|---|---|---:|---:|---|---|")
@@ -381,7 +420,8 @@ def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b, charts=(), chart_
                   + " |")
             w("")
     if charts or chart_errors:
-        w("## Charts (A solid, B dashed; below: B/A with its 95% interval)\n")
+        w("## Charts (A solid, B dashed, each over its 95% interval's band; below: B/A with "
+          "its 95% interval)\n")
         for name, title, _ in charts:
             w(f"![{title}]({name}.png)\n")
         for e in chart_errors:

@@ -1,5 +1,6 @@
 # common.gp - what every chart kind shares: the model styles, the terminal,
-# row selection from the run's points.csv. Loaded by lines.gp, bars.gp, dots.gp.
+# row selection from the run's points.csv, the intervals' drawing (bands.gp).
+# Loaded by every chart kind but compare.gp (which loads bands.gp).
 #
 # Set by harness/charts.py (gnuplot -e): csv, outdir, chart, term (png|svg),
 # models (space separated, in order), style (the file `python3
@@ -29,3 +30,5 @@ Yc(i, c) = okrow(i) ? column(c) : NaN
 set grid lc rgb "#d0d0d0"
 set key outside right top box opaque samplen 3
 set border lc rgb "#404040"
+
+load plotdir."/bands.gp"

@@ -24,6 +24,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from c10k import ROOT, TAP, bin_dir, wait_until  # noqa: E402
 
 BENCH = [sys.executable, os.path.join(ROOT, "harness", "bench.py")]
+# The comparison's intervals need scipy (harness/estimate.py): Debian's python3
+# has it (python3-scipy), a python3 of its own on PATH may not (as pytest.t).
+DEB_PY = os.environ.get("DEB_PYTHON", "/usr/bin/python3")
 MODELS = "epoll_lt,poll"
 TINY = ["--profile", "quick", "--models", MODELS, "--repeats", "2", "--duration", "0.3",
         "--warmup", "0.1", "--no-plots", "--profile-points", "none"]
@@ -64,7 +67,9 @@ def main():
             r = run(TINY + ["--out", out, "--sweeps", "active", "--conns", "10"])
             t.ok(r.returncode == 0, f"run {name.upper()} finished", r.stderr[-1500:])
             runs.append(latest(out))
-        r = run(["--compare", runs[0], runs[1], "--out", os.path.join(tmp, "cmp")])
+        r = subprocess.run([DEB_PY] + BENCH[1:] + ["--compare", runs[0], runs[1],
+                                                   "--out", os.path.join(tmp, "cmp")],
+                           capture_output=True, text=True, timeout=180)
         cmp_dir = os.path.join(tmp, "cmp", f"compare-{os.path.basename(runs[0])}-vs-"
                                f"{os.path.basename(runs[1])}")
         t.ok(r.returncode == 0, "bench.py --compare A B exits 0", r.stderr[-1500:])
@@ -85,7 +90,7 @@ def main():
         # nothing in common: a churn-only run against A
         out = os.path.join(tmp, "c")
         r = run(TINY + ["--out", out, "--sweeps", "churn", "--conns", "10", "--repeats", "1"])
-        r = subprocess.run([sys.executable, os.path.join(ROOT, "harness", "compare.py"),
+        r = subprocess.run([DEB_PY, os.path.join(ROOT, "harness", "compare.py"),
                             runs[0], latest(out), "--out", os.path.join(tmp, "cmp2")],
                            capture_output=True, text=True, timeout=60)
         err = r.stderr.strip().splitlines()

@@ -1,7 +1,10 @@
-"""The charts (issue 13): small multiples by family, error-bar columns, the
+"""The charts (issue 13): small multiples by family, interval columns, the
 per-figure row counts plots/lines.gp writes (an empty or all-failed chart is
-an error), and the rate sweep's shares of capacity and knees."""
+an error), intervals as bands that never set a panel's scale (one clipped at
+the edge has an arrow), and the rate sweep's shares of capacity and knees."""
+import csv
 import os
+import re
 import shutil
 
 import pytest
@@ -85,6 +88,102 @@ def test_an_all_failed_figure_is_an_error(tmp_path, monkeypatch):
     made, errors = _draw(tmp_path, rows, monkeypatch, name="latency")
     assert "latency" not in made
     assert errors == ["latency: no data rows in figure 2 (-) (p50_us, p99_us)"], errors
+
+
+def _svg_yticks(path):
+    """The y tic labels of an SVG chart (right-aligned text), as numbers."""
+    svg = open(path).read()
+    labels = re.findall(r'text-anchor="end">\s*<text>([^<]*)</text>', svg)
+    mult = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3, "u": 1e-6}
+    return [float(t[:-1] if t[-1:] in mult and t[-1:] else t) * mult[t[-1:] if t[-1:] in mult else ""]
+            for t in labels if t]
+
+
+def _polygons(path, colour, translucent):
+    """SVG polygons filled in a colour ("#RRGGBB"): translucent ones are bands
+    and boxes, opaque ones arrowheads (bands.gp)."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    fill = rf"<polygon fill = 'rgb\(\s*{r},\s*{g},\s*{b}\)'"
+    return len(re.findall(fill + (" fill-opacity" if translucent else " points"),
+                          open(path).read()))
+
+
+@pytest.mark.skipif(not HAVE_GNUPLOT, reason="no gnuplot")
+def test_intervals_are_bands_that_never_set_the_scale(tmp_path, monkeypatch):
+    """epoll_lt's points have intervals, one of them 300 times its figure;
+    select's none. The y scale is the figures' (1k..3k), the wide interval is
+    clipped at the top with an arrow, and select has its line alone."""
+    rows = _rows(lambda m, c: "ok")
+    for r in rows:
+        r["msgs_per_s_lo"] = r["msgs_per_s_hi"] = None
+        if r["model"] == "epoll_lt":
+            r["msgs_per_s_lo"], r["msgs_per_s_hi"] = r["msgs_per_s"] * 0.9, r["msgs_per_s"] * 1.1
+            if r["x"] == 100:
+                r["msgs_per_s_hi"] = 6e5
+    made, errors = _draw(tmp_path, rows, monkeypatch)
+    assert not errors
+    svg = os.path.join(tmp_path, "throughput.svg")
+    ticks = _svg_yticks(svg)
+    assert ticks and 3000 < max(ticks) < 5000, ticks          # not 600k
+    lt, sel = (models.style(models.index(m))[0] for m in ("epoll_lt", "select"))
+    assert _polygons(svg, lt, translucent=True) >= 1           # epoll_lt's band
+    assert _polygons(svg, lt, translucent=False) == 1          # one arrow: the clipped end
+    assert _polygons(svg, sel, translucent=True) == 0          # select: no interval, no band
+    assert _polygons(svg, sel, translucent=False) == 0
+
+
+@pytest.mark.skipif(not HAVE_GNUPLOT, reason="no gnuplot")
+def test_a_point_alone_has_a_box(tmp_path, monkeypatch):
+    """select's one measured point (its others failed) cannot have a band: its
+    interval is a box."""
+    rows = _rows(lambda m, c: "failed" if (m, c) in (("select", 100), ("select", 1000)) else "ok")
+    for r in rows:
+        if r["status"] == "ok":
+            r["msgs_per_s_lo"], r["msgs_per_s_hi"] = r["msgs_per_s"] * 0.9, r["msgs_per_s"] * 1.1
+    made, errors = _draw(tmp_path, rows, monkeypatch)
+    assert not errors
+    sel = models.style(models.index("select"))[0]
+    assert _polygons(os.path.join(tmp_path, "throughput.svg"), sel, translucent=True) == 1
+
+
+def test_boxed_points_are_those_a_band_cannot_join():
+    def row(m, x, st="ok", y=1.0, lo=0.9):
+        ok = st == "ok"
+        return dict(sweep="s", series="a", model=m, x=x, status=st, y=y if ok else None,
+                    lo=lo if ok else None, hi=1.1 if ok else None)
+    sel = [row("m1", 1), row("m1", 2), row("m1", 3, "failed"), row("m1", 4),     # 4: alone
+           row("m2", 5),                                                      # alone
+           row("m3", 1), row("m3", 3), row("m3", 2),                          # x falls
+           row("m4", 1), row("m4", 2, y=None), row("m4", 3),                  # no figure at 2
+           row("m5", 1), row("m5", 2, lo=None), row("m5", 3), row("m5", 4)]   # no interval at 2
+    assert charts.boxed(sel, "", "x", "y", "lo", "hi") == {
+        "m1": [4], "m2": [5], "m3": [1, 3, 2], "m4": [1, 3], "m5": [1]}
+    assert charts.boxed(sel, "b", "x", "y", "lo", "hi") == {}        # another series: none drawn
+    assert charts.boxed(sel, "", "x", "y", "lo", "hi", xmin=1) == {
+        "m1": [2, 4], "m2": [5], "m3": [3, 2], "m4": [3]}
+    assert charts.boxed(sel, "", "x", "y", "y", "y") == {}           # no interval columns
+    assert charts.box_words({"m2": [5], "m3": [1, 2.5]}, ["m1", "m2", "m3"]) == ", ,5, ,1,2.5,"
+
+
+def test_bars_and_dots_draw_the_interval_columns():
+    rows = _rows(lambda m, c: "ok")
+    for r in rows:
+        r["cpu_us_per_echo"], r["user_us_per_echo"] = 5.0, 1.0
+    sw = sweeps.get("active")
+    cpu = [c for c in sw.charts() if c.name == "cpu"][0]
+    v = charts.chart_vars(sw, cpu, rows)
+    assert (v["total_lo"], v["total_hi"]) == charts.interval_cols("cpu_us_per_echo")
+    assert v["total_lo"] == "cpu_us_per_echo_lo"                  # the interval, not the range
+
+
+def test_sweep_rows_keeps_one_sweep_in_order(tmp_path):
+    src, out = os.path.join(tmp_path, "p.csv"), os.path.join(tmp_path, "s.csv")
+    with open(src, "w") as f:
+        f.write('sweep,x,reason\nactive,1,\nidle,2,"a, b"\nactive,3,"x\ny"\n')
+    charts.sweep_rows(src, "active", out)
+    with open(out) as f:
+        assert list(csv.reader(f)) == [["sweep", "x", "reason"], ["active", "1", ""],
+                                       ["active", "3", "x\ny"]]
 
 
 def test_empty_figures_reads_the_counts(tmp_path):

@@ -101,6 +101,18 @@ def test_ratio_ci_edges():
     assert r.lo < 2.0 < r.hi and r.value == pytest.approx(2.0, rel=0.03)
 
 
+def test_too_few_runs_for_the_test_give_no_interval():
+    """3 runs against 3 (or 4): even every B above every A has a Mann-Whitney
+    p of 0.1 (0.057), so the test rejects no ratio: no interval, no claim."""
+    a, b = [1.0, 1.01, 1.02], [2.0, 2.01, 2.02]
+    for aa in (a, a + [1.03]):
+        assert estimate.ratio_ci(aa, b).lo is None
+        assert estimate.compare(aa, b, False)["verdict"] is None
+    a4, b4 = a + [1.03], b + [2.03]                 # 4 against 4: p = 2/70 = 0.029
+    r = estimate.ratio_ci(a4, b4)
+    assert r.lo is not None and r.lo > 1 and estimate.compare(a4, b4, False)["verdict"] == "better"
+
+
 def test_verdicts_find_25_percent_and_never_claim_under_the_floor():
     """At 12 runs a side and 10% spread: a 25% difference is always found;
     no claim is ever made where the medians differ by less than MIN_EFFECT;
