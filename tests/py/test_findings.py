@@ -206,9 +206,11 @@ def test_a_changed_csv_value_or_an_edited_number_fails_the_check(tmp_path):
     edited = text[:at] + "9" + text[at + 1:]
     assert len(check(str(run), edited, spans)) == 1
     # a verdict the runs do not support
-    v = next(s for s in spans if s["derive"] == "verdict" and s["verdict"] == "same")
-    forged = [dict(s, verdict="worse") if s is v else s for s in spans]
-    assert any("judged same, written worse" in p for p in check(str(run), text, forged))
+    v = next(s for s in spans if s["derive"] == "verdict")
+    other = "better" if v["verdict"] == "worse" else "worse"
+    forged = [dict(s, verdict=other) if s is v else s for s in spans]
+    assert any(f"judged {v['verdict']}, written {other}" in p
+               for p in check(str(run), text, forged))
 
 
 def test_regenerating_the_reference_findings_changes_nothing():
@@ -246,9 +248,13 @@ def test_every_template_names_its_cells_and_compares_judged_figures():
 
 
 def test_judge_names_a_difference_only_where_the_intervals_separate():
-    assert findings.judge("msgs_per_s", [100, 110, 105], [104, 108, 106]) == "same"
-    assert findings.judge("msgs_per_s", [100, 101, 102], [200, 201, 202]) == "better"
-    assert findings.judge("cpu_us_per_echo", [1.0, 1.1, 1.05], [2.0, 2.1, 2.05]) == "worse"
+    assert findings.judge("msgs_per_s", [100, 110, 105, 102, 108, 104],
+                          [104, 108, 106, 103, 107, 101]) == "same"
+    assert findings.judge("msgs_per_s", [100, 101, 102, 103, 99, 100.5],
+                          [200, 201, 202, 203, 199, 200.5]) == "better"
+    assert findings.judge("cpu_us_per_echo", [1.0, 1.1, 1.05, 1.02, 1.08, 1.04],
+                          [2.0, 2.1, 2.05, 2.02, 2.08, 2.04]) == "worse"
+    assert findings.judge("msgs_per_s", [100, 101, 102], [200, 201, 202]) is None   # 3 a side
     assert findings.judge("msgs_per_s", [100], [200, 201]) is None
     assert findings.verdict_text("msgs_per_s", "better") == "faster"
     assert findings.verdict_text("cpu_us_per_echo", "worse") == "costlier in CPU per echo"
