@@ -75,7 +75,7 @@ def scaling_vars(sw, ch, rows):
         for r in sorted(ok, key=lambda r: r["x"]):
             if r["series"] == ser:
                 first.setdefault(r["model"], (r["x"], r[y]))
-        v[f"series{k}"], v[f"ptitle{k}"] = ser, sw.series_title(ser)
+        v[f"series{k}"], v[f"ptitle{k}"], v[f"y{k}"] = ser, sw.series_title(ser), y
         v[f"x0{k}"] = " ".join(f"{first.get(m, (0, 0))[0]:g}" for m in ms)
         v[f"y0{k}"] = " ".join(f"{first.get(m, (0, 0))[1]:g}" for m in ms)
     return v

@@ -323,6 +323,12 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
     w(f"# c10k-bench: {ctx.get('profile')} profile, {ctx.get('date', '')[:10]}, {ctx.get('host')}\n")
     if ctx.get("interrupted"):
         w("**This run was interrupted: only the points below were measured.**\n")
+    if sentences.declared(ctx, recs):
+        w(sentences.declared(ctx, recs) + "\n")
+    if ctx.get("unaccounted"):        # bench.py: planned points no record accounts for
+        w(f"**{len(ctx['unaccounted'])} planned point(s) have no record (a harness bug; the "
+          "run exited 1):** " + "; ".join(ctx["unaccounted"][:20])
+          + (" ..." if len(ctx["unaccounted"]) > 20 else "") + "\n")
     w(f"{len(recs)} point runs: {counts['ok']} ok, {counts['failed']} failed, "
       f"{counts['skipped']} skipped; {len(rows)} points after folding repeats "
       f"(mean with its 95% interval, see Confidence; spread min..max in points.csv). "
