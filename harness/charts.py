@@ -29,9 +29,10 @@ def chart_vars(sw, ch, rows):
         v.update(xcol=ch.x, xlabel=ch.xlabel, logx=ch.logx, np=len(panels))
         for k, p in enumerate(panels, 1):
             ser = series[p.series - 1] if p.series else ""
-            lo, hi = interval_cols(p.y)
-            v.update({f"y{k}": p.y, f"ylo{k}": lo, f"yhi{k}": hi,
-                      f"ylabel{k}": p.ylabel, f"series{k}": ser,
+            y, ylabel = own_instead(p, sel)
+            lo, hi = interval_cols(y)
+            v.update({f"y{k}": y, f"ylo{k}": lo, f"yhi{k}": hi,
+                      f"ylabel{k}": ylabel, f"series{k}": ser,
                       f"ptitle{k}": sw.series_title(ser) if ser else "",
                       f"logy{k}": int(p.logy), f"yfmt{k}": p.yfmt})
         shown = [r for r in sel if not panels[0].series or r["series"] in series[:2]]
@@ -45,7 +46,8 @@ def chart_vars(sw, ch, rows):
         s = (s + s)[:2] if s else ["", ""]
         v.update(at_col=ch.at, at_val=at, s1=s[0], s2=s[1])
     v.update(ch.params)
-    if not any(measured(r) and r.get(ch.main_col()) is not None for r in shown):
+    main = v.get("y1", ch.main_col()) if ch.kind == "lines" and not ch.main else ch.main_col()
+    if not any(measured(r) and r.get(main) is not None for r in shown):
         return None
     v["title"] = ch.title.format(**words)
     v["models"] = " ".join(models.order({r["model"] for r in shown}))
@@ -53,6 +55,18 @@ def chart_vars(sw, ch, rows):
     if ch.kind == "lines":
         v.update(family_vars(v["models"].split()))
     return v
+
+
+def own_instead(p, sel):
+    """(column, label) a panel draws: its own, or, when no row has it and the
+    panel names the servers' own count (Panel.own), that count, labelled
+    with why the kernel's is missing (the rows' syscalls_note)."""
+    if not p.own or any(measured(r) and r.get(p.y) is not None for r in sel) \
+            or not any(measured(r) and r.get(p.own) is not None for r in sel):
+        return p.y, p.ylabel
+    why = next((r["syscalls_note"] for r in sel if r.get("syscalls_note")
+                and r.get(p.own) is not None), "the kernel's count was not available")
+    return p.own, p.own_label.format(why=why)
 
 
 def scaling_vars(sw, ch, rows):

@@ -28,8 +28,15 @@ def report_lines(ctx, rows, recs, order):
                  "`self_syscalls_per_echo` column of points.csv, a cross-check; the library "
                  "rows (" + ", ".join(models.names(self_counts=False)) + ") have none.\n")
     else:
-        L.append(f"No kernel count in this run: {kc.get('why') or 'not measured'}. The "
-                 "system-call columns are empty (syscalls_note in points.csv says why).\n")
+        L.append(f"No kernel count in this run ({kc.get('why') or 'not measured'}): not "
+                 "measured here: the kernel's count of the servers' system calls, in total and "
+                 "by name (points.csv's syscall columns are empty and its syscalls_note says "
+                 "why; no chart of the calls by name). The syscalls chart and the table below "
+                 "show the servers' own count instead (`self_syscalls_per_echo`: the SC() marks "
+                 "over the whole run, not the measured window), labelled so; the library rows ("
+                 + ", ".join(models.names(self_counts=False)) + ") have none: their calls "
+                 "happen in a library.\n")
+        L += own_table(rows, order)
     ov = kc.get("overhead")
     if ov and ov.get("ratio"):
         L.append(f"Counting overhead, measured in this run on {ov['model']} at {ov['conns']:,} "
@@ -66,6 +73,23 @@ def calls_table(rows, order):
                  + " | ".join(_f(r.get(col(n))) if (r.get(col(n)) or 0) >= 0.005 else ""
                               for n in names)
                  + f" | {_f(r.get('self_syscalls_per_echo'))} |")
+    return L + [""]
+
+
+def own_table(rows, order):
+    """Without the kernel's count: the servers' own count per echo at the
+    active sweep's point nearest 1,000 connections, and who has none."""
+    sel = [r for r in rows if r["sweep"] == "active" and r["status"] in ("ok", "partial")]
+    have = sorted({r["conns"] for r in sel})
+    if not have:
+        return []
+    at = min(have, key=lambda c: abs(c - 1000))
+    sel = {r["model"]: r for r in sel if r["conns"] == at}
+    L = [f"System calls per echo at {at:,} active connections: the servers' own count (the "
+         "kernel's was not available):\n", "| model | own count |", "|---|---:|"]
+    for m in order(sel):
+        v = sel[m].get("self_syscalls_per_echo")
+        L.append(f"| {m} | {_f(v) if v is not None else 'not measured here'} |")
     return L + [""]
 
 

@@ -334,10 +334,15 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
       f"(mean with its 95% interval, see Confidence; spread min..max in points.csv). "
       f"Run time {ctx.get('duration_s', '?')} s.\n")
     # where things ran: from the records (harness/sentences.py), not a literal
+    kc = ctx.get("kcount") or {}
     w((sentences.placement(recs) + " " if recs else "") + "Per-echo CPU and "
       "context switches are /proc deltas over the generator's measured window divided by its "
-      "echoes; system calls per echo are the kernel's count of the server's calls over the "
-      "same window (see \"The kernel's view\" below). RSS counts user space only (socket buffers are kernel memory). "
+      "echoes; system calls per echo are "
+      + ("the kernel's count of the server's calls over the same window"
+         if kc.get("usable", True) else
+         f"not measured here by the kernel ({kc.get('why')}): the servers' own count stands in, "
+         "labelled so")
+      + " (see \"The kernel's view\" below). RSS counts user space only (socket buffers are kernel memory). "
       "In the tables: FAIL = failed (reasons at the end), skip = not run (reason at the end), "
       "* = some repeats failed.\n")
     w("## Context\n")

@@ -82,7 +82,9 @@ do for [k=1:np] {
     set xrange [XLO:XHI]
     yfloor = ylo_k[k]
     top_k = PT + k * PF + (k - 1) * rpf * (PK + PP + PX)
-    set label 2 value('ylabel'.k).(value('ptitle'.k) eq "" ? "" : ", ".value('ptitle'.k)) at screen sx(12), sy(top_k - PF * 0.62) left font ",14"
+    # (a long heading, e.g. the syscalls figure's stand-in with its reason, in a smaller font)
+    L2 = value('ylabel'.k).(value('ptitle'.k) eq "" ? "" : ", ".value('ptitle'.k))
+    set label 2 L2 at screen sx(12), sy(top_k - PF * 0.62) left font (strlen(L2) * 8.5 > W - 24 ? ",10" : ",14")
     do for [j=1:nf] {
         rl = (j - 1) / nc
         c = (j - 1) % nc

@@ -116,7 +116,8 @@ def test_report_sections_calls_by_name_and_where_the_time_goes():
     assert "-11.9%" in text                                 # 92.5 against 105 echoes/s
     text = "\n".join(kernel_report.report_lines(dict(kcount=dict(usable=False, why="no perf")), rows,
                                          recs[:0], models.order))
-    assert "No kernel count in this run: no perf" in text
+    assert "No kernel count in this run (no perf): not measured here" in text
+    assert "the servers' own count (the kernel's was not available)" in text
 
 
 def test_overhead_alternates_plain_and_counted():
