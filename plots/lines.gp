@@ -82,9 +82,16 @@ do for [k=1:np] {
     set xrange [XLO:XHI]
     yfloor = ylo_k[k]
     top_k = PT + k * PF + (k - 1) * rpf * (PK + PP + PX)
-    # (a long heading, e.g. the syscalls figure's stand-in with its reason, in a smaller font)
+    # A long heading (the syscalls figure's stand-in with its reason) in a smaller
+    # font, on two lines split at its first "; " when one is not enough.
     L2 = value('ylabel'.k).(value('ptitle'.k) eq "" ? "" : ", ".value('ptitle'.k))
-    set label 2 L2 at screen sx(12), sy(top_k - PF * 0.62) left font (strlen(L2) * 8.5 > W - 24 ? ",10" : ",14")
+    cut = strlen(L2) * 6 > W - 24 ? strstrt(L2, "; ") : 0
+    if (cut) {
+        set label 2 L2[1:cut - 1].";" at screen sx(12), sy(top_k - PF * 0.98) left font ",10"
+        set label 4 L2[cut + 2:] at screen sx(12), sy(top_k - PF * 0.55) left font ",10"
+    } else {
+        set label 2 L2 at screen sx(12), sy(top_k - PF * 0.62) left font (strlen(L2) * 8.5 > W - 24 ? ",10" : ",14")
+    }
     do for [j=1:nf] {
         rl = (j - 1) / nc
         c = (j - 1) % nc
@@ -98,6 +105,7 @@ do for [k=1:np] {
         if (k == np && j == nf) { set label 3 xlabel at screen 0.5, sy(H - PB * 0.45) center } else { unset label 3 }
         @PANEL
         unset label 2
+        unset label 4
     }
 }
 unset multiplot

