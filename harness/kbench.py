@@ -61,7 +61,11 @@ def wants_profile(pt, targets):
 
 
 def profile_name(pt):
-    return f"{pt['sweep']}-{pt['conns']}-{pt['model']}"
+    """The profile's file name; a point with its own S (the cores sweep) has it
+    too, or S = 1, 2, 4, ... would write one file."""
+    s = str(pt["server_cpus"])
+    return f"{pt['sweep']}-{pt['conns']}-{pt['model']}" + (f"-S{s}" if s.isdigit() and s != "0"
+                                                           else "")
 
 
 def write_profile_text(prof, path):

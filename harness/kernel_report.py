@@ -105,16 +105,20 @@ def profile_tables(ctx, recs, order):
         if p is None:
             continue
         pt = r["point"]
-        profs.setdefault((pt["sweep"], pt["conns"], pt["active"]), {})[pt["model"]] = p
+        s = str(pt["server_cpus"])          # the cores sweep: one table per S
+        profs.setdefault((pt["sweep"], pt["conns"], pt["active"], s if s.isdigit() else ""),
+                         {})[pt["model"]] = p
     pk = ctx.get("kprofile") or {}
     if not profs:
         if pk.get("why"):
             return [f"No CPU profiles in this run: {pk['why']}.\n"]
         return []
     L = []
-    for (sw, conns, active), by in sorted(profs.items()):
+    for (sw, conns, active, s), by in sorted(profs.items(), key=lambda kv: (
+            kv[0][:3], int(kv[0][3] or 0))):
         idle = conns - active
-        what = f"{active:,} active" + (f" + {idle:,} idle" if idle else "") + " connections"
+        what = f"{active:,} active" + (f" + {idle:,} idle" if idle else "") + " connections" \
+            + (f", S = {s} server CPUs" if s and s != "0" else "")
         L += [f"Where an echo's time goes at {what} (perf record -e cpu-clock -g over the "
               "measured window of a separate run of the point; share of the server's samples "
               "by the first known frame from the leaf: wait = the readiness/completion "
