@@ -131,3 +131,11 @@ def test_unaccounted_planned_points():
     assert records.unaccounted(two, [rec(two[0], "skipped")]) == []
     assert records.unaccounted(two, [rec(two[0], "failed")]) == [(two[0], 2, 1)]
     assert pts[0].key() != pts[0].again(x=2, server_cpus="2").key()
+
+
+def test_dispatch_runs_on_the_real_server_cpus():
+    import dispatch_point
+    t = topology.Local(4, usable=(0, 1), nofile=20000, declare=16)
+    d = pt(sweep="dispatch", mode="dispatch", server_cpus="0")
+    assert dispatch_point._pins(d, 2, t) == {0}          # declared 0-3, really CPU 0
+    assert dispatch_point._pins(d, 2, topology.Local(1, usable=(0, 1), nofile=20000)) == {0}
