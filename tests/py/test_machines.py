@@ -139,3 +139,13 @@ def test_dispatch_runs_on_the_real_server_cpus():
     d = pt(sweep="dispatch", mode="dispatch", server_cpus="0")
     assert dispatch_point._pins(d, 2, t) == {0}          # declared 0-3, really CPU 0
     assert dispatch_point._pins(d, 2, topology.Local(1, usable=(0, 1), nofile=20000)) == {0}
+
+
+def test_declared_is_for_this_machine():
+    import pytest
+    with pytest.raises(topology.TopologyError, match="DECLARE_CPUS is for this machine"):
+        topology.make(server_host="u@h", client_hosts=["u@c"], declare=16)
+    with pytest.raises(cpuplan.PlanError, match="DECLARE_CPUS: 'lots'"):
+        topology.Local(1, usable=(0, 1), declare="lots")
+    with pytest.raises(cpuplan.PlanError, match="SERVER_CPUS=16: only 16 usable"):
+        topology.Local(16, usable=(0, 1), declare=16)
