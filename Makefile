@@ -169,8 +169,10 @@ check:
 PROFILE ?= default
 # Where and how (docs/multi-host.md): SERVER_CPUS=S, NET=loopback|veth,
 # SERVER_HOST=user@host CLIENT_HOSTS=user@h1,user@h2 (SSH_CONFIG, REMOTE_DIR);
-# OUT=DIR puts the run in DIR instead of results/.
+# OUT=DIR puts the run in DIR instead of results/. DECLARE_CPUS=N plans and
+# reports as on an N-CPU machine, run pinned to the real CPUs (docs/machines.md).
 BENCH_WHERE = $(if $(SERVER_CPUS),--server-cpus $(SERVER_CPUS)) $(if $(NET),--net $(NET)) \
+  $(if $(DECLARE_CPUS),--declare-cpus $(DECLARE_CPUS)) \
   $(if $(SERVER_HOST),--server-host $(SERVER_HOST)) $(if $(CLIENT_HOSTS),--client-hosts $(CLIENT_HOSTS)) \
   $(if $(SSH_CONFIG),--ssh-config $(SSH_CONFIG)) $(if $(REMOTE_DIR),--remote-dir $(REMOTE_DIR)) \
   $(if $(OUT),--out $(OUT)) \

@@ -45,9 +45,10 @@ def _generic_vars(sw, ch, rows):
         v.update(xcol=ch.x, xlabel=ch.xlabel, logx=ch.logx, np=len(panels))
         for k, p in enumerate(panels, 1):
             ser = series[p.series - 1] if p.series else ""
-            lo, hi = interval_cols(p.y)
-            v.update({f"y{k}": p.y, f"ylo{k}": lo, f"yhi{k}": hi,
-                      f"ylabel{k}": p.ylabel, f"series{k}": ser,
+            y, ylabel = own_instead(p, sel)
+            lo, hi = interval_cols(y)
+            v.update({f"y{k}": y, f"ylo{k}": lo, f"yhi{k}": hi,
+                      f"ylabel{k}": ylabel, f"series{k}": ser,
                       f"ptitle{k}": sw.series_title(ser) if ser else "",
                       f"logy{k}": int(p.logy), f"yfmt{k}": p.yfmt})
         shown = [r for r in sel if not panels[0].series or r["series"] in series[:2]]
@@ -61,7 +62,8 @@ def _generic_vars(sw, ch, rows):
         s = (s + s)[:2] if s else ["", ""]
         v.update(at_col=ch.at, at_val=at, s1=s[0], s2=s[1])
     v.update(ch.params)
-    if not any(measured(r) and r.get(ch.main_col()) is not None for r in shown):
+    main = v.get("y1", ch.main_col()) if ch.kind == "lines" and not ch.main else ch.main_col()
+    if not any(measured(r) and r.get(main) is not None for r in shown):
         return None
     v["title"] = ch.title.format(**words)
     v["models"] = " ".join(models.order({r["model"] for r in shown}))
@@ -113,6 +115,18 @@ def box_words(box, ms):
     return " ".join("," + "".join(f"{x:g}," for x in box.get(m, ())) for m in ms)
 
 
+def own_instead(p, sel):
+    """(column, label) a panel draws: its own, or, when no row has it and the
+    panel names the servers' own count (Panel.own), that count, labelled
+    with why the kernel's is missing (the rows' syscalls_note)."""
+    if not p.own or any(measured(r) and r.get(p.y) is not None for r in sel) \
+            or not any(measured(r) and r.get(p.own) is not None for r in sel):
+        return p.y, p.ylabel
+    why = next((r["syscalls_note"] for r in sel if r.get("syscalls_note")
+                and r.get(p.own) is not None), "the kernel's count was not available")
+    return p.own, p.own_label.format(why=why)
+
+
 def scaling_vars(sw, ch, rows):
     """plots/scaling.gp's variables: per series (panel) k, each model's
     first measured point (x0<k>, y0<k>, in `models` order), from which the
@@ -136,6 +150,9 @@ def scaling_vars(sw, ch, rows):
                 first.setdefault(r["model"], (r["x"], r[y]))
         v[f"series{k}"], v[f"ptitle{k}"] = ser, sw.series_title(ser)
         v[f"y{k}"] = y            # (charts.plot's chart checks read figure k's column)
+
+
+        v[f"series{k}"], v[f"ptitle{k}"], v[f"y{k}"] = ser, sw.series_title(ser), y
         v[f"x0{k}"] = " ".join(f"{first.get(m, (0, 0))[0]:g}" for m in ms)
         v[f"y0{k}"] = " ".join(f"{first.get(m, (0, 0))[1]:g}" for m in ms)
     return v

@@ -12,10 +12,18 @@ The cores sweep's S values (S = 1, 2, 4, ... up to half the usable CPUs)
 are its declaration's (sweeps.cores_values): the generator always has at
 least as many CPUs as the server.
 
+A declared topology (bench.py --declare-cpus N, docs/machines.md): the
+plan is made for N CPUs 0..N-1 (what the sweeps, the records and the report
+see), and each declared CPU runs on a real one: the server's declared CPUs on
+the real server CPUs, the generator's on the real generator CPUs (map_real:
+in turn, the real split in proportion to the declared one). Plan.pin_server
+and Plan.pin_client are the real CPU sets the processes are pinned to.
+
 Everything here is pure (no system calls but usable_cpus()), so the unit
 tests feed it made-up CPU lists (tests/py/test_cpuplan.py).
 """
 
+import dataclasses
 import math
 import os
 import re
@@ -93,6 +101,42 @@ class Plan:
     threads: int         # loadgen --threads (per process)
     procs: int           # loadgen --procs
     shared: bool         # one usable CPU: server and generator share it
+    # A declared topology: the real CPUs the declared ones run on (() when
+    # usable, server and client are real), server[i] on real_server[i % len].
+    real: tuple = ()
+    real_server: tuple = ()
+    real_client: tuple = ()
+
+    @property
+    def declared(self):
+        return bool(self.real)
+
+    def real_of(self, cpu):
+        """The real CPU a planned CPU runs on (itself unless declared)."""
+        if not self.real:
+            return cpu
+        if cpu in self.server:
+            return self.real_server[self.server.index(cpu) % len(self.real_server)]
+        return self.real_client[self.client.index(cpu) % len(self.real_client)]
+
+    def pin_server(self, cpus=None):
+        """The real CPU set of planned server CPUs (default: all of them)."""
+        return {self.real_of(c) for c in (self.server if cpus is None else cpus)}
+
+    def pin_client(self):
+        return {self.real_of(c) for c in self.client}
+
+    def cpu_map(self):
+        """{"server": {real CPU: declared list}, "generator": {...}}; {} unless declared."""
+        if not self.real:
+            return {}
+        out = {}
+        for side, cpus in (("server", self.server), ("generator", self.client)):
+            by = {}
+            for c in cpus:
+                by.setdefault(self.real_of(c), []).append(c)
+            out[side] = {str(r): format_cpulist(d) for r, d in sorted(by.items())}
+        return out
 
     def loadgen_flags(self):
         """The generator's flags for this plan."""
@@ -101,11 +145,17 @@ class Plan:
 
     def record(self):
         """What every point record stores about the plan."""
-        return dict(server_cpus=format_cpulist(self.server),
-                    client_cpus=format_cpulist(self.client),
-                    usable_cpus=format_cpulist(self.usable), server_ncpus=len(self.server),
-                    client_threads=self.threads, client_procs=self.procs,
-                    shared=self.shared)
+        d = dict(server_cpus=format_cpulist(self.server),
+                 client_cpus=format_cpulist(self.client),
+                 usable_cpus=format_cpulist(self.usable), server_ncpus=len(self.server),
+                 client_threads=self.threads, client_procs=self.procs,
+                 shared=self.shared)
+        if self.real:          # the CPUs above are declared: where they really ran
+            d.update(declared_cpus=len(self.usable), real_cpus=format_cpulist(self.real),
+                     real_server_cpus=format_cpulist(self.pin_server()),
+                     real_client_cpus=format_cpulist(self.pin_client()),
+                     cpu_map=self.cpu_map())
+        return d
 
 
 def _generator_shape(ncpus, conns, nofile):
@@ -135,10 +185,46 @@ def generator_shape(ncpus, conns=None, nofile=20000):
     return _generator_shape(ncpus, conns, nofile)
 
 
-def plan(usable, server_cpus=1, conns=None, nofile=20000):
+MAX_DECLARED = 1024       # CPUs a cpu_set_t holds (CPU_SETSIZE)
+
+
+def parse_declared(value):
+    """--declare-cpus as given by the user -> int in 1..MAX_DECLARED, or PlanError."""
+    s = str(value).strip()
+    if not s.isdigit() or not 1 <= int(s) <= MAX_DECLARED:
+        raise PlanError(f"DECLARE_CPUS: '{value}' is not a whole number of CPUs from 1 to "
+                        f"{MAX_DECLARED}")
+    return int(s)
+
+
+def map_real(n_server, n_client, real):
+    """(real server CPUs, real client CPUs) for a declared plan of n_server +
+    n_client CPUs on the real CPUs `real`: the real ones split in proportion
+    (the server at least one, the generator at least one, neither more than
+    it declared); one real CPU is both."""
+    real = tuple(sorted(set(real)))
+    if len(real) == 1:
+        return real, real
+    s = round(n_server * len(real) / (n_server + n_client))
+    s = max(1, min(s, n_server, len(real) - 1))
+    return real[:s], real[s:s + max(1, min(n_client, len(real) - s))]
+
+
+def plan(usable, server_cpus=1, conns=None, nofile=20000, real=None):
     """The CPU plan for `usable` CPUs (any iterable of CPU numbers) with
     SERVER_CPUS=server_cpus; conns and nofile (RLIMIT_NOFILE) decide the
-    generator's processes (None: one thread per CPU, processes by threads)."""
+    generator's processes (None: one thread per CPU, processes by threads).
+    real: the real CPUs when `usable` is declared (map_real places it)."""
+    p = _plan(usable, server_cpus, conns, nofile)
+    if real is None:
+        return p
+    rs, rc = map_real(len(p.server), len(p.client), real)
+    if p.shared:
+        rc = rs
+    return dataclasses.replace(p, real=tuple(sorted(set(real))), real_server=rs, real_client=rc)
+
+
+def _plan(usable, server_cpus, conns, nofile):
     cpus = tuple(sorted(set(usable)))
     if not cpus:
         raise PlanError("no usable CPU (empty affinity mask)")
@@ -161,11 +247,23 @@ def describe(p):
     """The preflight line."""
     if p.shared:
         return (f"CPU plan: 1 usable CPU ({p.usable[0]}): server and generator share it, "
-                "so every figure mixes both")
+                "so every figure mixes both") + describe_real(p)
     nc = len(p.client)
     return (f"CPU plan: server on CPU{'s' if len(p.server) > 1 else ''} "
             f"{format_cpulist(p.server)} (SERVER_CPUS={len(p.server)}), generator on "
             f"{nc} CPU{'s' if nc > 1 else ''} {format_cpulist(p.client)} "
             f"({p.threads} thread{'s' if p.threads > 1 else ''} x {p.procs} "
-            f"process{'es' if p.procs > 1 else ''}), of {len(p.usable)} usable "
-            f"({format_cpulist(p.usable)})")
+            f"process{'es' if p.procs > 1 else ''}), of {len(p.usable)} "
+            f"{'declared' if p.real else 'usable'} ({format_cpulist(p.usable)})") + describe_real(p)
+
+
+def describe_real(p):
+    """'' or, for a declared plan, where its CPUs really run."""
+    if not p.real:
+        return ""
+    m = p.cpu_map()
+    parts = [f"{side}'s {d} on {r}" for side in ("server", "generator")
+             for r, d in m[side].items()]
+    return (f"; DECLARED: the machine has {len(p.real)} real CPU"
+            f"{'s' if len(p.real) > 1 else ''} ({format_cpulist(p.real)}): "
+            + ", ".join(parts))

@@ -58,7 +58,7 @@ def _pins(pt, cpus, topo):
     if topo is None or getattr(topo, "name", "") != "local":
         topo = topology.Local()
     plan = topo.plan(None)        # the run's plan: the server's first SERVER_CPUS CPUs
-    return None if plan.shared or cpus < 2 else set(plan.server)
+    return None if plan.shared or cpus < 2 else plan.pin_server()   # real CPUs if declared
 
 
 def _once(args, pins):

@@ -61,7 +61,11 @@ def wants_profile(pt, targets):
 
 
 def profile_name(pt):
-    return f"{pt['sweep']}-{pt['conns']}-{pt['model']}"
+    """The profile's file name; a point with its own S (the cores sweep) has it
+    too, or S = 1, 2, 4, ... would write one file."""
+    s = str(pt["server_cpus"])
+    return f"{pt['sweep']}-{pt['conns']}-{pt['model']}" + (f"-S{s}" if s.isdigit() and s != "0"
+                                                           else "")
 
 
 def write_profile_text(prof, path):
@@ -73,12 +77,31 @@ def write_profile_text(prof, path):
 # ---- preflight and the counting overhead ---------------------------------------------
 
 def status():
-    """(usable for counting, usable for profiles, preflight lines, why not)."""
+    """(usable for counting, usable for profiles, preflight lines, why no
+    count, why no profile): one line per piece, then, when something is
+    missing, what it costs this run, said once (costs)."""
     st = kcount.perf_status()
-    lines = kcount.describe_status(st)
-    why = None if st["usable"] else "; ".join(
-        f"{p['piece']}: {p['detail']}" for p in st["pieces"] if not p["ok"])
-    return st["usable"], st["profile"] and st["usable"], lines, why
+    why = None if st["usable"] else (kcount.missing(st, "count") or "perf cannot count")
+    prof = st["profile"] and st["usable"]
+    pwhy = None if prof else (kcount.missing(st, "profile") or why)
+    return (st["usable"], prof, kcount.describe_status(st) + costs(why, kcount.missing(st, "names")),
+            why, pwhy)
+
+
+def costs(why, names_why=None):
+    """What the missing pieces cost a bench run's count, one line."""
+    out = []
+    if why:
+        out.append(
+            f"not measured here: the kernel's count of the servers' system calls ({why}): "
+            "syscalls_per_echo and the calls by name stay empty (points.csv's syscalls_note "
+            "says why); the syscalls chart and REPORT.md show the servers' own count "
+            "instead (self_syscalls_per_echo: the SC() marks, over the whole run), labelled so, "
+            "and none for " + ", ".join(models.names(self_counts=False))
+            + " (their calls happen in a library)")
+    elif names_why:
+        out.append(f"not measured here: the calls by name ({names_why}): the kernel's total only")
+    return out
 
 
 def overhead(run, pt, rounds=2):
@@ -132,23 +155,20 @@ class Bench:
     """Preflight, a Window per point, the profile runs, the overhead, for bench.py."""
 
     def __init__(self, spec, pts, run_dir):
-        self.usable, self.profile_ok, self.lines, self.why = status()
+        self.usable, self.profile_ok, self.lines, self.why, pwhy = status()
         self.spec = spec or DEFAULT_PROFILE_POINTS
         self.targets = profile_targets(pts, parse_profile_points(self.spec))
         self.run_dir = run_dir
         self.ctx = dict(usable=self.usable, why=self.why, status=self.lines)
         self.pctx = dict(points=self.spec, targets=sorted(f"{s}:{c}" for s, c in self.targets),
-                         why=None if self.profile_ok else
-                         (self.why or "kernel symbols hidden (kptr_restrict)"))
+                         why=pwhy)
 
     def preflight(self, out):
         for ln in self.lines:
             out.write(f"preflight: {ln}\n")
-        if not self.usable:
-            out.write(f"preflight: kernel system-call counts: skipped ({self.why}); the "
-                      "syscall columns stay empty with that reason\n")
         if self.targets and not self.profile_ok:
-            out.write(f"preflight: CPU profiles: skipped ({self.pctx['why']})\n")
+            out.write(f"preflight: not measured here: CPU profiles ({self.pctx['why']}): no "
+                      "profile charts or tables\n")
         elif self.targets:
             out.write("preflight: CPU profiles at " + ", ".join(self.pctx["targets"])
                       + " (a second run of each of those points)\n")
@@ -169,7 +189,9 @@ class Bench:
         if m.get("status") != "ok" or pt["repeat"] != 1:
             return
         if not self.usable:
-            k = dict(why_empty=f"perf cannot count here: {self.why}")
+            k = dict(why_empty=f"the kernel's count was not available: {self.why}"
+                     + ("" if models.attr(pt["model"], "self_counts", True) else
+                        "; no own count either: its calls happen in a library"))
         else:
             # A JIT runtime keeps its own warm-up (models.py warmup_s): cold,
             # its calls per echo mix in start-up work (netty: "other" 0.35

@@ -225,26 +225,28 @@ def prepare_tracefs():
         if tracefs_dir() else None
 
 
-def perf_status(probe=True):
+def perf_status(probe=True, symbols=True):
     """Can perf count and sample the servers here? {"usable": bool (counting),
     "profile": bool (sampling with kernel symbols), "pieces": [{piece, ok,
-    detail, cost}]}: what each missing piece costs the run."""
+    detail, short, needed_by}]}: each piece checked, what it is (detail),
+    and when missing, why in a few words (short) and what it is needed for
+    ("count": the kernel's count, "names": its calls by name, "profile": CPU
+    profiles). missing(st, use) lists the shorts; kbench.py says the costs."""
     pieces = []
 
-    def piece(name, ok, detail, cost):
-        pieces.append(dict(piece=name, ok=bool(ok), detail=detail, cost=None if ok else cost))
+    def piece(name, ok, detail, short, needed_by):
+        pieces.append(dict(piece=name, ok=bool(ok), detail=detail,
+                           short=None if ok else short, needed_by=needed_by))
         return ok
     perf = shutil.which("perf")
     have = piece("perf installed", perf, perf or "perf not on PATH (Debian: linux-perf)",
-                 "system calls counted by strace -c -f instead (ptrace slows the server "
-                 "several-fold in that window); no CPU profile")
+                 "perf is not installed", ("count", "profile"))
     root = os.geteuid() == 0
     par = (_read("/proc/sys/kernel/perf_event_paranoid") or "").strip()
     par_ok = root or (par.lstrip("-").isdigit() and int(par) <= 1)
     piece("perf_event_paranoid", par_ok,
-          f"{par or '?'}{' (root: not limited)' if root else ''}",
-          "no counting or sampling of another process's kernel side: run as root or "
-          "sysctl kernel.perf_event_paranoid=1")
+          f"{par or '?'}{' (root: not limited)' if root else ' (not root: sysctl kernel.perf_event_paranoid=1 allows it)'}",
+          f"not root, and perf_event_paranoid is {par or '?'}", ("count", "profile"))
     mounted = prepare_tracefs() if have and par_ok else None
     tdir = tracefs_dir()
     tp = tdir and _read(os.path.join(tdir, "events/raw_syscalls/sys_enter/id"))
@@ -254,37 +256,53 @@ def perf_status(probe=True):
     tp_ok = piece("tracepoints readable", tp,
                   f"{tdir}/events/raw_syscalls/sys_enter" + (f"; {mounted}" if mounted else "")
                   if tp else why_tp,
-                  "no kernel system-call count: the syscalls chart shows the servers' own "
-                  "counts, labelled so; the kernel columns stay empty with the reason")
+                  "tracefs is root's" if tdir else "tracefs is not mounted", ("count",))
     nums = syscall_numbers()
-    piece("system call numbers", nums, f"{len(nums)} names from {UNISTD[0]}",
-          "total only, no per-name breakdown (install linux-libc-dev)")
-    kr = (_read("/proc/sys/kernel/kptr_restrict") or "").strip()
-    ks = _read("/proc/kallsyms") or ""
-    first = ks.split(None, 1)[0] if ks else ""
-    sym_ok = bool(first) and first.strip("0") != ""
-    piece("kernel symbols", sym_ok, f"kptr_restrict={kr or '?'}, /proc/kallsyms "
-          f"{'has addresses' if sym_ok else 'shows zeros or is unreadable'}",
-          "kernel functions unnamed in the CPU profile: no wait/TCP split "
-          "(sysctl kernel.kptr_restrict=0, as root)")
+    piece("system call numbers", nums, f"{len(nums)} names from {UNISTD[0]}" if nums else
+          f"no {UNISTD[0]} (Debian: linux-libc-dev)", "no unistd_64.h", ("names",))
+    sym_ok = False
+    if symbols:
+        kr = (_read("/proc/sys/kernel/kptr_restrict") or "").strip()
+        ks = _read("/proc/kallsyms") or ""
+        first = ks.split(None, 1)[0] if ks else ""
+        sym_ok = bool(first) and first.strip("0") != ""
+        piece("kernel symbols", sym_ok, f"kptr_restrict={kr or '?'}, /proc/kallsyms "
+              f"{'has addresses' if sym_ok else 'shows zeros or is unreadable'}",
+              "kernel symbols hidden (kptr_restrict)", ("profile",))
     count_ok = bool(have and par_ok and tp_ok)
     if probe and count_ok:
         try:
             p = subprocess.run([perf, "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
                                capture_output=True, text=True, timeout=30)
             n = parse_perf_stat(p.stderr)
-            count_ok = piece("perf stat probe", p.returncode == 0 and n and n[0],
-                             f"perf stat -e raw_syscalls:sys_enter -- true: {n[0] if n else p.stderr.strip()[-200:]}",
-                             "no kernel system-call count")
+            detail = f"perf stat -e raw_syscalls:sys_enter -- true: " \
+                     f"{n[0] if n else p.stderr.strip()[-200:]}"
+            count_ok = piece("perf stat probe", p.returncode == 0 and n and n[0], detail,
+                             "perf stat counted nothing", ("count",))
         except (OSError, subprocess.TimeoutExpired) as e:
-            count_ok = piece("perf stat probe", False, str(e), "no kernel system-call count")
+            count_ok = piece("perf stat probe", False, str(e), "perf stat did not run",
+                             ("count",))
     return dict(usable=bool(count_ok), profile=bool(have and par_ok and sym_ok), pieces=pieces)
 
 
+def perf_counts():
+    """(whether perf can count a command's system calls here, why not):
+    perf_status's counting pieces without its probe and symbols (quick)."""
+    st = perf_status(probe=False, symbols=False)
+    return st["usable"], missing(st, "count")
+
+
+def missing(st, use):
+    """Why `use` ("count", "names", "profile") cannot be had: the missing
+    pieces' short reasons, "; "-joined ("" when nothing is missing)."""
+    return "; ".join(p["short"] for p in st["pieces"] if not p["ok"] and use in p["needed_by"])
+
+
 def describe_status(st):
-    """Preflight lines: one per piece, the cost beside what is missing."""
+    """Preflight lines: one per piece, ok or MISSING with what it is (the
+    costs are the caller's to say, once: kbench.status)."""
     return [f"perf: {p['piece']}: {'ok' if p['ok'] else 'MISSING'} ({p['detail']})"
-            + ("" if p["ok"] else f" -> {p['cost']}") for p in st["pieces"]]
+            for p in st["pieces"]]
 
 
 # ---- the control fifos of perf ---------------------------------------------------
@@ -530,12 +548,16 @@ class Wrapped:
     command itself, perf's child."""
 
     def __init__(self, names=NAMES, tool=None):
-        self.tool = tool or ("perf" if shutil.which("perf") else
-                             "strace" if shutil.which("strace") else None)
+        # perf where it can count (not as a user under perf_event_paranoid 2,
+        # nor without tracefs), else strace -c -f, which counts the same calls
+        counts, why = perf_counts() if tool is None else (tool == "perf", "")
+        self.tool = tool or ("perf" if counts else "strace" if shutil.which("strace") else None)
         self.dir = tempfile.mkdtemp(prefix="c10k-kcount-")
         self.out = os.path.join(self.dir, "count.txt")
         self.names = []
         self.ev, self.names, self.note = perf_events(names) if self.tool == "perf" else ([], [], None)
+        if self.tool == "strace" and shutil.which("perf"):
+            self.note = f"strace -c -f counted: perf cannot count here ({why})"
 
     def argv(self, cmd):
         if self.tool == "perf":

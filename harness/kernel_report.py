@@ -28,8 +28,15 @@ def report_lines(ctx, rows, recs, order):
                  "`self_syscalls_per_echo` column of points.csv, a cross-check; the library "
                  "rows (" + ", ".join(models.names(self_counts=False)) + ") have none.\n")
     else:
-        L.append(f"No kernel count in this run: {kc.get('why') or 'not measured'}. The "
-                 "system-call columns are empty (syscalls_note in points.csv says why).\n")
+        L.append(f"No kernel count in this run ({kc.get('why') or 'not measured'}): not "
+                 "measured here: the kernel's count of the servers' system calls, in total and "
+                 "by name (points.csv's syscall columns are empty and its syscalls_note says "
+                 "why; no chart of the calls by name). The syscalls chart and the table below "
+                 "show the servers' own count instead (`self_syscalls_per_echo`: the SC() marks "
+                 "over the whole run, not the measured window), labelled so; the library rows ("
+                 + ", ".join(models.names(self_counts=False)) + ") have none: their calls "
+                 "happen in a library.\n")
+        L += own_table(rows, order)
     ov = kc.get("overhead")
     if ov and ov.get("ratio"):
         L.append(f"Counting overhead, measured in this run on {ov['model']} at {ov['conns']:,} "
@@ -69,6 +76,23 @@ def calls_table(rows, order):
     return L + [""]
 
 
+def own_table(rows, order):
+    """Without the kernel's count: the servers' own count per echo at the
+    active sweep's point nearest 1,000 connections, and who has none."""
+    sel = [r for r in rows if r["sweep"] == "active" and r["status"] in ("ok", "partial")]
+    have = sorted({r["conns"] for r in sel})
+    if not have:
+        return []
+    at = min(have, key=lambda c: abs(c - 1000))
+    sel = {r["model"]: r for r in sel if r["conns"] == at}
+    L = [f"System calls per echo at {at:,} active connections: the servers' own count (the "
+         "kernel's was not available):\n", "| model | own count |", "|---|---:|"]
+    for m in order(sel):
+        v = sel[m].get("self_syscalls_per_echo")
+        L.append(f"| {m} | {_f(v) if v is not None else 'not measured here'} |")
+    return L + [""]
+
+
 def _fn_list(fs, n=3):
     return ", ".join(f"`{x['function']}` {x['share']:.0%}" for x in fs[:n])
 
@@ -81,16 +105,20 @@ def profile_tables(ctx, recs, order):
         if p is None:
             continue
         pt = r["point"]
-        profs.setdefault((pt["sweep"], pt["conns"], pt["active"]), {})[pt["model"]] = p
+        s = str(pt["server_cpus"])          # the cores sweep: one table per S
+        profs.setdefault((pt["sweep"], pt["conns"], pt["active"], s if s.isdigit() else ""),
+                         {})[pt["model"]] = p
     pk = ctx.get("kprofile") or {}
     if not profs:
         if pk.get("why"):
             return [f"No CPU profiles in this run: {pk['why']}.\n"]
         return []
     L = []
-    for (sw, conns, active), by in sorted(profs.items()):
+    for (sw, conns, active, s), by in sorted(profs.items(), key=lambda kv: (
+            kv[0][:3], int(kv[0][3] or 0))):
         idle = conns - active
-        what = f"{active:,} active" + (f" + {idle:,} idle" if idle else "") + " connections"
+        what = f"{active:,} active" + (f" + {idle:,} idle" if idle else "") + " connections" \
+            + (f", S = {s} server CPUs" if s and s != "0" else "")
         L += [f"Where an echo's time goes at {what} (perf record -e cpu-clock -g over the "
               "measured window of a separate run of the point; share of the server's samples "
               "by the first known frame from the leaf: wait = the readiness/completion "

@@ -63,6 +63,11 @@ class Model:
     # (threads, processes or reactors per CPU); "reuseport" runs one process
     # per CPU sharing the port (SO_REUSEPORT); "" is not in the sweep.
     cores: str = ""
+    # The flag that sets its threads to one per CPU, which it otherwise counts
+    # in its affinity mask, beside its main thread (reactors: --loops). A
+    # declared topology (docs/machines.md) passes the planned count; every
+    # point checks the threads in /proc (topology.placement_problems).
+    cpus_flag: str = ""
 
     @property
     def is_ref(self):
@@ -98,7 +103,7 @@ MODELS = (
     M("libev", "libraries", libs="-lev", callgrind=True),
     M("libuv", "libraries", libs="-luv", callgrind=True, self_counts=False),
     M("reactors", "epoll", libs="-pthread", threaded=True, callgrind=True, heavy=True,
-      edge_triggered=True, cores="threads"),
+      edge_triggered=True, cores="threads", cpus_flag="--loops"),
     M("pool", "threads", libs="-pthread", threaded=True, heavy=True, cores="threads"),
     M("coro", "threads", callgrind=True, heavy=True, edge_triggered=True),
     # One connection per process: the battery's 1,000-connection check queues in

@@ -228,3 +228,30 @@ def cpu_model():
         if ln.startswith("model name"):
             return ln.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
+
+
+def placement(pgids):
+    """Where each process group (a server instance) may run, from every one
+    of its tasks' Cpus_allowed_list: [{procs, threads, cpus: the distinct
+    lists, sorted}] in pgids' order (a group that is gone: zeros, [])."""
+    members = {g: [] for g in pgids}
+    for d in os.listdir("/proc"):
+        f = _stat_fields(d) if d.isdigit() else None
+        if f and int(f[2]) in members and f[0] != "Z":
+            members[int(f[2])].append(int(d))
+    out = []
+    for g in pgids:
+        threads, cpus = 0, set()
+        for pid in members[g]:
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                st = _read(f"/proc/{pid}/task/{tid}/status", "")
+                for ln in st.splitlines():
+                    if ln.startswith("Cpus_allowed_list:"):
+                        threads += 1
+                        cpus.add(ln.split(":", 1)[1].strip())
+        out.append(dict(procs=len(members[g]), threads=threads, cpus=sorted(cpus)))
+    return out

@@ -64,12 +64,13 @@ def procs_needed(conns, nofile):
     return math.ceil(conns / min(CONNS_PER_EXTRA_PROC, per_proc_conns(nofile)))
 
 
-def machine():
+def machine(cpus=None):
     """What the sweeps' points may depend on, from this process: its usable
-    CPUs, and the descriptors one process of the suite holds
-    (RLIMIT_NOFILE's hard limit less FD_MARGIN)."""
+    CPUs (or `cpus`, a declared topology's: bench.py --declare-cpus), and the
+    descriptors one process of the suite holds (RLIMIT_NOFILE's hard limit
+    less FD_MARGIN)."""
     return sweep_decl.Machine(
-        cpus=len(os.sched_getaffinity(0)),
+        cpus=cpus or len(os.sched_getaffinity(0)),
         fds=per_proc_conns(min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 20)))
 
 

@@ -111,9 +111,17 @@ class Point(_Fields):
                                    # --count; duration is then a cap); 0: timed
 
     def key(self):
-        """What identifies a point across its repeats."""
-        return (self.sweep, self.series, self.model, self.conns, self.active, self.rate,
-                self.size, self.work_us)
+        """What identifies a point across its repeats (x and server_cpus: the
+        cores sweep's S = 1, 2, 4, ... are otherwise the same point)."""
+        return (self.sweep, self.series, self.model, self.x, self.server_cpus, self.conns,
+                self.active, self.rate, self.size, self.work_us)
+
+    def ident(self):
+        """Every field but the repeat counters, hashable: key() does not
+        decide it, so unaccounted() also catches two points one key merges."""
+        d = self.to_dict()
+        del d["repeat"], d["repeats"]
+        return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items())
 
     def again(self, **kw):
         return dataclasses.replace(self, **kw)
@@ -167,6 +175,23 @@ class Record(_Fields):
     def to_json(self):
         """One line of points.jsonl."""
         return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
+
+
+def unaccounted(planned, recs):
+    """The planned points (build_points' list, one Point per repeat) whose
+    records do not account for them: a point needs a record per planned
+    repeat, or one skipped record (its reason ends it). Returns [(point,
+    planned repeats, records found)], empty when every one is accounted for."""
+    want, have, skipped = {}, {}, set()
+    for p in planned:
+        want.setdefault(p.ident(), [p, 0])[1] += 1
+    for r in recs:
+        i = r.point.ident()
+        have[i] = have.get(i, 0) + 1
+        if r.status == "skipped":
+            skipped.add(i)
+    return [(p, n, have.get(i, 0)) for i, (p, n) in want.items()
+            if i not in skipped and have.get(i, 0) < n]
 
 
 def load(run_dir):

@@ -377,15 +377,26 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
     w(f"# c10k-bench: {ctx.get('profile')} profile, {ctx.get('date', '')[:10]}, {ctx.get('host')}\n")
     if ctx.get("interrupted"):
         w("**This run was interrupted: only the points below were measured.**\n")
+    if sentences.declared(ctx, recs):
+        w(sentences.declared(ctx, recs) + "\n")
+    if ctx.get("unaccounted"):        # bench.py: planned points no record accounts for
+        w(f"**{len(ctx['unaccounted'])} planned point(s) have no record (a harness bug; the "
+          "run exited 1):** " + "; ".join(ctx["unaccounted"][:20])
+          + (" ..." if len(ctx["unaccounted"]) > 20 else "") + "\n")
     w(f"{len(recs)} point runs: {counts['ok']} ok, {counts['failed']} failed, "
       f"{counts['skipped']} skipped; {len(rows)} points after folding repeats "
       f"(the median of its runs with its 95% interval, see Confidence; min..max in points.csv). "
       f"Run time {ctx.get('duration_s', '?')} s.\n")
     # where things ran: from the records (harness/sentences.py), not a literal
+    kc = ctx.get("kcount") or {}
     w((sentences.placement(recs) + " " if recs else "") + "Per-echo CPU and "
       "context switches are /proc deltas over the generator's measured window divided by its "
-      "echoes; system calls per echo are the kernel's count of the server's calls over the "
-      "same window (see \"The kernel's view\" below). RSS counts user space only (socket buffers are kernel memory). "
+      "echoes; system calls per echo are "
+      + ("the kernel's count of the server's calls over the same window"
+         if kc.get("usable", True) else
+         f"not measured here by the kernel ({kc.get('why')}): the servers' own count stands in, "
+         "labelled so")
+      + " (see \"The kernel's view\" below). RSS counts user space only (socket buffers are kernel memory). "
       "In the tables: FAIL = failed (reasons at the end), skip = not run (reason at the end), "
       "* = some runs failed; ±n% = the figure's resolution (half its 95% interval).\n")
     w("## Context\n")

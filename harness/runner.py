@@ -476,6 +476,11 @@ def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, window=Non
             if srv.forks:
                 time.sleep(FORK_SETTLE_S)     # let a forking server finish forking
             rec["proc"]["ready"] = srv.snapshot()
+            # what each instance really got (CPUs, processes, threads): a server
+            # that did not get its planned CPUs would put its figures under the wrong S
+            if hasattr(topo, "placement"):
+                rec["topology"]["server_seen"], bad = topo.placement(pt, srv.pgids())
+                srv.reasons += [f"CPU placement: {b}" for b in bad]
             if window:
                 window.attach(srv.pgids())
             run_loadgen(pt, bindir, cpus, srv, rec, window, loadgen)

@@ -47,6 +47,11 @@ class Panel:
     series: int = 0                 # 0: every series; k: the sweep's k-th series (1-based)
     logy: bool = False
     yfmt: str = "%.0s%c"
+    # When no row has y (the kernel's count: no usable perf), this column of
+    # the servers' own count is drawn instead, under own_label ({why}: the
+    # rows' syscalls_note, why the kernel's is missing); docs/machines.md.
+    own: str = ""
+    own_label: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,7 +419,10 @@ SWEEPS = (
                           ("part_label", "user"), ("rest_label", "system"),
                           ("ylabel", "server CPU microseconds per echo"))),
             Chart("syscalls", "lines", "System calls and context switches per echo",
-                  panels=(Panel("syscalls_per_echo", "server system calls per echo", logy=True),
+                  panels=(Panel("syscalls_per_echo", "server system calls per echo", logy=True,
+                                own="self_syscalls_per_echo",
+                                own_label="server system calls per echo: the servers' own "
+                                          "count; {why}"),
                           Panel("csw_per_echo", "server context switches per echo", logy=True)),
                   **_ACTIVE_X),
             Chart("syscalls_by_call", "stack",

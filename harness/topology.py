@@ -36,6 +36,7 @@ import threading
 import cpuplan
 import hosts
 import launch
+import models
 import netns
 import procfs
 import sweeps
@@ -73,15 +74,56 @@ def share(total, k, i):
     return total // k + (1 if i < total % k else 0)
 
 
-def server_pins(plan, pt, i):
-    """The CPU set of server instance i: none for a sweep whose server may
-    use every CPU (or on one shared CPU); one CPU each when there is one
-    --reuseport instance per server CPU (the cores sweep); else the plan's."""
+def server_cpus_of(plan, pt, i):
+    """The planned (declared, on a declared topology) CPUs of server instance
+    i: none for a sweep whose server may use every CPU (or on one shared CPU);
+    one CPU each when there is one --reuseport instance per server CPU (the
+    cores sweep); else the plan's."""
     if pt["server_cpus"] == "all" or plan.shared:
         return None
     if pt["server_procs"] > 1 and pt["server_procs"] == len(plan.server):
-        return {plan.server[i]}
-    return set(plan.server)
+        return (plan.server[i],)
+    return plan.server
+
+
+def server_pins(plan, pt, i):
+    """The real CPU set server instance i is pinned to (None: not pinned)."""
+    cpus = server_cpus_of(plan, pt, i)
+    return None if cpus is None else plan.pin_server(cpus)
+
+
+def cpus_args(plan, pt, i, args):
+    """args, plus the flag that gives a model one thread per CPU (models.py
+    cpus_flag) when the instance really has fewer CPUs than planned (a
+    declared topology): it would count its affinity mask."""
+    flag = models.attr(pt["model"], "cpus_flag", "")
+    want = server_cpus_of(plan, pt, i)
+    if not flag or want is None or flag in args or len(plan.pin_server(want)) == len(want):
+        return args
+    return list(args) + [flag, str(len(want))]
+
+
+def placement_problems(plan, pt, seen):
+    """What /proc shows the server did not get of the plan (procfs.placement's
+    `seen`, one entry per instance): each instance's tasks on exactly its
+    pinned CPUs, one --reuseport instance per planned CPU, and a model that
+    runs one thread per CPU (cpus_flag) with that many besides its main one.
+    [] when it matches (or nothing was pinned)."""
+    out = []
+    if pt["server_procs"] > 1 and len(seen) != pt["server_procs"]:
+        out.append(f"{len(seen)} server processes running, not {pt['server_procs']}")
+    for i, got in enumerate(seen):
+        want = server_cpus_of(plan, pt, i)
+        if want is None:
+            continue
+        pins = cpuplan.format_cpulist(plan.pin_server(want))
+        if got["cpus"] != [pins]:
+            out.append(f"server {i + 1}: tasks on CPUs {' / '.join(got['cpus'])}, "
+                       f"not the plan's {pins}")
+        if models.attr(pt["model"], "cpus_flag") and got["threads"] < len(want) + 1:
+            out.append(f"server {i + 1}: {got['threads']} threads for {len(want)} CPUs "
+                       "(one per CPU and the main one)")
+    return out
 
 
 def point_server_cpus(pt, default):
@@ -129,10 +171,14 @@ class Local:
 
     name = "local"
 
-    def __init__(self, server_cpus=1, net="loopback", usable=None, nofile=None):
+    def __init__(self, server_cpus=1, net="loopback", usable=None, nofile=None, declare=None):
         if net not in NETS:
             raise TopologyError(f"NET: '{net}' is not one of {', '.join(NETS)}")
         self.usable = tuple(usable if usable is not None else STARTUP_CPUS)
+        # declare=N: plan for CPUs 0..N-1, run on the real ones (cpuplan.map_real)
+        self.real = None
+        if declare is not None:
+            self.real, self.usable = self.usable, tuple(range(cpuplan.parse_declared(declare)))
         self.server_cpus = cpuplan.parse_server_cpus(server_cpus)
         self.nofile = nofile
         self.net = net
@@ -142,7 +188,8 @@ class Local:
     # ---- before the run ------------------------------------------------------
     def plan(self, pt):
         s = point_server_cpus(pt, self.server_cpus) if pt else self.server_cpus
-        return cpuplan.plan(self.usable, s, pt["conns"] if pt else None, self.nofile)
+        return cpuplan.plan(self.usable, s, pt["conns"] if pt else None, self.nofile,
+                            real=self.real)
 
     def preflight(self, out=sys.stderr):
         """Lines for the preflight, after the limits; TopologyError if the
@@ -175,13 +222,21 @@ class Local:
         """Where the run pins its points (context.json): the CPU plan's server
         and generator CPUs; None when they share the one usable CPU."""
         p = self.plan(None)
-        return None if p.shared else dict(server_cpus=cpuplan.format_cpulist(p.server),
-                                          client_cpus=cpuplan.format_cpulist(p.client))
+        if p.shared:
+            return None
+        d = dict(server_cpus=cpuplan.format_cpulist(p.server),
+                 client_cpus=cpuplan.format_cpulist(p.client))
+        if p.declared:
+            d.update(declared_cpus=len(p.usable), real_server_cpus=cpuplan.format_cpulist(
+                p.pin_server()), real_client_cpus=cpuplan.format_cpulist(p.pin_client()))
+        return d
 
     def context(self):
         return dict(kind=self.name, net=self.net, plan=self.plan(None).record(),
                     veth=self.veth.record() if self.veth else None,
-                    cores_skipped=sweeps.cores_skip_reason(len(self.usable)))
+                    cores_skipped=sweeps.cores_skip_reason(len(self.usable)),
+                    declared=None if self.real is None else dict(
+                        cpus=len(self.usable), real_cpus=cpuplan.format_cpulist(self.real)))
 
     # ---- a point -------------------------------------------------------------
     def record(self, pt):
@@ -195,15 +250,22 @@ class Local:
         p = self.plan(pt)
         if not p.shared:
             try:                       # the harness shares the generator's CPUs
-                os.sched_setaffinity(0, set(p.client))
+                os.sched_setaffinity(0, p.pin_client())
             except OSError:
                 pass
 
     def start_server(self, args, pt, i):
         plan = self.plan(pt)
+        args = cpus_args(plan, pt, i, args)
         if self.veth:
             args = netns.exec_prefix(self.veth.server_ns) + args + ["--addr", self.veth.server_addr]
         return args, Child(args, cpus=server_pins(plan, pt, i))
+
+    def placement(self, pt, pgids):
+        """What the server's instances got, from /proc (procfs.placement), and
+        what of the plan they did not get (placement_problems)."""
+        seen = procfs.placement(pgids)
+        return seen, placement_problems(self.plan(pt), pt, seen)
 
     def snapshot(self, pgids, tasks=True, pids=None):
         return procfs.snapshot(pgids, tasks=tasks, pids=pids)
@@ -221,7 +283,7 @@ class Local:
             a = set_flag(set_flag(set_flag(a, "--src"), "--host", self.veth.server_addr),
                          "--allow-host", self.veth.server_addr)
             a = netns.exec_prefix(self.veth.client_ns) + a
-        return a, None if plan.shared else set(plan.client)
+        return a, None if plan.shared else plan.pin_client()
 
     def start_generators(self, args, pt):
         """[Gen]: one bin/loadgen on the plan's generator CPUs."""
@@ -600,16 +662,19 @@ def _each(fn, items):
 
 
 def make(server_host=None, client_hosts=None, server_cpus=1, net="loopback", nofile=None,
-         ssh_config=None, remote_dir="", tree="HEAD"):
+         ssh_config=None, remote_dir="", tree="HEAD", declare=None):
     """The topology for bench.py's flags; TopologyError / cpuplan.PlanError
     with one line if they do not make one."""
     if bool(server_host) != bool(client_hosts):
         raise TopologyError("SERVER_HOST and CLIENT_HOSTS go together: name both")
     if server_host:
+        if declare is not None:
+            raise TopologyError("DECLARE_CPUS is for this machine; with SERVER_HOST the "
+                                "hosts' own CPUs are planned")
         if net != "loopback":
             raise TopologyError(f"NET={net} is for one machine; with SERVER_HOST the "
                                 "hosts' own network carries the data")
         return Hosts(server_host, client_hosts, server_cpus, ssh_config=ssh_config,
                      remote_dir=remote_dir, tree=tree)
-    return Local(server_cpus, net, nofile=nofile)
+    return Local(server_cpus, net, nofile=nofile, declare=declare)
 

@@ -102,7 +102,16 @@ do for [k=1:np] {
     set yrange [YBOT:YTOP]
     set xrange [XLO:XHI]
     top_k = PT + k * PF + (k - 1) * rpf * (PK + PP + PX)
-    set label 2 value('ylabel'.k).(value('ptitle'.k) eq "" ? "" : ", ".value('ptitle'.k)) at screen sx(12), sy(top_k - PF * 0.62) left font ",14"
+    # A long heading (the syscalls figure's stand-in with its reason) in a smaller
+    # font, on two lines split at its first "; " when one is not enough.
+    L2 = value('ylabel'.k).(value('ptitle'.k) eq "" ? "" : ", ".value('ptitle'.k))
+    cut = strlen(L2) * 6 > W - 24 ? strstrt(L2, "; ") : 0
+    if (cut) {
+        set label 2 L2[1:cut - 1].";" at screen sx(12), sy(top_k - PF * 0.98) left font ",10"
+        set label 4 L2[cut + 2:] at screen sx(12), sy(top_k - PF * 0.55) left font ",10"
+    } else {
+        set label 2 L2 at screen sx(12), sy(top_k - PF * 0.62) left font (strlen(L2) * 8.5 > W - 24 ? ",10" : ",14")
+    }
     do for [j=1:nf] {
         rl = (j - 1) / nc
         c = (j - 1) % nc
@@ -116,6 +125,7 @@ do for [k=1:np] {
         if (k == np && j == nf) { set label 3 xlabel at screen 0.5, sy(H - PB * 0.45) center } else { unset label 3 }
         @PANEL
         unset label 2
+        unset label 4
     }
 }
 unset multiplot

@@ -6,9 +6,12 @@ every point's points.csv row has the kernel's system calls per echo and
 its calls by name (libuv's read/write/epoll_ctl that its own counter cannot
 see), libuv has no self-count figure, the profiled points have a profile
 table in REPORT.md and a folded-stacks file, the counting overhead is in
-context.json. With perf unusable the same run must leave the columns empty
-and say why (C10K_KERNEL_T_NOPERF=1 hides perf from the harness: PATH
-without it). Needs bin/ built.
+context.json. Without perf (a PATH of links to every program but perf: a
+real absence) the same run, charts drawn, is a reduced path, not a broken
+one: the points are ok, the kernel's columns empty with the reason, the
+preflight says once what is missing and what it costs, the syscalls chart
+draws the servers' own count labelled so (none for libuv, a library row),
+REPORT.md says what is not measured here. Needs bin/ built.
 """
 import csv
 import json
@@ -21,6 +24,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from c10k import TAP, ROOT  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "harness"))
+import charts  # noqa: E402
 import kcount  # noqa: E402
 
 BIN = os.path.join(ROOT, "bin")
@@ -31,11 +35,11 @@ t = TAP()
 tmp = tempfile.mkdtemp(prefix="kernel-t-")
 
 
-def bench(out, env=None):
+def bench(out, env=None, plots=False):
     cmd = [sys.executable, os.path.join(ROOT, "harness", "bench.py"), "--profile", "quick",
            "--models", "epoll_lt,libuv", "--sweeps", "active", "--conns", "100",
            "--duration", "1", "--warmup", "0.3", "--profile-points", "active:100",
-           "--no-plots", "--out", out]
+           "--out", out] + ([] if plots else ["--no-plots"])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     run = os.path.join(out, "latest")
     rows = {}
@@ -55,9 +59,9 @@ def num(r, k):
 
 
 try:
-    usable = kcount.perf_status()["usable"]
-    if not usable:
-        t.skip("kernel columns filled", "perf cannot count here")
+    st = kcount.perf_status()
+    if not st["usable"]:
+        t.skip("kernel columns filled", "perf cannot count here: " + kcount.missing(st, "count"))
     else:
         p, run, rows = bench(os.path.join(tmp, "with"))
         ep, uv = rows.get("epoll_lt", {}), rows.get("libuv", {})
@@ -109,14 +113,50 @@ try:
     if shutil.which("perf", path=env["PATH"]):
         t.skip("no perf: columns empty with the reason", "cannot hide perf from PATH")
     else:
-        p, run, rows = bench(os.path.join(tmp, "without"), env)
-        ep = rows.get("epoll_lt", {})
-        t.ok(p.returncode == 0 and ep.get("status") == "ok" and ep.get("syscalls_per_echo") == ""
-             and "perf" in (ep.get("syscalls_note") or ""),
-             "without perf: the point is ok, syscalls empty, syscalls_note says why",
+        p, run, rows = bench(os.path.join(tmp, "without"), env, plots=True)
+        ep, uv = rows.get("epoll_lt", {}), rows.get("libuv", {})
+        # perf is missing; as a user, more is (perf_event_paranoid, tracefs): all named
+        why = ep.get("syscalls_note") or ""
+        t.ok(p.returncode == 0 and ep.get("status") == "ok" and uv.get("status") == "ok"
+             and ep.get("syscalls_per_echo") == ""
+             and why.startswith("the kernel's count was not available: perf is not installed"),
+             "without perf: the points are ok, syscalls empty, syscalls_note says why",
              (ep, p.stderr[-800:]))
-        t.ok("preflight: perf: perf installed: MISSING" in p.stderr,
-             "without perf: preflight says what is missing and what it costs", p.stderr[-1500:])
+        t.ok(num(ep, "self_syscalls_per_echo") and uv.get("self_syscalls_per_echo") == ""
+             and uv.get("syscalls_note") == why + "; no own count either: its calls happen "
+             "in a library", "without perf: the servers' own count in the CSV, none for libuv "
+             "(a library row) and its note says so", (ep, uv))
+        t.ok("preflight: perf: perf installed: MISSING" in p.stderr
+             and p.stderr.count("not measured here") == 2
+             and p.stderr.count("not measured here: the kernel's count of the servers' system "
+                                f"calls ({why.split(': ', 1)[-1]})") == 1
+             and "strace" not in p.stderr and "overhead" not in p.stderr,
+             "without perf: the preflight says what is missing and, once, what it costs "
+             "(the count and the profiles)", p.stderr[-1500:])
+        try:
+            with open(os.path.join(run, "syscalls.svg"), errors="replace") as f:
+                svg = f.read()
+        except OSError:
+            svg = ""
+        drew = charts.chart_rows(os.path.join(run, "syscalls.svg.rows"))
+        # (a long heading is drawn on two lines, split at its first "; ")
+        t.ok("server system calls per echo: the servers' own count;" in svg and why in svg
+             and drew.get((1, "-"), {}).get("epoll_lt") == 1
+             and drew.get((1, "-"), {}).get("libuv") == 0,
+             "without perf: the syscalls chart draws the servers' own count, labelled so "
+             "(epoll_lt's point; libuv has none)", (drew, svg[:300]))
+        try:
+            with open(os.path.join(run, "REPORT.md")) as f:
+                rep = f.read()
+        except OSError:
+            rep = ""
+        t.ok(f"No kernel count in this run ({why.split(': ', 1)[-1]}): not measured here" in rep
+             and f"| epoll_lt | {float(ep.get('self_syscalls_per_echo') or 0):.2f} |" in rep
+             and "| libuv | not measured here |" in rep
+             and f"not measured here by the kernel ({why.split(': ', 1)[-1]})" in rep
+             and "No CPU profiles in this run: perf is not installed" in rep,
+             "without perf: REPORT.md says what is not measured here and shows the own count",
+             rep[-2500:])
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -102,7 +102,8 @@ def test_no_perf_no_strace_says_why(monkeypatch, tmp_path):
     st = kcount.perf_status(probe=False)
     p = {x["piece"]: x for x in st["pieces"]}
     assert not st["usable"] and not p["perf installed"]["ok"]
-    assert "strace" in p["perf installed"]["cost"]
+    assert p["perf installed"]["short"] == "perf is not installed" and "count" in p["perf installed"]["needed_by"]
+    assert kcount.missing(st, "count").startswith("perf is not installed")
     assert any("MISSING" in ln and "perf installed" in ln for ln in kcount.describe_status(st))
 
 
@@ -120,8 +121,9 @@ def _loop():
 
 
 def _need_perf():
-    if not kcount.perf_status(probe=True)["usable"]:
-        pytest.skip("perf cannot count here")
+    st = kcount.perf_status(probe=True)
+    if not st["usable"]:
+        pytest.skip(f"perf cannot count here: {kcount.missing(st, 'count')}")
 
 
 def test_perf_counts_a_window_and_leaves_nothing():

@@ -116,7 +116,8 @@ def test_report_sections_calls_by_name_and_where_the_time_goes():
     assert "-11.9%" in text                                 # 92.5 against 105 echoes/s
     text = "\n".join(kernel_report.report_lines(dict(kcount=dict(usable=False, why="no perf")), rows,
                                          recs[:0], models.order))
-    assert "No kernel count in this run: no perf" in text
+    assert "No kernel count in this run (no perf): not measured here" in text
+    assert "the servers' own count (the kernel's was not available)" in text
 
 
 def test_overhead_alternates_plain_and_counted():
@@ -198,3 +199,15 @@ def test_measured_runs_carry_no_counter_and_repeat_one_gets_a_counted_run():
     mm = dict(status="ok")
     b.add_count(pt(), mm, run)
     assert "no perf" in mm["kernel"]["why_empty"] and len(calls) == 1
+
+
+def test_profiles_of_the_cores_sweep_are_one_per_s():
+    """--profile-points cores:1000 profiles every S: one file and one table each."""
+    a, b = (pt(sweep="cores", x=s, server_cpus=str(s)) for s in (1, 2))
+    assert kbench.profile_name(a) == "cores-1000-epoll_lt-S1" != kbench.profile_name(b)
+    assert kbench.profile_name(pt()) == "active-1000-epoll_lt"        # SERVER_CPUS: "0"
+    recs = [records.Record(seq=i, time="t", point=p, status="ok", reason="", profile=PROF)
+            for i, p in enumerate((a, b), 1)]
+    text = "\n".join(kernel_report.profile_tables({}, recs, models.order))
+    assert "1,000 active connections, S = 1 server CPUs" in text
+    assert "1,000 active connections, S = 2 server CPUs" in text

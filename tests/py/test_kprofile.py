@@ -128,8 +128,9 @@ def test_no_perf_says_why(monkeypatch, tmp_path):
 def test_profile_a_live_process(tmp_path):
     import kcount
     from launch import Child
-    if not kcount.perf_status()["profile"]:
-        pytest.skip("perf cannot sample with kernel symbols here")
+    st = kcount.perf_status()
+    if not st["profile"]:
+        pytest.skip(f"perf cannot sample with kernel symbols here: {kcount.missing(st, 'profile')}")
     child = Child([sys.executable, "-c", "import os, time\nt = time.time()\n"
                    "while time.time() - t < 20: os.getppid()\n"])
     try:
