@@ -48,8 +48,8 @@ def jsonl_runs(run_dir):
             if ln.strip():
                 r = json.loads(ln)
                 p = r["point"]
-                k = (p["sweep"], p["series"], p["model"], p["conns"], p["active"], p["rate"],
-                     p["size"], p["work_us"])
+                k = (p["sweep"], p["series"], p["model"], p["x"], p["server_cpus"], p["conns"],
+                     p["active"], p["rate"], p["size"], p["work_us"])
                 out.setdefault(k, []).append(r)
     return out
 
