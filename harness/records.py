@@ -223,3 +223,20 @@ def append(f, rec):
         os.fsync(f.fileno())
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# ---- the reference run --------------------------------------------------------
+
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
+REFERENCE = os.path.join(RESULTS, "REFERENCE")     # one line: the reference run's folder name
+
+
+def reference_name():
+    """The committed reference run's folder name under results/, from
+    results/REFERENCE (the one place that names it); ValueError if that file
+    is not one plain name, OSError if it is missing."""
+    with open(REFERENCE) as f:
+        name = f.read().strip()
+    if not name or "/" in name or "\n" in name:
+        raise ValueError(f"{REFERENCE}: one line, a run folder's name under results/")
+    return name

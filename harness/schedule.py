@@ -19,7 +19,7 @@ A run of a point is a fresh server and fresh connections; what that set-up
 costs is measured in every run (each record's wall_s less its warm-up and
 measured seconds) and fitted per model against the connections (setup_fit);
 estimate_s plans with the fit from the committed reference run's records
-(results/reference), and REPORT.md shows each run's own.
+(results/REFERENCE), and REPORT.md shows each run's own.
 
 Every seed is fixed (SEED): the same run plan always runs in the same order.
 A resumed run (bench.py --resume) passes the repeats already on disk as
@@ -37,6 +37,7 @@ import dispatch_point
 import estimate
 import kbench
 import models
+import records
 import stats
 
 SEED = stats.BOOT_SEED
@@ -50,8 +51,6 @@ SEED = stats.BOOT_SEED
 # per connection; threads 372 us and prefork 2,646 us per connection, a
 # thread or a process each).
 SETUP_DEFAULT = (0.20, 85e-6)
-REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                         "results", "reference")
 _setup = None                 # {model: (a, b)} from the reference run, loaded once
 
 
@@ -81,7 +80,7 @@ def setup_fit(recs):
 
 def setup_s(model, conns):
     """A run's set-up seconds for model at conns connections: the reference
-    run's fit (results/reference/points.jsonl) if it has the model, else
+    run's fit (results/REFERENCE) if it has the model, else
     SETUP_DEFAULT."""
     global _setup
     if _setup is None:
@@ -142,9 +141,11 @@ def precision_lines(pts, settings, recs=None):
 
 
 def reference_records():
-    """The committed reference run's records (dicts), or [] without one."""
+    """The committed reference run's records (dicts, results/REFERENCE names
+    the run), or [] without one."""
     try:
-        with open(os.path.join(REFERENCE, "points.jsonl")) as f:
+        path = os.path.join(records.RESULTS, records.reference_name(), "points.jsonl")
+        with open(path) as f:
             return [json.loads(ln) for ln in f if ln.strip()]
     except (OSError, ValueError):
         return []

@@ -18,6 +18,7 @@ import shutil
 import pytest
 
 import findings
+import records
 import fold
 import report
 import stats
@@ -300,6 +301,6 @@ def test_the_command_line(tmp_path, capsys):
 def test_reference_must_be_one_folder_name(tmp_path, monkeypatch, bad):
     p = tmp_path / "REFERENCE"
     p.write_text(bad)
-    monkeypatch.setattr(findings, "REFERENCE", str(p))
+    monkeypatch.setattr(records, "REFERENCE", str(p))
     with pytest.raises(ValueError, match="one line"):
         findings.reference()
