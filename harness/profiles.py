@@ -34,21 +34,27 @@ SRC_COUNT = 8
 # Execution order: churn last, its TIME_WAIT sockets slow every later connect.
 SWEEPS = tuple(sweep_decl.run_order())
 
-# Repeats (harness/schedule.py): every point gets `repeats`, interleaved across
-# models in a shuffled order; then the points that have not converged to
-# +-target (harness/convergence.py) repeat again, up to max_repeats, within
-# extra_time x the sweep's estimated time.
+# Runs (harness/schedule.py): a point is `repeats` independent short runs (a
+# fresh server and fresh connections each), interleaved across models in a
+# shuffled order; the points that have not converged to +-target
+# (harness/convergence.py) run again, up to max_repeats, within extra_time x
+# the sweep's estimated time. Precision comes from the number of runs, not
+# their length: runs land apart by the machine's state at the time, not by
+# how long they measure (harness/noise.py measures it: docs/method.md), so a
+# run measures 0.2 s after a 0.1 s warm-up and the time goes to more runs;
+# `bench.py --dry-run` prints what each sweep's figures should resolve to.
 PROFILES = {
-    # CI: one repeat, few points.
-    "quick": dict(duration=1.0, warmup=0.25, repeats=1, max_server_procs=1,
-                  target=0.05, max_repeats=1, extra_time=0.0),
+    # A first look: every model at few points, the fewest runs that give a
+    # 95% interval (estimate.MIN_RUNS).
+    "quick": dict(duration=0.2, warmup=0.1, repeats=6, max_server_procs=1,
+                  target=0.05, max_repeats=6, extra_time=0.0),
     # `make bench`: the reference results (--dry-run prints the estimate).
-    "default": dict(duration=1.0, warmup=0.25, repeats=2, max_server_procs=1,
-                    target=0.05, max_repeats=5, extra_time=0.1),
-    # Everything, five repeats, past one process's limits with several
-    # server processes (--reuseport) and generator processes (--procs).
-    "full": dict(duration=5.0, warmup=1.0, repeats=5, max_server_procs=8,
-                 target=0.05, max_repeats=10, extra_time=1.0),
+    "default": dict(duration=0.2, warmup=0.1, repeats=10, max_server_procs=1,
+                    target=0.05, max_repeats=16, extra_time=0.1),
+    # Everything, past one process's limits with several server processes
+    # (--reuseport) and generator processes (--procs).
+    "full": dict(duration=0.5, warmup=0.2, repeats=20, max_server_procs=8,
+                 target=0.05, max_repeats=40, extra_time=1.0),
 }
 
 

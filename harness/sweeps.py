@@ -397,8 +397,8 @@ SWEEPS = (
     Sweep(
         "active", "closed loop, every connection active: throughput against conns",
         "Active connections (closed loop, 64 B, one message in flight each)",
-        profiles=dict(quick=dict(conns=[10, 1000]),
-                      default=dict(conns=[10, 100, 1000, 10000, 19000]),
+        profiles=dict(quick=dict(conns=[1000]),
+                      default=dict(conns=[1000, 10000]),
                       full=dict(conns=[1, 10, 100, 1000, 2000, 5000, 10000, 15000, 19000,
                                        50000, 100000])),
         points=_pts_active, stop_on_failure=True,
@@ -445,7 +445,7 @@ SWEEPS = (
         "spread over N connections, all active (x = conns)",
         "Service demand: server CPU per echo at {rate} echoes/s over N active connections",
         profiles=dict(quick=dict(rate=DEMAND_RATE, conns=[1000]),
-                      default=dict(rate=DEMAND_RATE, conns=[100, 1000, 10000]),
+                      default=dict(rate=DEMAND_RATE, conns=[1000, 10000]),
                       full=dict(rate=DEMAND_RATE, conns=[10, 100, 1000, 5000, 10000, 19000])),
         points=_pts_demand, stop_on_failure=True,
         report=(
@@ -464,7 +464,7 @@ SWEEPS = (
         "Idle connections: server CPU per echo at {rate} echoes/s over {active} active + N idle",
         profiles=dict(quick=dict(active=IDLE_ACTIVE, rate=IDLE_RATE, totals=[100, 10000]),
                       default=dict(active=IDLE_ACTIVE, rate=IDLE_RATE,
-                                   totals=[100, 1000, 10000, 19000]),
+                                   totals=[100, 10000, 19000]),
                       full=dict(active=IDLE_ACTIVE, rate=IDLE_RATE,
                                 totals=[100, 1000, 2000, 5000, 10000, 15000, 19000])),
         points=_pts_idle, extra_rows=_idle_zero,
@@ -503,17 +503,14 @@ SWEEPS = (
         "skipped once it reached under 90% of one",
         "Latency against offered load, to saturation (open loop)",
         # max_s: a point's cap (its duration is 100,000 echoes / rate, at least 1 s)
-        profiles=dict(quick=dict(active=1000, idle=[0], shares=[50], max_s=1.0),
-                      # default: the models whose knee the README discusses (the
-                      # readiness and completion mechanisms and the scans). max_s 3 s:
-                      # with 1 s, 263 of 267 points of the 2026-11-29 run were short of
-                      # 10^5 samples, and at 10% of capacity (~10,000 echoes) a p99 rests
-                      # on ~100 samples, so one stall of a few ms moved it across 1 ms
-                      # (the 2026-11-29_134434 run: no knee for 3 of the 8 models).
-                      default=dict(active=1000, idle=[0, 10000],
-                                   shares=[10, 25, 50, 75, 90, 100, 110], max_s=3.0,
-                                   models=["select", "poll", "epoll_lt", "epoll_et", "rtsig",
-                                           "libaio", "io_uring", "libev"]),
+        profiles=dict(quick=dict(active=1000, idle=[0], shares=[10, 90], max_s=1.0,
+                                 models=["poll", "epoll_et"]),
+                      # default: a scan (poll), readiness (epoll_et), completions
+                      # (io_uring) and a thread per connection, from 10% to 90% of each
+                      # one's capacity; each run lasts MIN_S (a second) and a point's
+                      # p99 is the median of its runs' p99s.
+                      default=dict(active=1000, idle=[0], shares=[10, 50, 90], max_s=1.0,
+                                   models=["poll", "epoll_et", "io_uring", "threads"]),
                       full=dict(active=1000, idle=[0, 10000],
                                 shares=[10, 25, 50, 75, 90, 100, 110], max_s=20.0)),
         points=_pts_rate, stop_on_failure=True, series_title=_idle_series, series_key=_idle_key,
@@ -573,8 +570,8 @@ SWEEPS = (
         "weak point",
         "Heavy requests (1% of messages cost {work_ms} ms of server CPU; the server may use "
         "every CPU)",
-        profiles=dict(quick=dict(rates=[1000], work=[5000], conns=100, duration=2.0),
-                      default=dict(rates=[1000], work=[0, 5000], conns=100, duration=4.0),
+        profiles=dict(quick=dict(rates=[1000], work=[5000], conns=100, duration=1.0),
+                      default=dict(rates=[1000], work=[0, 5000], conns=100, duration=1.0),
                       full=dict(rates=[500, 1000, 2000], work=[0, 5000], conns=100,
                                 duration=10.0)),
         points=_pts_heavy, duration_key="duration", server_cpus="all",
@@ -619,8 +616,8 @@ SWEEPS = (
             quick=dict(models=["select", "poll", "epoll_lt", "io_uring"], random_fds=[10, 1000],
                        random_writes=10000, chain_fds=[1000], chain_active=[100],
                        threads_active=[100], chain_writes=10000, scan_budget=5000000),
-            default=dict(models=[], random_fds=[10, 100, 1000, 10000], random_writes=50000,
-                         chain_fds=[100, 1000, 10000, 0], chain_active=[1, 100, 1000],
+            default=dict(models=[], random_fds=[100, 10000], random_writes=50000,
+                         chain_fds=[1000], chain_active=[100],
                          threads_active=[1], chain_writes=10000, scan_budget=3000000),
             full=dict(models=[], random_fds=[10, 100, 1000, 10000, 0], random_writes=100000,
                       chain_fds=[10, 100, 1000, 5000, 10000, 0], chain_active=[1, 10, 100, 1000],

@@ -31,21 +31,25 @@ def test_writes_capped_for_scans_only():
     assert sweeps.writes_for("poll", 20000, 1, 10000, 3000000) == 150
 
 
-def test_default_points():
-    p = pts()
+def test_full_points():
+    p = pts("full")
     assert all(x.mode == "dispatch" and x.sweep == "dispatch" and x.server_procs == 1 for x in p)
     models_ = {x.model for x in p}
     assert models_ == {"epoll_lt", "poll", "io_uring", "io_uring_multishot", "threads", "sigio"}
     rnd = sorted(x.conns for x in p if x.series == "random" and x.model == "poll")
-    assert rnd == [10, 100, 1000, 10000]
+    assert rnd == sorted(set(SW.profiles["full"]["random_fds"]) - {0})
     assert all(x.active == 1 and x.method == "random" for x in p if x.series == "random")
     big = max(x.conns for x in p)
     assert big == profiles.machine().fds == profiles.per_proc_conns(big + profiles.FD_MARGIN)
     chain = {(x.model, x.active) for x in p if x.method == "chain"}
-    assert ("epoll_lt", 1000) in chain and ("threads", 1) in chain and ("threads", 100) not in chain
+    full = SW.profiles["full"]
+    assert {a for m, a in chain if m == "epoll_lt"} == set(full["chain_active"])
+    assert {a for m, a in chain if m == "threads"} == set(full["threads_active"])
     assert all(x.active <= x.conns for x in p)
     w = {(x.model, x.series, x.conns): x.writes for x in p}
-    assert w[("epoll_lt", "random", 10000)] == 50000 and w[("poll", "random", 10000)] == 300
+    rw, budget = full["random_writes"], full["scan_budget"]
+    assert w[("epoll_lt", "random", 10000)] == rw                      # not a scan: uncapped
+    assert w[("poll", "random", 10000)] == sweeps.writes_for("poll", 10000, 1, rw, budget) < rw
 
 
 def test_models_and_sets_narrow_it():
@@ -66,7 +70,7 @@ def test_point_fields_round_trip():
 
 
 def test_estimate():
-    p = pts()
+    p = pts("full")
     threads_max = [x for x in p if x.model == "threads" and x.conns > 10000]
     assert threads_max and dp.estimate_s(threads_max[0]) > 5
     assert dp.estimate_s([x for x in p if x.model == "epoll_lt" and x.conns == 10][0]) < 1

@@ -48,8 +48,9 @@ def test_aggregate_groups_by_point_and_lends_idle_zero():
 
 
 def test_pivot_cells():
-    rows = fold.aggregate([rec("ok", 1234.0), rec("failed", conns=1000, active=1000, x=1000),
-                             rec("ok", 5.5, model="poll")])
+    ten = dict(conns=10, active=10, x=10)
+    rows = fold.aggregate([rec("ok", 1234.0, **ten), rec("failed", conns=1000, active=1000, x=1000),
+                             rec("ok", 5.5, model="poll", **ten)])
     t = report.pivot([r for r in rows if r["sweep"] == "active"], "msgs_per_s", "conns")
     assert t.splitlines() == ["| model \\ conns | 10 | 1,000 |", "|---|---:|---:|",
                               "| poll | 5.50 |  |", "| epoll_lt | 1,234 | FAIL |"]

@@ -35,7 +35,7 @@ def test_every_sweep_declares_every_profile(profile, sweep):
 def test_active_default():
     p = pts(only=["active"])
     assert [x.conns for x in p if x.model == "epoll_lt" and x.repeat == 1] == \
-        [10, 100, 1000, 10000, 19000]
+        sweeps.get("active").profiles["default"]["conns"]
     assert all(x.active == x.conns and x.idle == 0 and x.mode == "closed" for x in p)
 
 
@@ -50,26 +50,27 @@ def test_a_jit_runtime_gets_its_warmup():
 def test_repeat_major_within_a_sweep():
     p = pts(only=["active"])
     reps = [x.repeat for x in p]
-    assert reps == sorted(reps) and set(reps) == {1, 2}
+    n = profiles.PROFILES["default"]["repeats"]
+    assert reps == sorted(reps) and set(reps) == set(range(1, n + 1))
 
 
 def test_idle_is_a_fixed_load_over_100_active_among_idle():
     p = pts(only=["idle"])
     assert {(x.conns, x.active, x.idle, x.x) for x in p if x.model == "epoll_lt"} == \
-        {(t, 100, t - 100, t - 100) for t in (100, 1000, 10000, 19000)}
+        {(t, 100, t - 100, t - 100) for t in sweeps.get("idle").profiles["default"]["totals"]}
     assert all(x.mode == "demand" and x.rate == sweeps.IDLE_RATE for x in p)
 
 
 def test_demand_is_a_fixed_load_over_all_active():
     p = pts(only=["demand"])
     assert {(x.conns, x.active, x.idle, x.x) for x in p if x.model == "epoll_lt"} == \
-        {(c, c, 0, c) for c in (100, 1000, 10000)}
+        {(c, c, 0, c) for c in sweeps.get("demand").profiles["default"]["conns"]}
     assert all(x.mode == "demand" and x.rate == sweeps.DEMAND_RATE for x in p)
     assert all(convergence.figures_of(x) == ["cpu_us_per_echo"] for x in p)
 
 
 def test_rate_series_and_open_loop():
-    p = pts(only=["rate"])
+    p = pts("full", only=["rate"])
     assert {x.series for x in p} == {"idle0", "idle10000"}
     assert all(x.mode == "open" and x.rate == x.x for x in p)
     assert {x.conns for x in p if x.series == "idle10000"} == {11000}
@@ -78,8 +79,9 @@ def test_rate_series_and_open_loop():
 def test_heavy_only_heavy_models_all_cpus_own_duration():
     p = pts(only=["heavy"])
     assert {x.model for x in p} == {"threads"}        # epoll_lt and prefork are not heavy
+    dur = sweeps.get("heavy").profiles["default"]["duration"]
     assert all(x.server_cpus == "all" and x.split_every == sweeps.HEAVY_WORK_EVERY
-               and x.duration == 4.0 for x in p)
+               and x.duration == dur for x in p)
     assert {(x.series, x.work_us, x.work_every) for x in p} == {("light", 0, 1),
                                                                 ("heavy", 5000, 100)}
 
@@ -93,12 +95,14 @@ def test_churn_and_size():
 
 
 def test_conns_filter_replaces_active_and_idle_and_filters_the_rest():
-    p = pts(conns=[1000, 11000])
+    p = pts("full", conns=[1000, 11000])
     by = {}
     for x in p:
         by.setdefault(x.sweep, set()).add(x.conns)
     assert by["active"] == {1000, 11000} and by["idle"] == {1000, 11000}
-    assert by["rate"] == {1000, 11000} and "churn" not in by and "heavy" not in by
+    assert by["demand"] == {1000, 11000}
+    assert by["rate"] == {1000, 11000} and "heavy" not in by
+    assert by["churn"] == {1000} and by["dispatch"] == {1000}          # theirs that match
 
 
 def test_model_flags_from_the_registry():
@@ -118,10 +122,12 @@ def test_points_past_one_process_get_several():
 def test_overrides_and_settings():
     p, settings = profiles.build_points("quick", MS, None, ["active", "heavy"], 20000,
                                         dict(duration=0.5, repeats=None))
-    assert settings["duration"] == 0.5 and settings["repeats"] == 1
+    assert settings["duration"] == 0.5
+    assert settings["repeats"] == profiles.PROFILES["quick"]["repeats"]     # None: the profile's
     assert set(settings["sweeps"]) == {"active", "heavy"}
     assert {x.duration for x in p if x.sweep == "active"} == {0.5}
-    assert {x.duration for x in p if x.sweep == "heavy"} == {2.0}
+    assert {x.duration for x in p if x.sweep == "heavy"} == \
+        {sweeps.get("heavy").profiles["quick"]["duration"]}                  # its own, kept
 
 
 def test_declarations_name_real_columns_and_chart_kinds():
@@ -168,5 +174,5 @@ def test_rate_models_param_narrows_the_sweep():
     want = set(sweeps.get("rate").profiles["default"]["models"])
     every = models.names()
     assert {x.model for x in pts(ms=every, only=["rate"])} == want
-    assert "threads" not in want
-    assert {x.model for x in pts("quick", ms=every, only=["rate"])} == set(every)
+    assert want < set(every)
+    assert {x.model for x in pts("full", ms=every, only=["rate"])} == set(every)
