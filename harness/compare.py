@@ -385,6 +385,7 @@ def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b, charts=(), chart_
             w(f"| {fig} | {len(v)} | {v.count('better')} | {v.count('worse')} | "
               f"{v.count('same')} | {v.count('no interval')} |")
     w("")
+    L.extend(agreement_lines(rows))
     w("## Measurable changes\n")
     ch = [(r, f) for r in rows for f in FIGS if r.get(f"{f}_verdict") in ("better", "worse")]
     if not ch:
@@ -432,6 +433,59 @@ def write_md(path, a_dir, b_dir, ca, cb, rows, only_a, only_b, charts=(), chart_
     with open(tmp, "w") as f:
         f.write("\n".join(L) + "\n")
     os.replace(tmp, path)
+
+
+# Two runs of the same suite agree on a figure when the two medians' 95%
+# intervals overlap and the medians differ by at most AGREE_WITHIN (issue 22:
+# two default runs one after the other should agree on 90% of their echoes/s
+# and CPU-per-echo figures).
+AGREE_FIGS = ("msgs_per_s", "cpu_us_per_echo")
+AGREE_WITHIN = 0.10
+
+
+def agreement(rows, figs=AGREE_FIGS, within=AGREE_WITHIN):
+    """{fig: (agreeing, judged, [rows that do not agree])} over the matched
+    points whose figure has an interval in both runs."""
+    out = {}
+    for f in figs:
+        judged, bad = 0, []
+        for r in rows:
+            a, b = r.get(f"{f}_a"), r.get(f"{f}_b")
+            lims = [r.get(f"{f}_{k}") for k in ("a_lo", "a_hi", "b_lo", "b_hi")]
+            if not a or b is None or any(x is None for x in lims):
+                continue
+            judged += 1
+            overlap = lims[0] <= lims[3] and lims[2] <= lims[1]
+            if not (overlap and abs(b / a - 1) <= within):
+                bad.append(r)
+        out[f] = (judged - len(bad), judged, bad)
+    return out
+
+
+def agreement_lines(rows):
+    """## Agreement: how many figures two runs agree on (intervals overlap,
+    medians within AGREE_WITHIN), the ones that do not listed."""
+    ag = agreement(rows)
+    if not any(j for _, j, _ in ag.values()):
+        return []
+    out = ["## Agreement\n",
+           f"Of the figures both runs give an interval for: the two 95% intervals overlap and "
+           f"the medians differ by at most {AGREE_WITHIN:.0%}.\n",
+           "| figure | agree | of | share |", "|---|---:|---:|---:|"]
+    for f, (ok, n, _) in ag.items():
+        if n:
+            out.append(f"| {f} | {ok} | {n} | {ok / n:.0%} |")
+    out.append("")
+    bad = [(f, r) for f, (_, _, b) in ag.items() for r in b]
+    if bad:
+        out += ["Not agreeing:\n", "| sweep | series | x | model | figure | A | B | B/A |",
+                "|---|---|---:|---|---|---:|---:|---:|"]
+        for f, r in bad:
+            out.append(f"| {r['sweep']} | {r['series']} | {r['x']:,} | {r['model']} | {f} | "
+                       f"{stats.fmt_num(r[f + '_a'])} | {stats.fmt_num(r[f + '_b'])} | "
+                       f"{r[f + '_b'] / r[f + '_a']:.2f} |")
+        out.append("")
+    return out
 
 
 def _summary(recs):

@@ -444,7 +444,7 @@ SWEEPS = (
         "demand", "service demand: the server's CPU per echo at a fixed offered load (open loop) "
         "spread over N connections, all active (x = conns)",
         "Service demand: server CPU per echo at {rate} echoes/s over N active connections",
-        profiles=dict(quick=dict(rate=DEMAND_RATE, conns=[1000]),
+        profiles=dict(quick=dict(rate=DEMAND_RATE, conns=[]),
                       default=dict(rate=DEMAND_RATE, conns=[1000, 10000]),
                       full=dict(rate=DEMAND_RATE, conns=[10, 100, 1000, 5000, 10000, 19000])),
         points=_pts_demand, stop_on_failure=True,
@@ -462,12 +462,12 @@ SWEEPS = (
         "idle", "the C10K curve as cost: a fixed offered load over 100 active connections "
         "beside N idle ones, the server's CPU per echo against N (x = idle)",
         "Idle connections: server CPU per echo at {rate} echoes/s over {active} active + N idle",
-        profiles=dict(quick=dict(active=IDLE_ACTIVE, rate=IDLE_RATE, totals=[100, 10000]),
+        profiles=dict(quick=dict(active=IDLE_ACTIVE, rate=IDLE_RATE, totals=[100, 5000]),
                       default=dict(active=IDLE_ACTIVE, rate=IDLE_RATE,
                                    totals=[100, 10000, 19000]),
                       full=dict(active=IDLE_ACTIVE, rate=IDLE_RATE,
                                 totals=[100, 1000, 2000, 5000, 10000, 15000, 19000])),
-        points=_pts_idle, extra_rows=_idle_zero,
+        points=_pts_idle, stop_on_failure=True, extra_rows=_idle_zero,
         report=(
             Chart("idle", "lines", "The C10K curve as cost: server CPU per echo at {rate} "
                   "echoes/s over {active} active connections, against the idle ones beside them",
@@ -503,13 +503,12 @@ SWEEPS = (
         "skipped once it reached under 90% of one",
         "Latency against offered load, to saturation (open loop)",
         # max_s: a point's cap (its duration is 100,000 echoes / rate, at least 1 s)
-        profiles=dict(quick=dict(active=1000, idle=[0], shares=[10, 90], max_s=1.0,
-                                 models=["poll", "epoll_et"]),
+        profiles=dict(quick=dict(active=1000, idle=[0], shares=[], max_s=0.5),
                       # default: a scan (poll), readiness (epoll_et), completions
                       # (io_uring) and a thread per connection, from 10% to 90% of each
-                      # one's capacity; each run lasts MIN_S (a second) and a point's
-                      # p99 is the median of its runs' p99s.
-                      default=dict(active=1000, idle=[0], shares=[10, 50, 90], max_s=1.0,
+                      # one's capacity; each run lasts max_s (under capacity.MIN_S, which
+                      # it caps) and a point's p99 is the median of its runs' p99s.
+                      default=dict(active=1000, idle=[0], shares=[10, 50, 90], max_s=0.5,
                                    models=["poll", "epoll_et", "io_uring", "threads"]),
                       full=dict(active=1000, idle=[0, 10000],
                                 shares=[10, 25, 50, 75, 90, 100, 110], max_s=20.0)),
@@ -543,7 +542,7 @@ SWEEPS = (
     Sweep(
         "churn", "connect, one echo, close (x = concurrent connectors)",
         "Connection churn",
-        profiles=dict(quick=dict(conns=[10]), default=dict(conns=[100]),
+        profiles=dict(quick=dict(conns=[]), default=dict(conns=[100]),
                       full=dict(conns=[1, 10, 100, 1000])),
         # Last: its TIME_WAIT sockets slow every later connect.
         points=_pts_churn, run_last=True,
@@ -570,7 +569,7 @@ SWEEPS = (
         "weak point",
         "Heavy requests (1% of messages cost {work_ms} ms of server CPU; the server may use "
         "every CPU)",
-        profiles=dict(quick=dict(rates=[1000], work=[5000], conns=100, duration=1.0),
+        profiles=dict(quick=dict(rates=[1000], work=[], conns=100, duration=1.0),
                       default=dict(rates=[1000], work=[0, 5000], conns=100, duration=1.0),
                       full=dict(rates=[500, 1000, 2000], work=[0, 5000], conns=100,
                                 duration=10.0)),

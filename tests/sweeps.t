@@ -40,10 +40,11 @@ from benchrun import BENCH, EXTRA  # noqa: E402
 import profiles  # noqa: E402  (harness/, on the path through c10k)
 import sweeps as sweep_decl  # noqa: E402
 
-SIX = ("active", "idle", "rate", "churn", "size", "heavy")
+SIX = ("active", "idle", "demand", "rate", "churn", "size", "heavy")
 # Tiny values for whichever of these parameters a sweep declares (the
 # declarations may change: only the keys a sweep has are set).
 TINY = dict(active=dict(conns="20"), idle=dict(active="10", totals="40"),
+            demand=dict(conns="20", rate="400"),
             rate=dict(active="20", idle="0,30", rates="2000", shares="50", max_s="0.5"),
             churn=dict(conns="4"),
             size=dict(active="10", sizes="16,4096"),

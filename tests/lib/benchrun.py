@@ -1,7 +1,7 @@
 """benchrun.py - running harness/bench.py from a test.
 
 EXTRA: the flags that keep a test run small, where this bench.py has them:
-one repeat per point (no repeats for convergence) and no CPU-profile second
+one run per point (none more for convergence) and no CPU-profile second
 runs of chosen points.
 """
 import os
@@ -15,7 +15,7 @@ BENCH = [sys.executable, os.path.join(ROOT, "harness", "bench.py")]
 
 def _extra():
     h = subprocess.run([*BENCH, "--help"], capture_output=True, text=True).stdout
-    return ((["--max-repeats", "1"] if "--max-repeats" in h else [])
+    return (["--repeats", "1"] + (["--max-repeats", "1"] if "--max-repeats" in h else [])
             + (["--profile-points", "none"] if "--profile-points" in h else []))
 
 

@@ -193,3 +193,20 @@ def test_reference_run_against_itself(tmp_path):
     assert v and set(v) <= {"same", "no interval"}
     q = [r[k] for r in rows for k in r if k.endswith("_ratio") and r[k] is not None]
     assert len(q) > 100 and all(x == 1 for x in q)      # (none where A's median is 0)
+
+
+def test_agreement_counts_overlap_and_the_medians_within_ten_percent():
+    def row(a, b, a_lo, a_hi, b_lo, b_hi, fig="msgs_per_s"):
+        return {"sweep": "active", "series": "all", "x": 1000, "model": "m",
+                f"{fig}_a": a, f"{fig}_b": b, f"{fig}_a_lo": a_lo, f"{fig}_a_hi": a_hi,
+                f"{fig}_b_lo": b_lo, f"{fig}_b_hi": b_hi}
+    rows = [row(100, 105, 90, 110, 95, 115),        # overlap, 5%: agree
+            row(100, 112, 90, 110, 100, 125),       # overlap, 12%: not
+            row(100, 103, 95, 100, 101, 106),       # 3% apart but the intervals do not meet
+            row(100, 100, None, None, 95, 105),     # no interval in A: not judged
+            row(5.0, 5.2, 4.8, 5.3, 5.0, 5.5, fig="cpu_us_per_echo")]
+    ag = compare.agreement(rows)
+    assert ag["msgs_per_s"][:2] == (1, 3) and ag["cpu_us_per_echo"][:2] == (1, 1)
+    assert [r["msgs_per_s_b"] for r in ag["msgs_per_s"][2]] == [112, 103]
+    text = "\n".join(compare.agreement_lines(rows))
+    assert "| msgs_per_s | 1 | 3 | 33% |" in text and "| cpu_us_per_echo | 1 | 1 | 100% |" in text

@@ -121,7 +121,8 @@ def test_points_past_one_process_get_several():
 
 def test_overrides_and_settings():
     p, settings = profiles.build_points("quick", MS, None, ["active", "heavy"], 20000,
-                                        dict(duration=0.5, repeats=None))
+                                        dict(duration=0.5, repeats=None,
+                                             sets={"heavy": {"work": [5000]}}))
     assert settings["duration"] == 0.5
     assert settings["repeats"] == profiles.PROFILES["quick"]["repeats"]     # None: the profile's
     assert set(settings["sweeps"]) == {"active", "heavy"}
