@@ -35,6 +35,7 @@
 
 #include "engine.h"
 #include "lgargs.h"
+#include "pace.h"
 
 static struct lg_cfg cfg;
 static volatile sig_atomic_t lg_stop;   /* SIGINT/SIGTERM: end the run early */
@@ -444,11 +445,12 @@ static void print_summary_hist(const char *name, const struct hist *h)
 /* "latency_hist": the raw histogram, non-empty buckets only, each as
  * [lowest, highest equivalent value, count] in us, so a controller can add
  * several generators' counts bucket by bucket without knowing the layout
- * (harness/hosts.py merge_hists). */
-static void print_hist_buckets(const struct hist *h)
+ * (harness/hosts.py merge_hists). The open loop's other histograms go out
+ * the same way (name, and the members before "total" in head). */
+static void print_hist_buckets(const char *name, const char *head, const struct hist *h)
 {
-	printf("\"latency_hist\":{\"total\":%llu,\"sum\":%llu,\"min\":%llu,\"max\":%llu,"
-	       "\"over\":%llu,\"buckets\":[", (unsigned long long)h->total,
+	printf("\"%s\":{%s\"total\":%llu,\"sum\":%llu,\"min\":%llu,\"max\":%llu,"
+	       "\"over\":%llu,\"buckets\":[", name, head, (unsigned long long)h->total,
 	       (unsigned long long)h->sum, (unsigned long long)(h->total ? h->min : 0),
 	       (unsigned long long)(h->total ? h->max : 0), (unsigned long long)h->over);
 	const char *sep = "";
@@ -461,6 +463,48 @@ static void print_hist_buckets(const struct hist *h)
 		sep = ",";
 	}
 	printf("]},");
+}
+
+static const char *const why_names[] = { "arrivals", "late", "saturated" };
+
+static const char *verdict_name(const struct lg_verdict *v)
+{
+	return !v->known ? "unknown" : v->why ? "generator" : "ok";
+}
+
+/* The open loop's lateness, the latency less it, the send-process test. */
+static void print_open_json(int saturated)
+{
+	const struct hist *l = &res.late;
+	struct lg_verdict v;
+	lg_result_verdict(&res, saturated, &v);
+	printf("\"lateness_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
+	       "\"mean\":%.3f,\"count\":%llu,\"held\":%llu,\"over_range\":%llu},",
+	       (double)hist_percentile(l, 50) / 1e3, (double)hist_percentile(l, 90) / 1e3,
+	       (double)hist_percentile(l, 99) / 1e3, (double)hist_percentile(l, 99.9) / 1e3,
+	       (double)(l->total ? l->max : 0) / 1e3, hist_mean(l) / 1e3, (unsigned long long)res.sends,
+	       (unsigned long long)res.held, (unsigned long long)l->over);
+	print_hist_json("server_latency_us", &res.srv_lat);
+	printf("\"send_process\":{\"arrivals\":\"%s\",\"gap_us\":%.3f,\"w1_gaps\":%.4f,\"w1_limit\":%g,"
+	       "\"late_share_p50\":%.4f,\"late_share_p99\":%.4f,\"late_share_limit\":%g,"
+	       "\"verdict\":\"%s\",\"reasons\":[",
+	       cfg.arrivals == PACE_POISSON ? "poisson" : "uniform", v.gap_us, v.w1_gaps, LG_W1_LIMIT,
+	       v.share_p50, v.share_p99, LG_SHARE_LIMIT, verdict_name(&v));
+	const char *sep = "";
+	for (int i = 0; i < 3; i++)
+		if (v.known && v.why & (1 << i)) {
+			printf("%s\"%s\"", sep, why_names[i]);
+			sep = ",";
+		}
+	printf("],\"batch_us\":%u,\"spin_us\":%u,\"slack_ns\":%u,\"wake_on_reply\":%s},",
+	       cfg.batch_us, cfg.spin_us, cfg.slack_ns, cfg.wake_on_reply ? "true" : "false");
+	if (cfg.buckets) {
+		char head[64];
+		print_hist_buckets("lateness_hist", "\"unit\":\"ns\",", l);
+		snprintf(head, sizeof head, "\"unit_ns\":%llu,", (unsigned long long)res.gap_unit_ns);
+		print_hist_buckets("gap_sent_hist", head, &res.gap_sent);
+		print_hist_buckets("gap_due_hist", head, &res.gap_due);
+	}
 }
 
 static void print_json(double dur, int saturated, int interrupted)
@@ -501,7 +545,9 @@ static void print_json(double dur, int saturated, int interrupted)
 		print_hist_json("heavy_latency_us", &res.heavy_lat);
 	}
 	if (cfg.buckets)
-		print_hist_buckets(h);
+		print_hist_buckets("latency_hist", "", h);
+	if (cfg.mode == LG_OPEN)
+		print_open_json(saturated);
 	printf("\"host\":\"%s\",\"allowed_host\":", cfg.host_str);
 	if (cfg.allow_host_str)
 		printf("\"%s\",", cfg.allow_host_str);
@@ -533,6 +579,27 @@ static void print_json(double dur, int saturated, int interrupted)
 	fflush(stdout);
 }
 
+static void print_open_summary(int saturated)
+{
+	const struct hist *l = &res.late;
+	struct lg_verdict v;
+	lg_result_verdict(&res, saturated, &v);
+	fprintf(stderr, "  lateness us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f  "
+		"(%llu sends, %llu held by --depth)\n", (double)hist_percentile(l, 50) / 1e3,
+		(double)hist_percentile(l, 90) / 1e3, (double)hist_percentile(l, 99) / 1e3,
+		(double)hist_percentile(l, 99.9) / 1e3, (double)(l->total ? l->max : 0) / 1e3,
+		hist_mean(l) / 1e3, (unsigned long long)res.sends, (unsigned long long)res.held);
+	print_summary_hist("less lateness", &res.srv_lat);
+	fprintf(stderr, "  send process: %s, gaps %.1f us, W1 %.3f gaps (limit %g), lateness %.0f%% of p50, "
+		"%.0f%% of p99 (limit %.0f%%): %s", cfg.arrivals == PACE_POISSON ? "poisson" : "uniform",
+		v.gap_us, v.w1_gaps, LG_W1_LIMIT, v.share_p50 * 100, v.share_p99 * 100, LG_SHARE_LIMIT * 100,
+		!v.known ? "unknown (too few sends)" : v.why ? "GENERATOR:" : "ok");
+	for (int i = 0; i < 3; i++)
+		if (v.known && v.why & (1 << i))
+			fprintf(stderr, " %s", why_names[i]);
+	fprintf(stderr, "\n");
+}
+
 static void print_summary(double dur, int saturated, int interrupted)
 {
 	const struct hist *h = &res.lat;
@@ -554,6 +621,8 @@ static void print_summary(double dur, int saturated, int interrupted)
 		print_summary_hist("light", &res.light_lat);
 		print_summary_hist("heavy", &res.heavy_lat);
 	}
+	if (cfg.mode == LG_OPEN)
+		print_open_summary(saturated);
 	if (cfg.mode == LG_CHURN)
 		fprintf(stderr, "  churn: %.0f conns/s, connect us p50 %llu p99 %llu\n",
 			dur > 0 ? (double)res.churn_conns / dur : 0.0,
