@@ -158,6 +158,7 @@ void lg_result_merge(struct lg_result *d, const struct lg_result *s)
 	d->fair_sumsq += s->fair_sumsq;
 	d->cpu_user += s->cpu_user;
 	d->cpu_sys += s->cpu_sys;
+	d->cpu_wait = d->cpu_wait < 0 || s->cpu_wait < 0 ? -1.0 : d->cpu_wait + s->cpu_wait;
 	d->sends += s->sends;
 	d->held += s->held;
 	if (s->gap_unit_ns > d->gap_unit_ns)

@@ -29,6 +29,7 @@ struct lg_result {
 	uint64_t fair_n, fair_min, fair_max;   /* per active connection echoes */
 	double fair_sum, fair_sumsq;
 	double cpu_user, cpu_sys;              /* seconds, measured window */
+	double cpu_wait;                       /* seconds runnable but not running (-1: unknown) */
 	/* open loop: each measured send of an active connection */
 	uint64_t sends;                        /* sends recorded in late */
 	uint64_t held;                         /* of them, due while --depth were in flight */

@@ -18,6 +18,7 @@
  * --quiet).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -130,12 +131,44 @@ static int probe_ports(char *err, size_t errlen)
 struct window {
 	uint64_t start, end;      /* ns; start 0 = never reached */
 	double user, sys;         /* CPU seconds in the window */
+	double wait0, wait;       /* run-queue wait (s): at the start, in the window */
 };
+
+/* Seconds this process's threads have waited on a run queue, runnable but
+ * not running (the kernel's schedstat, field 2 of /proc/self/task/T/
+ * schedstat): the time other work took the generator's CPUs. -1 when the
+ * kernel does not keep it. Read at the window's edges only. */
+static double run_wait_s(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return -1.0;
+	double sum = 0.0;
+	int seen = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL; ) {
+		char path[64];
+		unsigned long long run, wait;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;   /* the thread ended meanwhile */
+		if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+			sum += (double)wait / 1e9;
+			seen = 1;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return seen ? sum : -1.0;
+}
 
 /* t0: the open-loop schedule's origin, 0 = keep the warm-up's */
 static void mark_start(struct window *w, struct rusage *ru, int print, uint64_t t0)
 {
 	getrusage(RUSAGE_SELF, ru);
+	w->wait0 = run_wait_s();
 	w->start = lg_now_ns();
 	lg_set_phase(LG_PH_MEASURE, t0);
 	if (print)
@@ -152,6 +185,8 @@ static void mark_end(struct window *w, const struct rusage *ru0, int print)
 	getrusage(RUSAGE_SELF, &ru1);
 	w->user = cpu_of(&ru1.ru_utime) - cpu_of(&ru0->ru_utime);
 	w->sys = cpu_of(&ru1.ru_stime) - cpu_of(&ru0->ru_stime);
+	double wait1 = run_wait_s();
+	w->wait = w->wait0 >= 0 && wait1 >= w->wait0 ? wait1 - w->wait0 : -1.0;
 }
 
 static int run_single(struct window *w)
@@ -185,6 +220,7 @@ static int run_single(struct window *w)
 	lg_proc_finish(&p, &res);
 	res.cpu_user = w->user;
 	res.cpu_sys = w->sys;
+	res.cpu_wait = w->wait;
 	return 0;
 }
 
@@ -275,6 +311,7 @@ static void worker(int ctl, int out, uint32_t first, uint32_t count)
 	lg_proc_finish(&p, &res);
 	res.cpu_user = w.user;
 	res.cpu_sys = w.sys;
+	res.cpu_wait = w.wait;
 	write_all(out, &res, sizeof res);
 	_exit(started ? 0 : 1);
 }
@@ -558,8 +595,8 @@ static void print_json(double dur, int saturated, int interrupted)
 	       lg_result_jain(&res));
 	double cpu = res.cpu_user + res.cpu_sys;
 	printf("\"client_cpu_s\":{\"user\":%.3f,\"sys\":%.3f},\"client_cpu_us_per_echo\":%.3f,"
-	       "\"client_saturated\":%s,\"interrupted\":%s",
-	       res.cpu_user, res.cpu_sys, res.echoes ? cpu * 1e6 / (double)res.echoes : 0.0,
+	       "\"client_wait_s\":%.4f,\"client_saturated\":%s,\"interrupted\":%s",
+	       res.cpu_user, res.cpu_sys, res.echoes ? cpu * 1e6 / (double)res.echoes : 0.0, res.cpu_wait,
 	       saturated ? "true" : "false", interrupted ? "true" : "false");
 	if (cfg.procs > 1) {
 		printf(",\"proc_echoes\":[");
@@ -632,8 +669,8 @@ static void print_summary(double dur, int saturated, int interrupted)
 		fprintf(stderr, "  fairness: min %llu max %llu jain %.4f\n",
 			(unsigned long long)(res.fair_n ? res.fair_min : 0), (unsigned long long)res.fair_max,
 			lg_result_jain(&res));
-	fprintf(stderr, "  client cpu: user %.2f s sys %.2f s%s\n", res.cpu_user, res.cpu_sys,
-		saturated ? "  SATURATED: the generator, not the server, may be the limit" : "");
+	fprintf(stderr, "  client cpu: user %.2f s sys %.2f s, waited %.3f s for a CPU%s\n", res.cpu_user,
+		res.cpu_sys, res.cpu_wait, saturated ? "  SATURATED: the generator, not the server, may be the limit" : "");
 	if (res.connect_errors)
 		fprintf(stderr, "  WARNING: %llu connects failed\n", (unsigned long long)res.connect_errors);
 	if (res.unfinished)
