@@ -205,6 +205,7 @@ int main(int argc, char **argv)
 		exit(2);
 	}
 	parse_args(nrest, rest, "delay_echo", 0);
+	free(rest);   /* cfg keeps the strings (argv's), not this array */
 	setup_process();
 	prctl(PR_SET_TIMERSLACK, 1000UL);   /* 1 us, not 50 us: the delay is the point */
 	conns = calloc((size_t)fd_limit(), sizeof *conns);
