@@ -27,8 +27,9 @@ apart, not hours. Medians over the rounds, with the range.
 A CPU "kept awake" runs a SCHED_IDLE spinner: the scheduler runs it only
 when nothing else wants that CPU, so it never halts and a wake-up there
 needs no exit from the idle state (on this VM a halted vCPU is given back to
-the host). The server's CPU time is not changed by it (another process),
-but the machine's is: it is an experiment, not a setting.
+the host). The server's is its own option, --awake (servers/common.c: a
+SCHED_IDLE thread per CPU it may use); the generator's is a separate
+process on its CPU. Both burn their CPU: experiments, not settings.
 
 The sched tracepoints need tracefs; when it is not mounted the script
 mounts it in a private mount namespace of its own perf (unshare -m), so the
@@ -64,7 +65,7 @@ PACINGS = [                      # (name, loadgen flags): the settings `pacing` 
     ("spin 10 us", ["--spin-us", "10"]),
     ("spin 30 us", ["--spin-us", "30"]),
 ]
-AWAKE = [("plain", ()), ("server CPU awake", ("server",)), ("generator CPU awake", ("client",)),
+AWAKE = [("plain", ()), ("server --awake", ("server",)), ("generator CPU awake", ("client",)),
          ("both awake", ("server", "client"))]
 SPINNER = """import os, sys, time
 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
@@ -112,22 +113,24 @@ class Probe:
     def server_path(self):
         return os.path.join(self.bin, f"echo_{self.a.model}")
 
-    def server(self):
-        srv = launch.Child([self.server_path, "--port", "0"], cpus={self.a.server_cpu})
+    def server(self, awake=False):
+        srv = launch.Child([self.server_path, "--port", "0", *(["--awake"] if awake else [])],
+                           cpus={self.a.server_cpu})
         if srv.wait_ready(10) is None:
             srv.kill()
             sys.exit(f"open-loop-probe: echo_{self.a.model}: {srv.error}")
         return srv
 
     def spinners(self, which, seconds):
-        cpus = {"server": self.a.server_cpu, "client": self.a.client_cpu}
-        return [launch.Child([sys.executable, "-c", SPINNER, f"{seconds:g}"], cpus={cpus[w]}) for w in which]
+        """SCHED_IDLE spinners on the generator's CPU (the server has --awake)."""
+        return [launch.Child([sys.executable, "-c", SPINNER, f"{seconds:g}"], cpus={self.a.client_cpu})
+                for w in which if w == "client"]
 
     def run(self, what, rate=None, flags=(), awake=(), trace=False):
         """One loadgen run against a fresh server: its JSON record plus the
         load average, and (trace) the server's wake-ups from the kernel."""
         a = self.a
-        srv = self.server()
+        srv = self.server("server" in awake)
         spin = self.spinners(awake, a.warmup + a.duration + 5)
         rec = {"what": what, "rate": rate, "flags": list(flags), "awake": list(awake), "load1": loadavg()}
         try:
@@ -345,7 +348,8 @@ def table_pacing(rows):
 def table_where(rows):
     print("\nWhere a low-load echo's time goes (medians over the rounds; us)")
     print(f"{'share':>5} {'run':<20} {'lat p50':>7} {'p99':>7} {'late p50':>8} {'p99':>7} {'less-late p50':>13} "
-          f"{'p99':>7} {'srv wake p50':>12} {'p99':>7} {'srv wakes/echo':>14} {'srv idle':>8} {'load':>12}")
+          f"{'p99':>7} {'srv wake p50':>12} {'p99':>7} {'srv wakes/echo':>14} {'srv idle':>8} {'gen us/echo':>11} "
+          f"{'load':>12}")
     for (share, name), rs in sorted(rows.items(), key=lambda kv: (kv[0][0], [n for n, _ in AWAKE].index(kv[0][1]))):
         sch = [r.get("sched") or {} for r in rs]
         errs = {s["error"] for s in sch if s.get("error")}
@@ -360,6 +364,7 @@ def table_where(rows):
               f"{med([s.get('wake_us_p50') for s in sch]) or 0:>12.1f} "
               f"{med([s.get('wake_us_p99') for s in sch]) or 0:>7.1f} "
               f"{med(per_echo) or 0:>14.2f} {med([s.get('idle_share') for s in sch]) or 0:>8.0%} "
+              f"{med([cfield(r, 'client_cpu_us_per_echo') for r in rs]) or 0:>11.1f} "
               f"{rng([r['load1'] for r in rs], '{:.2f}'):>12}")
         for e in errs:
             print(f"      sched tracepoints: {e}")
