@@ -16,6 +16,14 @@ average at the time).
                                            server's work); and the same runs
                                            with a CPU kept from idling
 
+The machine is shared. Every run records how long the server and the
+generator waited on a run queue (runnable, not running: the kernel's
+schedstat), i.e. how much CPU other work took from them; a run where either
+waited more than --busy-share of its measured window (default 0.5%) is
+"busy": the tables use only the other, "clean", runs (a round whose closed
+loop was busy is dropped whole) and say how many there were. Run more
+rounds on a busy machine (--repeats 20).
+
 Set-up, as the brief for these figures asked: the server (`--model`,
 epoll_et) pinned to CPU 0, the generator to CPU 1, 1,000 connections over 8
 loopback source addresses, 64-byte messages, depth 1. Capacity = the closed
@@ -58,11 +66,10 @@ PACINGS = [                      # (name, loadgen flags): the settings `pacing` 
     ("reply wakes (old loop)", ["--wake-on-reply"]),
     ("timer, slack 1 us", ["--slack-ns", "1000"]),
     ("timer, slack 50 us", ["--slack-ns", "50000"]),
-    ("batch 25 us", ["--batch-us", "25"]),
-    ("batch 50 us", ["--batch-us", "50"]),
     ("batch 100 us", ["--batch-us", "100"]),
     ("batch 200 us", ["--batch-us", "200"]),
-    ("spin 10 us", ["--spin-us", "10"]),
+    ("batch 400 us", ["--batch-us", "400"]),
+    ("spin 15 us", ["--spin-us", "15"]),
     ("spin 30 us", ["--spin-us", "30"]),
 ]
 AWAKE = [("plain", ()), ("server --awake", ("server",)), ("generator CPU awake", ("client",)),
@@ -73,6 +80,23 @@ end = time.monotonic() + float(sys.argv[1])
 while time.monotonic() < end:
     pass
 """
+
+
+def run_wait_s(pid):
+    """Seconds the threads of pid have waited on a run queue (schedstat), or None."""
+    total, seen = 0, False
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+                seen = True
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9 if seen else None
 
 
 def loadavg():
@@ -133,6 +157,7 @@ class Probe:
         srv = self.server("server" in awake)
         spin = self.spinners(awake, a.warmup + a.duration + 5)
         rec = {"what": what, "rate": rate, "flags": list(flags), "awake": list(awake), "load1": loadavg()}
+        w0 = run_wait_s(srv.pid)
         try:
             cmd = [self.loadgen, "--port", str(srv.port), "--conns", str(a.conns), "--src", a.src,
                    "--duration", f"{a.duration:g}", "--warmup", f"{a.warmup:g}", "--json", "--quiet",
@@ -151,12 +176,20 @@ class Probe:
             if rec["client"] is None:
                 rec["error"] = f"loadgen {launch.exit_text(code)}: {why}: {err.strip()[-300:]}"
             rec["sched"] = sched
+            w1 = run_wait_s(srv.pid)
+            rec["server_wait_s"] = w1 - w0 if w0 is not None and w1 is not None else None
         finally:
             for s in spin:
                 s.kill()
             srv.stop(5)
             srv.kill()
         rec["load1_end"] = loadavg()
+        limit = a.busy_share * a.duration
+        cw, sw = cfield(rec, "client_wait_s"), rec.get("server_wait_s")
+        # the server's wait covers its whole life (connect and warm-up too): scaled to the window
+        sw_window = sw * a.duration / (a.duration + a.warmup + 1) if sw is not None else None
+        rec["clean"] = bool(rec.get("client") and cw is not None and cw <= limit
+                            and (sw_window is None or sw_window <= limit))
         self.records.append(rec)
         if a.json:
             with open(a.json, "a") as f:
@@ -193,8 +226,13 @@ class Probe:
 
     # ---- the three probes ----------------------------------------------------------------
     def capacity(self):
+        """The round's closed loop: (record, echoes/s, us/echo); no figures when it was busy."""
         rec = self.run("closed")
         c = rec.get("client") or {}
+        if not rec["clean"]:
+            print(f"  closed loop busy (generator waited {c.get('client_wait_s')} s, server "
+                  f"{rec.get('server_wait_s')} s): round dropped", flush=True)
+            return rec, None, None
         return rec, c.get("echoes_per_s"), c.get("client_cpu_us_per_echo")
 
     def cost(self):
@@ -297,6 +335,10 @@ def cfield(rec, *path):
     return x
 
 
+def clean(rs):
+    return [r for r in rs if r.get("clean")]
+
+
 def table_cost(rows):
     closed = rows.get("closed", [])
     print("\nCPU per echo of the generator (median (range) over the rounds; load = 1-min load average)")
@@ -306,8 +348,10 @@ def table_cost(rows):
     print(f"{'share':>5} {'echoes/s':>9} {'us/echo':>18} {'x closed':>16} {'late p50/p99 us':>16} "
           f"{'lat p50/p99 us':>15} {'w1':>5} {'verdicts':>14} {'load':>16}")
     for share in SHARES:
-        rs = rows.get(share, [])
+        alls = rows.get(share, [])
+        rs = clean(alls)
         if not rs:
+            print(f"{share:>4}%  no clean run of {len(alls)}")
             continue
         ratio = [cfield(r, "client_cpu_us_per_echo") / r["closed_cpu"]
                  for r in rs if cfield(r, "client_cpu_us_per_echo") and r.get("closed_cpu")]
@@ -324,14 +368,18 @@ def table_cost(rows):
               f"{med([cfield(r, 'latency_us', 'p99') for r in rs]) or 0:<8.0f} "
               f"{med([cfield(r, 'send_process', 'w1_gaps') for r in rs]) or 0:>5.2f} "
               f"{','.join(f'{k}x{n}' for k, n in verdicts.items()):>14} "
-              f"{rng([r['load1'] for r in rs], '{:.2f}'):>16}")
+              f"{rng([r['load1'] for r in rs], '{:.2f}'):>16} {len(rs)}/{len(alls)} clean")
 
 
 def table_pacing(rows):
     print("\nPacing settings (median over the rounds; x closed = CPU per echo / the round's closed loop's)")
     print(f"{'share':>5} {'setting':<24} {'us/echo':>8} {'x closed':>8} {'late p50':>8} {'p99':>8} {'mean':>7} "
           f"{'lat p50':>7} {'p99':>7} {'w1':>5} {'ok':>4} {'load':>12}")
-    for (share, name), rs in sorted(rows.items(), key=lambda kv: (kv[0][0], [n for n, _ in PACINGS].index(kv[0][1]))):
+    for (share, name), alls in sorted(rows.items(), key=lambda kv: (kv[0][0], [n for n, _ in PACINGS].index(kv[0][1]))):
+        rs = clean(alls)
+        if not rs:
+            print(f"{share:>4}% {name:<24} no clean run of {len(alls)}")
+            continue
         ratio = [cfield(r, "client_cpu_us_per_echo") / r["closed_cpu"]
                  for r in rs if cfield(r, "client_cpu_us_per_echo") and r.get("closed_cpu")]
         oks = sum(cfield(r, "send_process", "verdict") == "ok" for r in rs)
@@ -342,7 +390,7 @@ def table_pacing(rows):
               f"{med([cfield(r, 'latency_us', 'p50') for r in rs]) or 0:>7.0f} "
               f"{med([cfield(r, 'latency_us', 'p99') for r in rs]) or 0:>7.0f} "
               f"{med([cfield(r, 'send_process', 'w1_gaps') for r in rs]) or 0:>5.2f} {oks:>2}/{len(rs)} "
-              f"{rng([r['load1'] for r in rs], '{:.2f}'):>12}")
+              f"{rng([r['load1'] for r in rs], '{:.2f}'):>12} {len(rs)}/{len(alls)} clean")
 
 
 def table_where(rows):
@@ -350,7 +398,11 @@ def table_where(rows):
     print(f"{'share':>5} {'run':<20} {'lat p50':>7} {'p99':>7} {'late p50':>8} {'p99':>7} {'less-late p50':>13} "
           f"{'p99':>7} {'srv wake p50':>12} {'p99':>7} {'srv wakes/echo':>14} {'srv idle':>8} {'gen us/echo':>11} "
           f"{'load':>12}")
-    for (share, name), rs in sorted(rows.items(), key=lambda kv: (kv[0][0], [n for n, _ in AWAKE].index(kv[0][1]))):
+    for (share, name), alls in sorted(rows.items(), key=lambda kv: (kv[0][0], [n for n, _ in AWAKE].index(kv[0][1]))):
+        rs = clean(alls)
+        if not rs:
+            print(f"{share:>4}% {name:<20} no clean run of {len(alls)}")
+            continue
         sch = [r.get("sched") or {} for r in rs]
         errs = {s["error"] for s in sch if s.get("error")}
         per_echo = [s["server_wakeups"] / (cfield(r, "echoes_per_s") * s["seconds"])
@@ -365,7 +417,7 @@ def table_where(rows):
               f"{med([s.get('wake_us_p99') for s in sch]) or 0:>7.1f} "
               f"{med(per_echo) or 0:>14.2f} {med([s.get('idle_share') for s in sch]) or 0:>8.0%} "
               f"{med([cfield(r, 'client_cpu_us_per_echo') for r in rs]) or 0:>11.1f} "
-              f"{rng([r['load1'] for r in rs], '{:.2f}'):>12}")
+              f"{rng([r['load1'] for r in rs], '{:.2f}'):>12} {len(rs)}/{len(alls)} clean")
         for e in errs:
             print(f"      sched tracepoints: {e}")
 
@@ -382,6 +434,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--busy-share", type=float, default=0.005,
+                    help="a run whose server or generator waited on a run queue longer than this share "
+                         "of the window is busy, left out of the tables (default 0.005)")
     ap.add_argument("--json", help="append every run's record to this file (JSON lines)")
     a = ap.parse_args()
     if a.repeats < 1 or a.repeats > 50 or a.duration <= 0.5 or a.duration > 60:
