@@ -20,7 +20,8 @@
  *           flight; past LG_OWED_MAX owed the oldest are dropped and counted
  *           (open_missed).
  *           The thread sleeps on a timer until the next send is due (at most
- *           one wake-up per --batch-us, waking --spin-us early and spinning),
+ *           one wake-up per --batch-us, waking --early-us early and spinning;
+ *           when the next send is due within --spin-us it spins instead),
  *           then collects every reply that came meanwhile without blocking
  *           (epoll_wait, timeout 0), and sends everything due. Replies do not
  *           wake it (nobody waits on the epoll set, so the server's send wakes
@@ -607,18 +608,20 @@ static void spin_until(uint64_t until)
 		;
 }
 
-/* The open loop's sleep: on a timer (the thread's slack applies) until
- * `spin` before `wake`, then spinning to `wake`. */
-static void sleep_until(uint64_t wake, uint64_t spin)
+/* The open loop's sleep until `wake`: when it is more than `spin` away, on
+ * a timer (the thread's slack applies) until `early` before it, then
+ * spinning the rest (if early); else spinning all the way. */
+static void sleep_until(uint64_t wake, uint64_t early, uint64_t spin)
 {
 	uint64_t now = lg_now_ns();
-	if (wake > now + spin) {
-		uint64_t at = wake - spin;
+	if (wake > now + spin && wake > now + early) {
+		uint64_t at = wake - early;
 		struct timespec ts = { (time_t)(at / 1000000000ull), (long)(at % 1000000000ull) };
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);   /* EINTR: signals blocked */
+		if (!early)
+			return;
 	}
-	if (spin)
-		spin_until(wake);
+	spin_until(wake);
 }
 
 static uint64_t realtime_ns(void)
@@ -700,7 +703,8 @@ static void *thread_main(void *arg)
 
 	/* the open loop sleeps on a timer and collects replies at each wake-up */
 	int deferred = cf->mode == LG_OPEN && !cf->wake_on_reply;
-	uint64_t batch = (uint64_t)cf->batch_us * 1000, spin = (uint64_t)cf->spin_us * 1000;
+	uint64_t batch = (uint64_t)cf->batch_us * 1000, early = (uint64_t)cf->early_us * 1000;
+	uint64_t spin = (uint64_t)cf->spin_us * 1000;
 	uint64_t last_scan = now, woke = 0;
 	for (;;) {
 		enum lg_phase ph = lg_get_phase();
@@ -717,11 +721,11 @@ static void *thread_main(void *arg)
 			wake = woke + batch;   /* --batch-us: at most one wake-up per G */
 		int n = 0;
 		if (deferred) {
-			sleep_until(wake, spin);
+			sleep_until(wake, early, spin);
 		} else {
-			uint64_t until = wake > spin ? wake - spin : 0;
+			uint64_t until = wake <= now + spin ? now : wake > early ? wake - early : 0;
 			n = wait_events(t, evs, until > now ? until - now : 0);
-			if (!n && spin)
+			if (!n && (early || until == now))
 				spin_until(wake);
 		}
 		now = woke = lg_now_ns();

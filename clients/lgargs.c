@@ -13,6 +13,7 @@
 
 /* Open-loop pacing defaults, chosen by measurement (docs/open-loop.md). */
 #define LG_DEF_BATCH_US  0
+#define LG_DEF_EARLY_US  0
 #define LG_DEF_SPIN_US   0
 #define LG_DEF_SLACK_NS  1000
 
@@ -34,7 +35,9 @@ const char lg_usage[] =
 "  --seed N             --arrivals poisson: the variates' seed (default 1)\n"
 "  --batch-us G         open loop: wake at most once every G us and send all that\n"
 "                       is due (fewer wake-ups, sends up to G us late)\n"
-"  --spin-us S          open loop: wake S us before a send is due and spin to it\n"
+"  --early-us X         open loop: wake X us before a send is due and spin to it\n"
+"  --spin-us T          open loop: spin instead of sleeping when the next send is\n"
+"                       due within T us\n"
 "  --slack-ns N         open loop: the threads' timer slack (default 1000)\n"
 "  --wake-on-reply      open loop: a reply wakes the thread (default: replies wait\n"
 "                       for the next send's wake-up; their latency is the kernel's\n"
@@ -168,6 +171,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 	c->arrivals = PACE_UNIFORM;
 	c->seed = 1;
 	c->batch_us = LG_DEF_BATCH_US;
+	c->early_us = LG_DEF_EARLY_US;
 	c->spin_us = LG_DEF_SPIN_US;
 	c->slack_ns = LG_DEF_SLACK_NS;
 	int churn = 0, depth_set = 0;
@@ -208,7 +212,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			"--host", "--port", "--conns", "--size", "--duration", "--warmup", "--active",
 			"--idle-ping", "--depth", "--rate", "--count", "--threads", "--procs", "--src",
 			"--connect-timeout", "--timeout", "--hgrm", "--work-every", "--allow-host",
-			"--arrivals", "--seed", "--batch-us", "--spin-us", "--slack-ns" };
+			"--arrivals", "--seed", "--batch-us", "--early-us", "--spin-us", "--slack-ns" };
 		int known = 0;
 		for (size_t b = 0; b < sizeof valued / sizeof valued[0]; b++)
 			known |= !strcmp(name, valued[b]);
@@ -316,6 +320,12 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 				     LG_MAX_PACE_US);
 			c->batch_us = (uint32_t)u;
 			pace_flag = "--batch-us";
+		} else if (!strcmp(name, "--early-us")) {
+			if (parse_u64(val, 0, LG_MAX_PACE_US, &u))
+				FAIL("--early-us: '%s' is not a whole number of microseconds from 0 to %d", val,
+				     LG_MAX_PACE_US);
+			c->early_us = (uint32_t)u;
+			pace_flag = "--early-us";
 		} else if (!strcmp(name, "--spin-us")) {
 			if (parse_u64(val, 0, LG_MAX_PACE_US, &u))
 				FAIL("--spin-us: '%s' is not a whole number of microseconds from 0 to %d", val,

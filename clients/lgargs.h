@@ -22,7 +22,7 @@
 #define LG_MAX_SIZE        (16u << 20)
 #define LG_FD_RESERVE      32         /* stdio, pipes, epoll fds, slack */
 #define LG_EPHEMERAL_PORTS 28232      /* 32768..60999 per (src, dst, dport) */
-#define LG_MAX_PACE_US     100000     /* --batch-us, --spin-us: at most 100 ms */
+#define LG_MAX_PACE_US     100000     /* --batch-us, --early-us, --spin-us: at most 100 ms */
 
 enum lg_mode { LG_CLOSED, LG_OPEN, LG_CHURN };
 
@@ -57,7 +57,8 @@ struct lg_cfg {
 	int arrivals;                 /* --arrivals uniform|poisson: enum pace_kind */
 	uint64_t seed;                /* --seed N: Poisson variates (default 1) */
 	uint32_t batch_us;            /* --batch-us G: at most one wake-up per G us */
-	uint32_t spin_us;             /* --spin-us S: wake S us early, spin to the due time */
+	uint32_t early_us;            /* --early-us X: wake X us early, spin to the due time */
+	uint32_t spin_us;             /* --spin-us T: spin, not sleep, when due within T us */
 	uint32_t slack_ns;            /* --slack-ns N: the threads' timer slack */
 	int wake_on_reply;            /* --wake-on-reply: replies wake the thread */
 };

@@ -533,8 +533,8 @@ static void print_open_json(int saturated)
 			printf("%s\"%s\"", sep, why_names[i]);
 			sep = ",";
 		}
-	printf("],\"batch_us\":%u,\"spin_us\":%u,\"slack_ns\":%u,\"wake_on_reply\":%s},",
-	       cfg.batch_us, cfg.spin_us, cfg.slack_ns, cfg.wake_on_reply ? "true" : "false");
+	printf("],\"batch_us\":%u,\"early_us\":%u,\"spin_us\":%u,\"slack_ns\":%u,\"wake_on_reply\":%s},",
+	       cfg.batch_us, cfg.early_us, cfg.spin_us, cfg.slack_ns, cfg.wake_on_reply ? "true" : "false");
 	if (cfg.buckets) {
 		char head[64];
 		print_hist_buckets("lateness_hist", "\"unit\":\"ns\",", l);

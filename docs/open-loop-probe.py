@@ -69,8 +69,10 @@ PACINGS = [                      # (name, loadgen flags): the settings `pacing` 
     ("batch 100 us", ["--batch-us", "100"]),
     ("batch 200 us", ["--batch-us", "200"]),
     ("batch 400 us", ["--batch-us", "400"]),
-    ("spin 15 us", ["--spin-us", "15"]),
-    ("spin 30 us", ["--spin-us", "30"]),
+    ("early 15 us", ["--early-us", "15"]),
+    ("early 30 us", ["--early-us", "30"]),
+    ("spin within 15 us", ["--spin-us", "15"]),
+    ("spin within 25 us", ["--spin-us", "25"]),
 ]
 AWAKE = [("plain", ()), ("server --awake", ("server",)), ("generator CPU awake", ("client",)),
          ("both awake", ("server", "client"))]

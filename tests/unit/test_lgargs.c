@@ -138,9 +138,11 @@ int main(void)
 	/* open-loop pacing */
 	ok(run("--port 9 --rate 100") == NULL && c.arrivals == PACE_UNIFORM && c.seed == 1 && !c.wake_on_reply &&
 	   c.slack_ns > 0, "open loop: uniform arrivals, seed 1, replies do not wake by default");
-	ok(run("--port 9 --rate 100 --arrivals poisson --seed 7 --batch-us 50 --spin-us 5 --slack-ns 2000 "
-	       "--wake-on-reply") == NULL && c.arrivals == PACE_POISSON && c.seed == 7 && c.batch_us == 50 &&
-	   c.spin_us == 5 && c.slack_ns == 2000 && c.wake_on_reply, "every pacing flag");
+	ok(run("--port 9 --rate 100 --arrivals poisson --seed 7 --batch-us 50 --early-us 3 --spin-us 5 "
+	       "--slack-ns 2000 --wake-on-reply") == NULL && c.arrivals == PACE_POISSON && c.seed == 7 &&
+	   c.batch_us == 50 && c.early_us == 3 && c.spin_us == 5 && c.slack_ns == 2000 && c.wake_on_reply,
+	   "every pacing flag");
+	bad("--port 9 --rate 100 --early-us x", "--early-us");
 	bad("--port 9 --rate 100 --arrivals bursty", "--arrivals");
 	bad("--port 9 --rate 100 --batch-us -1", "--batch-us");
 	bad("--port 9 --rate 100 --spin-us 100001", "--spin-us");
