@@ -161,6 +161,8 @@ void lg_result_merge(struct lg_result *d, const struct lg_result *s)
 	d->cpu_sys += s->cpu_sys;
 	d->cpu_wait = d->cpu_wait < 0 || s->cpu_wait < 0 ? -1.0 : d->cpu_wait + s->cpu_wait;
 	d->sends += s->sends;
+	d->spin_ns_sum += s->spin_ns_sum;
+	d->spin_threads += s->spin_threads;
 	d->held += s->held;
 	if (s->gap_unit_ns > d->gap_unit_ns)
 		d->gap_unit_ns = s->gap_unit_ns;   /* the same in every thread: from cfg */
@@ -624,6 +626,37 @@ static void sleep_until(uint64_t wake, uint64_t early, uint64_t spin)
 	spin_until(wake);
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The CPU time one sleep and wake-up costs this thread (the median of
+ * LG_CALIB sleeps of LG_CALIB_NS): when the next send is due sooner than
+ * that, spinning to it costs less CPU than sleeping, and is on time. */
+#define LG_CALIB     15
+#define LG_CALIB_NS  50000
+static uint64_t sleep_cost_ns(void)
+{
+	uint64_t c[LG_CALIB];
+	for (int i = 0; i < LG_CALIB; i++) {
+		struct timespec ts = { 0, LG_CALIB_NS };
+		uint64_t c0 = thread_cpu_ns();
+		clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+		c[i] = thread_cpu_ns() - c0;
+	}
+	qsort(c, LG_CALIB, sizeof c[0], cmp_u64);
+	return c[LG_CALIB / 2];
+}
+
 static uint64_t realtime_ns(void)
 {
 	struct timespec ts;
@@ -705,6 +738,10 @@ static void *thread_main(void *arg)
 	int deferred = cf->mode == LG_OPEN && !cf->wake_on_reply;
 	uint64_t batch = (uint64_t)cf->batch_us * 1000, early = (uint64_t)cf->early_us * 1000;
 	uint64_t spin = (uint64_t)cf->spin_us * 1000;
+	if (cf->mode == LG_OPEN && cf->spin_auto)
+		spin = sleep_cost_ns();
+	t->res.spin_ns_sum = spin;
+	t->res.spin_threads = 1;
 	uint64_t last_scan = now, woke = 0;
 	for (;;) {
 		enum lg_phase ph = lg_get_phase();

@@ -34,6 +34,7 @@ struct lg_result {
 	uint64_t sends;                        /* sends recorded in late */
 	uint64_t held;                         /* of them, due while --depth were in flight */
 	uint64_t gap_unit_ns;                  /* unit of gap_sent and gap_due (same everywhere) */
+	uint64_t spin_ns_sum, spin_threads;    /* the spin thresholds the threads used */
 	struct hist late;                      /* the generator's lateness, ns (see engine.c) */
 	struct hist srv_lat;                   /* lat less that message's lateness, us */
 	struct hist gap_sent, gap_due;         /* gaps between a thread's sends: as sent, as due */

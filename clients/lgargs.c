@@ -14,7 +14,6 @@
 /* Open-loop pacing defaults, chosen by measurement (docs/open-loop.md). */
 #define LG_DEF_BATCH_US  0
 #define LG_DEF_EARLY_US  0
-#define LG_DEF_SPIN_US   0
 #define LG_DEF_SLACK_NS  1000
 
 const char lg_usage[] =
@@ -37,7 +36,8 @@ const char lg_usage[] =
 "                       is due (fewer wake-ups, sends up to G us late)\n"
 "  --early-us X         open loop: wake X us before a send is due and spin to it\n"
 "  --spin-us T          open loop: spin instead of sleeping when the next send is\n"
-"                       due within T us\n"
+"                       due within T us (default: the CPU time one sleep and\n"
+"                       wake-up costs this thread, measured before the run)\n"
 "  --slack-ns N         open loop: the threads' timer slack (default 1000)\n"
 "  --wake-on-reply      open loop: a reply wakes the thread (default: replies wait\n"
 "                       for the next send's wake-up; their latency is the kernel's\n"
@@ -172,7 +172,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 	c->seed = 1;
 	c->batch_us = LG_DEF_BATCH_US;
 	c->early_us = LG_DEF_EARLY_US;
-	c->spin_us = LG_DEF_SPIN_US;
+	c->spin_auto = 1;
 	c->slack_ns = LG_DEF_SLACK_NS;
 	int churn = 0, depth_set = 0;
 	const char *pace_flag = NULL;   /* an open-loop-only flag, named if there is no --rate */
@@ -331,6 +331,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 				FAIL("--spin-us: '%s' is not a whole number of microseconds from 0 to %d", val,
 				     LG_MAX_PACE_US);
 			c->spin_us = (uint32_t)u;
+			c->spin_auto = 0;
 			pace_flag = "--spin-us";
 		} else if (!strcmp(name, "--slack-ns")) {
 			if (parse_u64(val, 1, 1000000000, &u))

@@ -59,6 +59,7 @@ struct lg_cfg {
 	uint32_t batch_us;            /* --batch-us G: at most one wake-up per G us */
 	uint32_t early_us;            /* --early-us X: wake X us early, spin to the due time */
 	uint32_t spin_us;             /* --spin-us T: spin, not sleep, when due within T us */
+	int spin_auto;                /* no --spin-us: T = a sleep's CPU cost, measured */
 	uint32_t slack_ns;            /* --slack-ns N: the threads' timer slack */
 	int wake_on_reply;            /* --wake-on-reply: replies wake the thread */
 };

@@ -533,8 +533,10 @@ static void print_open_json(int saturated)
 			printf("%s\"%s\"", sep, why_names[i]);
 			sep = ",";
 		}
-	printf("],\"batch_us\":%u,\"early_us\":%u,\"spin_us\":%u,\"slack_ns\":%u,\"wake_on_reply\":%s},",
-	       cfg.batch_us, cfg.early_us, cfg.spin_us, cfg.slack_ns, cfg.wake_on_reply ? "true" : "false");
+	printf("],\"batch_us\":%u,\"early_us\":%u,\"spin_us\":%.3f,\"spin_auto\":%s,\"slack_ns\":%u,"
+	       "\"wake_on_reply\":%s},", cfg.batch_us, cfg.early_us,
+	       res.spin_threads ? (double)res.spin_ns_sum / (double)res.spin_threads / 1e3 : 0.0,
+	       cfg.spin_auto ? "true" : "false", cfg.slack_ns, cfg.wake_on_reply ? "true" : "false");
 	if (cfg.buckets) {
 		char head[64];
 		print_hist_buckets("lateness_hist", "\"unit\":\"ns\",", l);

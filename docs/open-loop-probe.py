@@ -101,6 +101,26 @@ def run_wait_s(pid):
     return total / 1e9 if seen else None
 
 
+def idle_share(seconds):
+    """Share of the machine's CPU time that was idle over `seconds` (/proc/stat)."""
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = read()
+    time.sleep(seconds)
+    t1, i1 = read()
+    return (i1 - i0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def wait_quiet(limit_s):
+    """Wait (at most limit_s) until the machine is 95% idle over 2 s; the wait, in s."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s and idle_share(2.0) < 0.95:
+        time.sleep(3)
+    return time.monotonic() - t0
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -156,9 +176,11 @@ class Probe:
         """One loadgen run against a fresh server: its JSON record plus the
         load average, and (trace) the server's wake-ups from the kernel."""
         a = self.a
+        waited = wait_quiet(a.wait_quiet) if a.wait_quiet else 0.0
         srv = self.server("server" in awake)
         spin = self.spinners(awake, a.warmup + a.duration + 5)
-        rec = {"what": what, "rate": rate, "flags": list(flags), "awake": list(awake), "load1": loadavg()}
+        rec = {"what": what, "rate": rate, "flags": list(flags), "awake": list(awake), "load1": loadavg(),
+               "waited_quiet_s": waited}
         w0 = run_wait_s(srv.pid)
         try:
             cmd = [self.loadgen, "--port", str(srv.port), "--conns", str(a.conns), "--src", a.src,
@@ -439,6 +461,8 @@ def main():
     ap.add_argument("--busy-share", type=float, default=0.005,
                     help="a run whose server or generator waited on a run queue longer than this share "
                          "of the window is busy, left out of the tables (default 0.005)")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                    help="before each run wait (at most S s) for the machine to be 95%% idle over 2 s")
     ap.add_argument("--json", help="append every run's record to this file (JSON lines)")
     a = ap.parse_args()
     if a.repeats < 1 or a.repeats > 50 or a.duration <= 0.5 or a.duration > 60:

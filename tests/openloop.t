@@ -3,9 +3,13 @@
 is known, and a generator whose lateness is known.
 
 The known servers are tests/tools/delay_echo: every reply held a fixed D, or
-the whole server frozen F ms of every P ms. Each is offered 10%, 50% and 90%
-of its capacity, the closed loop's echoes/s against delay_echo without delay
-or freeze at the same connections, measured here just before. Each reported
+the whole server frozen F ms of every P ms. Each spins WORK_US of CPU per
+message (--work-us), so its capacity is its own, not the generator's (on a
+2-CPU machine an echo costs the generator about what it costs the server, so
+at 90% of a capacity the generator set itself, the generator would be the
+limit). Each is offered 10%, 50% and 90% of that capacity, the closed loop's
+echoes/s against delay_echo with the same work and no delay or freeze, at
+the same connections, measured here just before. Each reported
 percentile must be within 5% or one histogram bucket of the analytic value
 (below), and the generator's own lateness must stay small: its p99 under the
 same 5% of the value, so it cannot be what the percentiles measure.
@@ -50,8 +54,8 @@ ends at the kernel's receive timestamp: at 100/s over 10 connections, a
 The machine is shared: a run may be late because of someone else's work.
 A check that misses gets up to three runs. A run during which the server or
 the generator waited on a run queue (runnable, not running: the kernel's
-schedstat) for more than BUSY_SHARE of it measured the other work, not the
-known answer; when every run of a check was such a run, the check is
+schedstat) for more than BUSY_SHARE of it, or whose generator was CPU-bound
+(its verdict says saturated), measured the other work, not the known answer; when every run of a check was such a run, the check is
 skipped, saying so. A miss in a run that waited for nobody is a failure.
 """
 import os
@@ -73,6 +77,7 @@ for p in (LOADGEN, DELAY):
 CONNS = 1000          # enough that 90% of capacity x D is far below one message per connection
 DURATION = 3.0
 WARMUP = 0.5
+WORK_US = 20          # CPU per message in the server: its capacity ~1/WORK_US
 D_US = 8000           # fixed delay
 F_MS, P_MS = 10, 200  # freeze F of every P
 BUSY_SHARE = 0.002    # run-queue wait over this share of the run: someone else's CPU time
@@ -105,6 +110,8 @@ def busy(rec, srv_wait):
         why.append(f"the generator waited {rec['client_wait_s'] * 1e3:.1f} ms for a CPU")
     if srv_wait is not None and srv_wait > limit:
         why.append(f"the server waited {srv_wait * 1e3:.1f} ms for a CPU")
+    if rec and "saturated" in rec.get("send_process", {}).get("reasons", []):
+        why.append("the generator's CPU was saturated")
     return "; ".join(why) or None
 
 
@@ -121,6 +128,10 @@ def loadgen(port, *args, timeout=60):
 
 def delay_server(*args):
     return Server("delay_echo", args=[str(a) for a in args], path=DELAY)
+
+
+def known_server(*args):
+    return delay_server("--work-us", WORK_US, *args)
 
 
 def bucket_us(v):
@@ -163,7 +174,7 @@ def summary(rec):
 # ---- the known server's capacity --------------------------------------------------
 capacity = None
 for _ in range(2):
-    with delay_server() as srv:
+    with known_server() as srv:
         rc, rec, err = loadgen(srv.port, "--conns", CONNS, "--duration", 2, "--warmup", WARMUP)
     if rc == 0 and rec and rec["echoes_per_s"] > 0:
         capacity = rec["echoes_per_s"]
@@ -174,7 +185,7 @@ if not t.ok(capacity, f"closed-loop capacity of delay_echo at {CONNS} connection
 
 def open_run(server_args, rate, *extra, conns=CONNS):
     """(exit code, record, stderr, why busy) of one open-loop run against a fresh delay_echo."""
-    with delay_server(*server_args) as srv:
+    with known_server(*server_args) as srv:
         w0 = run_wait_s(srv.pid)
         rc, rec, err = loadgen(srv.port, "--conns", conns, "--rate", rate, "--duration", DURATION,
                                "--warmup", WARMUP, *extra)

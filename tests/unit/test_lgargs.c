@@ -137,10 +137,12 @@ int main(void)
 	ok(lg_check_fds(&c, 20000, err, sizeof err) == NULL, "--procs 3 makes 50,000 fit");
 	/* open-loop pacing */
 	ok(run("--port 9 --rate 100") == NULL && c.arrivals == PACE_UNIFORM && c.seed == 1 && !c.wake_on_reply &&
-	   c.slack_ns > 0, "open loop: uniform arrivals, seed 1, replies do not wake by default");
+	   c.slack_ns > 0 && c.spin_auto, "open loop: uniform arrivals, seed 1, replies do not wake, the spin "
+	   "threshold measured, by default");
 	ok(run("--port 9 --rate 100 --arrivals poisson --seed 7 --batch-us 50 --early-us 3 --spin-us 5 "
 	       "--slack-ns 2000 --wake-on-reply") == NULL && c.arrivals == PACE_POISSON && c.seed == 7 &&
-	   c.batch_us == 50 && c.early_us == 3 && c.spin_us == 5 && c.slack_ns == 2000 && c.wake_on_reply,
+	   c.batch_us == 50 && c.early_us == 3 && c.spin_us == 5 && !c.spin_auto && c.slack_ns == 2000 &&
+	   c.wake_on_reply,
 	   "every pacing flag");
 	bad("--port 9 --rate 100 --early-us x", "--early-us");
 	bad("--port 9 --rate 100 --arrivals bursty", "--arrivals");
