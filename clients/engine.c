@@ -162,6 +162,7 @@ void lg_result_merge(struct lg_result *d, const struct lg_result *s)
 	d->cpu_wait = d->cpu_wait < 0 || s->cpu_wait < 0 ? -1.0 : d->cpu_wait + s->cpu_wait;
 	d->sends += s->sends;
 	d->spin_ns_sum += s->spin_ns_sum;
+	d->spin_ns += s->spin_ns;
 	d->spin_threads += s->spin_threads;
 	d->held += s->held;
 	if (s->gap_unit_ns > d->gap_unit_ns)
@@ -603,17 +604,19 @@ static int wait_events(struct lg_thread *t, struct epoll_event *evs, uint64_t ti
 	return n < 0 ? 0 : n;   /* EINTR: signals are blocked here, but be safe */
 }
 
-/* Spin on the clock (vDSO: no system call) until `until`. */
-static void spin_until(uint64_t until)
+/* Spin on the clock (vDSO: no system call) until `until`; the ns spun. */
+static uint64_t spin_until(uint64_t until)
 {
-	while (lg_now_ns() < until)
-		;
+	uint64_t t0 = lg_now_ns(), now = t0;
+	while (now < until)
+		now = lg_now_ns();
+	return now - t0;
 }
 
 /* The open loop's sleep until `wake`: when it is more than `spin` away, on
  * a timer (the thread's slack applies) until `early` before it, then
- * spinning the rest (if early); else spinning all the way. */
-static void sleep_until(uint64_t wake, uint64_t early, uint64_t spin)
+ * spinning the rest (if early); else spinning all the way. The ns spun. */
+static uint64_t sleep_until(uint64_t wake, uint64_t early, uint64_t spin)
 {
 	uint64_t now = lg_now_ns();
 	if (wake > now + spin && wake > now + early) {
@@ -621,9 +624,9 @@ static void sleep_until(uint64_t wake, uint64_t early, uint64_t spin)
 		struct timespec ts = { (time_t)(at / 1000000000ull), (long)(at % 1000000000ull) };
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);   /* EINTR: signals blocked */
 		if (!early)
-			return;
+			return 0;
 	}
-	spin_until(wake);
+	return spin_until(wake);
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -757,14 +760,17 @@ static void *thread_main(void *arg)
 		if (cf->mode == LG_OPEN && wake < woke + batch)
 			wake = woke + batch;   /* --batch-us: at most one wake-up per G */
 		int n = 0;
+		uint64_t spun = 0;
 		if (deferred) {
-			sleep_until(wake, early, spin);
+			spun = sleep_until(wake, early, spin);
 		} else {
 			uint64_t until = wake <= now + spin ? now : wake > early ? wake - early : 0;
 			n = wait_events(t, evs, until > now ? until - now : 0);
 			if (!n && (early || until == now))
-				spin_until(wake);
+				spun = spin_until(wake);
 		}
+		if (rec)
+			t->res.spin_ns += spun;
 		now = woke = lg_now_ns();
 		if (cf->mode == LG_OPEN)
 			t->rt_off = realtime_ns() - now;   /* for the receive timestamps */

@@ -35,6 +35,7 @@ struct lg_result {
 	uint64_t held;                         /* of them, due while --depth were in flight */
 	uint64_t gap_unit_ns;                  /* unit of gap_sent and gap_due (same everywhere) */
 	uint64_t spin_ns_sum, spin_threads;    /* the spin thresholds the threads used */
+	uint64_t spin_ns;                      /* time spent spinning to a send (measured window) */
 	struct hist late;                      /* the generator's lateness, ns (see engine.c) */
 	struct hist srv_lat;                   /* lat less that message's lateness, us */
 	struct hist gap_sent, gap_due;         /* gaps between a thread's sends: as sent, as due */
@@ -52,7 +53,8 @@ struct lg_result {
  *   late       the generator's own lateness makes more than
  *              LG_SHARE_LIMIT of the latency p50 or p99 (1 - p of latency
  *              less lateness / p of latency); or
- *   saturated  the generator's CPU was 90% busy or more (loadgen.c).
+ *   saturated  the generator's CPU was 90% busy or more, not counting the
+ *              time it chose to spin to a send (loadgen.c).
  * Fewer than LG_VERDICT_MIN measured sends: no verdict ("unknown"). */
 #define LG_W1_LIMIT      0.25
 #define LG_SHARE_LIMIT   0.10
