@@ -171,7 +171,7 @@ class Probe:
         return [launch.Child([sys.executable, "-c", SPINNER, f"{seconds:g}"], cpus={self.a.client_cpu})
                 for w in which if w == "client"]
 
-    def run(self, what, rate=None, flags=(), awake=(), trace=False):
+    def run(self, what, rate=None, flags=(), awake=(), trace=False, closed_cpu=None):
         """One loadgen run against a fresh server: its JSON record plus the
         load average, and (trace) the server's wake-ups from the kernel."""
         a = self.a
@@ -179,7 +179,7 @@ class Probe:
         srv = self.server("server" in awake)
         spin = self.spinners(awake, a.warmup + a.duration + 5)
         rec = {"what": what, "rate": rate, "flags": list(flags), "awake": list(awake), "load1": loadavg(),
-               "waited_quiet_s": waited}
+               "waited_quiet_s": waited, "closed_cpu": closed_cpu}
         w0 = run_wait_s(srv.pid)
         try:
             cmd = [self.loadgen, "--port", str(srv.port), "--conns", str(a.conns), "--src", a.src,
@@ -268,8 +268,7 @@ class Probe:
                 continue
             rows.setdefault("closed", []).append(rec)
             for share in random.sample(SHARES, len(SHARES)):
-                o = self.run(f"open {share}%", rate=int(cap * share / 100))
-                o["closed_cpu"] = cpu
+                o = self.run(f"open {share}%", rate=int(cap * share / 100), closed_cpu=cpu)
                 rows.setdefault(share, []).append(o)
         table_cost(rows)
 
@@ -283,8 +282,7 @@ class Probe:
                 continue
             runs = [(share, name, flags) for share in (10, 50) for name, flags in PACINGS]
             for share, name, flags in random.sample(runs, len(runs)):
-                o = self.run(f"{name} {share}%", rate=int(cap * share / 100), flags=flags)
-                o["closed_cpu"] = cpu
+                o = self.run(f"{name} {share}%", rate=int(cap * share / 100), flags=flags, closed_cpu=cpu)
                 rows.setdefault((share, name), []).append(o)
         table_pacing(rows)
 
@@ -445,6 +443,27 @@ def table_where(rows):
             print(f"      sched tracepoints: {e}")
 
 
+def rows_from(probe, path):
+    """The probe's rows from the records it kept (--json): the tables again, from the data."""
+    rows, closed_cpu = {}, None
+    with open(path) as f:
+        for ln in f:
+            rec = json.loads(ln)
+            what = rec.get("what", "")
+            if what == "closed":     # a round starts: its runs compare with this closed loop
+                closed_cpu = cfield(rec, "client_cpu_us_per_echo") if rec.get("clean") else None
+                if probe == "cost" and rec.get("clean"):
+                    rows.setdefault("closed", []).append(rec)
+                continue
+            if closed_cpu is None:
+                continue             # the round's closed loop was busy: the round is dropped
+            rec.setdefault("closed_cpu", closed_cpu)
+            name, _, share = what.rpartition(" ")
+            share = int(share.rstrip("%"))
+            rows.setdefault(share if probe == "cost" else (share, name), []).append(rec)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -463,9 +482,16 @@ def main():
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
                     help="before each run wait (at most S s) for the machine to be 95%% idle over 2 s")
     ap.add_argument("--json", help="append every run's record to this file (JSON lines)")
+    ap.add_argument("--from", dest="from_", metavar="FILE",
+                    help="run nothing: print the probe's table from the records in FILE (--json's)")
     a = ap.parse_args()
     if a.repeats < 1 or a.repeats > 50 or a.duration <= 0.5 or a.duration > 60:
         ap.error("--repeats from 1 to 50, --duration from 0.5 to 60 s")
+    if a.from_:
+        if a.probe == "where":
+            ap.error("--from reads the cost and pacing probes' records; 'where' keeps traces, run it again")
+        {"cost": table_cost, "pacing": table_pacing}[a.probe](rows_from(a.probe, a.from_))
+        return
     launch.install_cleanup(exit_on_signal=True)
     p = Probe(a)
     print(f"{a.probe}: echo_{a.model} on CPU {a.server_cpu}, loadgen on CPU {a.client_cpu}, {a.conns} conns, "
