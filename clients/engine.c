@@ -9,13 +9,30 @@
  * Modes:
  *   closed  each active connection keeps --depth messages in flight; the
  *           latency of a message runs from its send() to its last byte.
- *   open    sends are due on the fixed schedule of pace.h; the latency runs
- *           from when the message was DUE (wrk2: coordinated omission
- *           corrected), so a stalled server shows in the tail. A connection
- *           that is behind owes messages (a counter: due times are recomputed
- *           from the schedule, so the queue costs no memory) and sends them as
- *           soon as it may, never with more than --depth in flight; past
- *           LG_OWED_MAX owed the oldest are dropped and counted (open_missed).
+ *   open    sends are due on the schedule of pace.h (uniform or Poisson); the
+ *           latency runs from when the message was DUE (wrk2: coordinated
+ *           omission corrected) to the kernel's receive timestamp of its
+ *           reply (SO_TIMESTAMPNS), so a stalled server shows in the tail and
+ *           the generator's own delay in reading the reply does not. A
+ *           connection that is behind owes messages (a counter: due times are
+ *           recomputed from the schedule, so the queue costs no memory) and
+ *           sends them as soon as it may, never with more than --depth in
+ *           flight; past LG_OWED_MAX owed the oldest are dropped and counted
+ *           (open_missed).
+ *           The thread sleeps on a timer until the next send is due (at most
+ *           one wake-up per --batch-us, waking --early-us early and spinning;
+ *           when the next send is due within --spin-us it spins instead),
+ *           then collects every reply that came meanwhile without blocking
+ *           (epoll_wait, timeout 0), and sends everything due. Replies do not
+ *           wake it (nobody waits on the epoll set, so the server's send wakes
+ *           nobody), unless --wake-on-reply.
+ *           Lateness: for each send, the time the generator sent it (clock
+ *           read just before send()) minus when it became sendable: its due
+ *           time, or, when --depth messages were in flight then ("held"), the
+ *           receive timestamp of the reply that freed the slot. The first part
+ *           of a held message's wait is the server's; lateness is the
+ *           generator's own. Both gaps between consecutive sends (as sent and
+ *           as due) are kept per thread, for the send-process test.
  *   churn   each slot connects, sends one message, reads it back, closes and
  *           starts again.
  */
@@ -41,6 +58,7 @@
 #define LG_SCAN_NS     100000000  /* timeouts checked every 100 ms */
 #define LG_WAKE_NS     20000000   /* loop wakes at least every 20 ms (phase changes) */
 #define LG_RETRY_NS    10000000   /* churn: wait 10 ms after a failed connect */
+#define LG_ROUNDS      64         /* non-blocking collects per wake (64 x 512 events) */
 
 enum { ST_NEW, ST_CONNECTING, ST_UP, ST_DEAD, ST_RETRY };
 
@@ -51,7 +69,9 @@ struct lg_conn {
 	uint8_t state, active, out_armed, was_up;
 	uint32_t head;         /* ring index of the oldest message in flight */
 	uint32_t inflight;     /* messages queued and not fully echoed */
-	uint64_t k_send, k_due;  /* schedule: next message to send, messages due */
+	struct pace_slot snd;  /* schedule: next message to send (snd.k) and its due time */
+	uint64_t k_due;        /* schedule: messages due */
+	uint64_t free_at;      /* ns: when a reply last freed a --depth slot */
 	uint64_t sent_off, target_off, recv_off;   /* stream offsets, bytes */
 	uint64_t wait_since;   /* ns: connect start, or last progress while waiting */
 	uint64_t echoes;       /* measured echoes (fairness) */
@@ -59,6 +79,7 @@ struct lg_conn {
 	uint8_t finished;      /* --count: all sent and echoed, or lost */
 	uint64_t bad_msg;      /* 1 + last message counted as a verify error */
 	uint64_t *ring;        /* depth send times (closed) or due times (open) */
+	uint32_t *ring_late;   /* depth lateness (ns) of those messages, open loop */
 };
 
 static int lg_phase_v;
@@ -103,6 +124,10 @@ void lg_result_init(struct lg_result *r)
 {
 	memset(r, 0, sizeof *r);
 	r->fair_min = UINT64_MAX;
+	hist_init(&r->late);
+	hist_init(&r->srv_lat);
+	hist_init(&r->gap_sent);
+	hist_init(&r->gap_due);
 	hist_init(&r->lat);
 	hist_init(&r->conn_lat);
 	hist_init(&r->light_lat);
@@ -134,10 +159,49 @@ void lg_result_merge(struct lg_result *d, const struct lg_result *s)
 	d->fair_sumsq += s->fair_sumsq;
 	d->cpu_user += s->cpu_user;
 	d->cpu_sys += s->cpu_sys;
+	d->cpu_wait = d->cpu_wait < 0 || s->cpu_wait < 0 ? -1.0 : d->cpu_wait + s->cpu_wait;
+	d->sends += s->sends;
+	d->spin_ns_sum += s->spin_ns_sum;
+	d->spin_ns += s->spin_ns;
+	d->spin_threads += s->spin_threads;
+	d->held += s->held;
+	if (s->gap_unit_ns > d->gap_unit_ns)
+		d->gap_unit_ns = s->gap_unit_ns;   /* the same in every thread: from cfg */
+	hist_merge(&d->late, &s->late);
+	hist_merge(&d->srv_lat, &s->srv_lat);
+	hist_merge(&d->gap_sent, &s->gap_sent);
+	hist_merge(&d->gap_due, &s->gap_due);
 	hist_merge(&d->lat, &s->lat);
 	hist_merge(&d->conn_lat, &s->conn_lat);
 	hist_merge(&d->light_lat, &s->light_lat);
 	hist_merge(&d->heavy_lat, &s->heavy_lat);
+}
+
+/* 1 - (latency less lateness) / latency at percentile q: the generator's
+ * share of that percentile. */
+static double late_share(const struct lg_result *r, double q)
+{
+	uint64_t all = hist_percentile(&r->lat, q), srv = hist_percentile(&r->srv_lat, q);
+	return all && srv < all ? 1.0 - (double)srv / (double)all : 0.0;
+}
+
+void lg_result_verdict(const struct lg_result *r, int saturated, struct lg_verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	v->w1_gaps = hist_w1(&r->gap_sent, &r->gap_due);
+	double mean = hist_mean(&r->gap_due);
+	v->gap_us = mean * (double)r->gap_unit_ns / 1000.0;
+	if (v->w1_gaps >= 0)
+		v->w1_gaps = mean > 0 ? v->w1_gaps / mean : 0.0;
+	v->share_p50 = late_share(r, 50);
+	v->share_p99 = late_share(r, 99);
+	v->known = r->sends >= LG_VERDICT_MIN;
+	if (v->w1_gaps > LG_W1_LIMIT)
+		v->why |= LG_WHY_ARRIVALS;
+	if (v->share_p50 > LG_SHARE_LIMIT || v->share_p99 > LG_SHARE_LIMIT)
+		v->why |= LG_WHY_LATE;
+	if (saturated)
+		v->why |= LG_WHY_SATURATED;
 }
 
 double lg_result_jain(const struct lg_result *r)
@@ -217,10 +281,13 @@ static void connect_failed(struct lg_thread *t, struct lg_conn *c, int err, uint
 	conn_finished(t, c);
 }
 
-static void queue_msg(struct lg_thread *t, struct lg_conn *c, uint64_t ts, uint64_t now)
+static void queue_msg(struct lg_thread *t, struct lg_conn *c, uint64_t ts, uint64_t now, uint64_t late)
 {
 	uint32_t depth = t->cfg->depth, i = c->head + c->inflight;
-	c->ring[i >= depth ? i - depth : i] = ts;
+	if (i >= depth)
+		i -= depth;
+	c->ring[i] = ts;
+	c->ring_late[i] = late > UINT32_MAX ? UINT32_MAX : (uint32_t)late;
 	if (c->inflight++ == 0)
 		c->wait_since = now;
 	c->nsent++;
@@ -261,13 +328,40 @@ static int flush_send(struct lg_thread *t, struct lg_conn *c)
 	return 0;
 }
 
-/* Open loop / idle pings: send what is owed, up to --depth in flight. */
-static void send_owed(struct lg_thread *t, struct lg_conn *c, const struct pace *p, uint64_t now)
+/* Open loop / idle pings: send what is owed, up to --depth in flight, and
+ * (rec, an active connection) record each send's lateness and, for a send
+ * that was not held, the gap since the thread's previous such send as sent
+ * and as due: a held send goes when the server lets it, so the test of the
+ * generator's send process leaves it out. */
+static void send_owed(struct lg_thread *t, struct lg_conn *c, const struct pace *p, int rec)
 {
 	uint32_t depth = t->cfg->depth;
-	while (c->k_send < c->k_due && c->inflight < depth && may_send(t, c)) {
-		queue_msg(t, c, pace_slot_time(p, c->slot, c->k_send), now);
-		c->k_send++;
+	if (c->snd.k >= c->k_due || c->inflight >= depth || !may_send(t, c))
+		return;
+	uint64_t now = lg_now_ns();   /* the flush_send() that follows sends them now */
+	rec &= c->active;
+	while (c->snd.k < c->k_due && c->inflight < depth && may_send(t, c)) {
+		uint64_t due = c->snd.due;
+		uint64_t ready = due > c->free_at ? due : c->free_at;   /* held: from the freeing reply */
+		uint64_t late = now > ready ? now - ready : 0;
+		queue_msg(t, c, due, now, late);
+		if (rec) {
+			struct lg_result *r = &t->res;
+			hist_record(&r->late, late);
+			r->sends++;
+			if (ready > due) {
+				r->held++;
+			} else {
+				if (t->last_send) {
+					hist_record(&r->gap_sent, (now - t->last_send) / r->gap_unit_ns);
+					hist_record(&r->gap_due, (due > t->last_due ? due - t->last_due : 0) /
+						    r->gap_unit_ns);
+				}
+				t->last_send = now;
+				t->last_due = due;
+			}
+		}
+		pace_slot_step(p, c->slot, &c->snd);
 	}
 }
 
@@ -280,13 +374,15 @@ static void on_connected(struct lg_thread *t, struct lg_conn *c, uint64_t now, i
 	c->state = ST_UP;
 	c->was_up = 1;
 	t->res.connected++;
+	if (t->cfg->mode == LG_OPEN)   /* the kernel stamps each reply's arrival */
+		setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
 	ep_ctl(t, EPOLL_CTL_MOD, c, EPOLLIN);
 	if (t->cfg->mode == LG_CHURN) {
 		if (rec)
 			hist_record(&t->res.conn_lat, (now - c->wait_since) / 1000);
 		c->sent_off = c->target_off = c->recv_off = 0;
 		c->head = 0;
-		queue_msg(t, c, now, now);
+		queue_msg(t, c, now, now, 0);
 		flush_send(t, c);
 	}
 }
@@ -344,10 +440,41 @@ static void count_bad(struct lg_thread *t, struct lg_conn *c, const uint8_t *buf
 		}
 }
 
+/* recv(); in the open loop recvmsg(), which also gives the kernel's receive
+ * timestamp of the last segment read (CLOCK_REALTIME, moved to the
+ * monotonic clock by the offset read at this wake-up) in *at; else, or
+ * without a timestamp, *at stays the caller's now. */
+static ssize_t recv_stamped(struct lg_thread *t, int fd, uint64_t *at)
+{
+	if (t->cfg->mode != LG_OPEN)
+		return recv(fd, t->rbuf, LG_BUF, MSG_DONTWAIT);
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = t->rbuf, .iov_len = LG_BUF };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof ctl.buf };
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+	if (n <= 0)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		struct timespec ts;
+		memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+		uint64_t rt = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		if (rt > t->rt_off && rt - t->rt_off < *at)
+			*at = rt - t->rt_off;   /* never after now: a step of the wall clock cannot */
+	}
+	return n;
+}
+
 static void on_readable(struct lg_thread *t, struct lg_conn *c, uint64_t now, int rec)
 {
 	const struct lg_cfg *cf = t->cfg;
-	ssize_t n = recv(c->fd, t->rbuf, LG_BUF, MSG_DONTWAIT);
+	uint64_t at = now;   /* when the bytes arrived (open loop: the kernel's stamp) */
+	ssize_t n = recv_stamped(t, c->fd, &at);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
@@ -368,15 +495,19 @@ static void on_readable(struct lg_thread *t, struct lg_conn *c, uint64_t now, in
 	if (rec && c->active)
 		t->res.bytes += got;
 	uint32_t depth = cf->depth;
+	if (done && c->inflight >= depth)
+		c->free_at = at;   /* a held message may go from here on */
 	for (uint64_t i = 0; i < done; i++) {
-		uint64_t ts = c->ring[c->head];
+		uint64_t ts = c->ring[c->head], late = c->ring_late[c->head];
 		c->head = c->head + 1 == depth ? 0 : c->head + 1;
 		c->inflight--;
 		if (!rec)
 			continue;
 		if (c->active) {
-			uint64_t us = now > ts ? (now - ts) / 1000 : 0;
+			uint64_t us = at > ts ? (at - ts) / 1000 : 0;
 			hist_record(&t->res.lat, us);
+			if (cf->mode == LG_OPEN)
+				hist_record(&t->res.srv_lat, at > ts + late ? (at - ts - late) / 1000 : 0);
 			if (cf->work_every) {      /* the server's rule, on the same bytes */
 				unsigned key = payload_work_key(c->id, (first + i) * cf->size, cf->size);
 				hist_record(key % cf->work_every ? &t->res.light_lat : &t->res.heavy_lat, us);
@@ -399,9 +530,9 @@ static void on_readable(struct lg_thread *t, struct lg_conn *c, uint64_t now, in
 	}
 	if (c->active && cf->mode == LG_CLOSED) {
 		for (uint64_t i = 0; i < done && may_send(t, c); i++)
-			queue_msg(t, c, now, now);
+			queue_msg(t, c, now, now, 0);
 	} else {
-		send_owed(t, c, c->active ? &t->pace_act : &t->pace_idle, now);
+		send_owed(t, c, c->active ? &t->pace_act : &t->pace_idle, rec);
 	}
 	flush_send(t, c);
 }
@@ -424,18 +555,18 @@ static void dispatch(struct lg_thread *t, struct epoll_event *ev, uint64_t now, 
 }
 
 /* Everything due on one schedule by now: owe it, send it. */
-static void pump(struct lg_thread *t, struct pace_cursor *cur, struct lg_conn **map, uint64_t now)
+static void pump(struct lg_thread *t, struct pace_cursor *cur, struct lg_conn **map, uint64_t now, int rec)
 {
 	while (cur->nslots && pace_cursor_time(cur) <= now) {
-		struct lg_conn *c = map[cur->j];
+		struct lg_conn *c = map[pace_cursor_index(cur)];
 		if (c->state == ST_UP) {
 			c->k_due++;
-			if (c->k_due - c->k_send > LG_OWED_MAX) {
-				c->k_send++;
+			if (c->k_due - c->snd.k > LG_OWED_MAX) {
+				pace_slot_step(cur->p, c->slot, &c->snd);   /* the oldest owed: dropped */
 				t->res.open_missed++;
 			}
 			if (c->inflight < t->cfg->depth) {
-				send_owed(t, c, cur->p, now);
+				send_owed(t, c, cur->p, rec);
 				flush_send(t, c);
 			}
 		}
@@ -449,6 +580,8 @@ static void scan_timeouts(struct lg_thread *t, uint64_t now)
 	uint64_t cto = (uint64_t)(cf->connect_timeout_s * 1e9), to = (uint64_t)(cf->timeout_s * 1e9);
 	for (uint32_t i = 0; i < t->count; i++) {
 		struct lg_conn *c = &t->conns[i];
+		if (c->wait_since > now)
+			continue;   /* stamped by a send after this scan's clock reading */
 		if (c->state == ST_CONNECTING && now - c->wait_since > cto) {
 			connect_failed(t, c, 0, now);
 		} else if (c->state == ST_UP && c->inflight && now - c->wait_since > to) {
@@ -469,6 +602,69 @@ static int wait_events(struct lg_thread *t, struct epoll_event *evs, uint64_t ti
 	struct timespec ts = { (time_t)(timeout_ns / 1000000000ull), (long)(timeout_ns % 1000000000ull) };
 	int n = epoll_pwait2(t->epfd, evs, LG_EVENTS, &ts, NULL);
 	return n < 0 ? 0 : n;   /* EINTR: signals are blocked here, but be safe */
+}
+
+/* Spin on the clock (vDSO: no system call) until `until`; the ns spun. */
+static uint64_t spin_until(uint64_t until)
+{
+	uint64_t t0 = lg_now_ns(), now = t0;
+	while (now < until)
+		now = lg_now_ns();
+	return now - t0;
+}
+
+/* The open loop's sleep until `wake`: when it is more than `spin` away, on
+ * a timer (the thread's slack applies) until `early` before it, then
+ * spinning the rest (if early); else spinning all the way. The ns spun. */
+static uint64_t sleep_until(uint64_t wake, uint64_t early, uint64_t spin)
+{
+	uint64_t now = lg_now_ns();
+	if (wake > now + spin && wake > now + early) {
+		uint64_t at = wake - early;
+		struct timespec ts = { (time_t)(at / 1000000000ull), (long)(at % 1000000000ull) };
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);   /* EINTR: signals blocked */
+		if (!early)
+			return 0;
+	}
+	return spin_until(wake);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The CPU time one sleep and wake-up costs this thread (the median of
+ * LG_CALIB sleeps of LG_CALIB_NS): when the next send is due sooner than
+ * that, spinning to it costs less CPU than sleeping, and is on time. */
+#define LG_CALIB     15
+#define LG_CALIB_NS  50000
+static uint64_t sleep_cost_ns(void)
+{
+	uint64_t c[LG_CALIB];
+	for (int i = 0; i < LG_CALIB; i++) {
+		struct timespec ts = { 0, LG_CALIB_NS };
+		uint64_t c0 = thread_cpu_ns();
+		clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+		c[i] = thread_cpu_ns() - c0;
+	}
+	qsort(c, LG_CALIB, sizeof c[0], cmp_u64);
+	return c[LG_CALIB / 2];
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void connect_phase(struct lg_thread *t, struct epoll_event *evs)
@@ -502,7 +698,7 @@ static void *thread_main(void *arg)
 	struct lg_thread *t = arg;
 	const struct lg_cfg *cf = t->cfg;
 	struct epoll_event evs[LG_EVENTS];
-	prctl(PR_SET_TIMERSLACK, 1000UL);   /* 1 us, not the default 50 us: open-loop timing */
+	prctl(PR_SET_TIMERSLACK, (unsigned long)cf->slack_ns);   /* default 1 us, not 50 us: open-loop timing */
 
 	if (cf->mode != LG_CHURN)
 		connect_phase(t, evs);
@@ -516,19 +712,23 @@ static void *thread_main(void *arg)
 
 	uint64_t t0 = __atomic_load_n(&lg_t0, __ATOMIC_RELAXED), now = lg_now_ns();
 	t->pace_act = (struct pace){ .t0 = t0, .num = 1000000000ull, .den = cf->rate ? cf->rate : 1,
-				     .total = cf->active ? cf->active : 1 };
+				     .total = cf->active ? cf->active : 1, .kind = cf->arrivals, .seed = cf->seed };
 	uint32_t idle_total = cf->conns - cf->active;
 	t->pace_idle = (struct pace){ .t0 = t0, .num = (uint64_t)(cf->idle_ping_s * 1e9),
 				      .den = idle_total ? idle_total : 1, .total = idle_total ? idle_total : 1 };
-	struct pace_cursor ca = { &t->pace_act, t->act_slots, cf->mode == LG_OPEN ? t->nact : 0, 0, 0 };
-	struct pace_cursor ci = { &t->pace_idle, t->idle_slots, cf->idle_ping_s > 0 ? t->nidle : 0, 0, 0 };
+	/* gaps in units of a thousandth of the mean gap 1/R: exact to 0.1% of it */
+	t->res.gap_unit_ns = cf->rate && cf->rate < 1000000 ? 1000000 / cf->rate : 1;
+	struct pace_cursor ca, ci;
+	pace_cursor_start(&ca, &t->pace_act, t->act_slots, cf->mode == LG_OPEN ? t->nact : 0, t->heap_act);
+	pace_cursor_start(&ci, &t->pace_idle, t->idle_slots, cf->idle_ping_s > 0 ? t->nidle : 0, NULL);
 	for (uint32_t i = 0; i < t->count; i++) {
 		struct lg_conn *c = &t->conns[i];
+		pace_slot_start(c->active ? &t->pace_act : &t->pace_idle, c->slot, &c->snd);
 		if (cf->mode == LG_CHURN)
 			start_connect(t, c, now);
 		else if (cf->mode == LG_CLOSED && c->active && c->state == ST_UP) {
 			for (uint32_t d = 0; d < cf->depth && may_send(t, c); d++)
-				queue_msg(t, c, now, now);
+				queue_msg(t, c, now, now, 0);
 			flush_send(t, c);
 		}
 		if (c->active && c->state != ST_UP)
@@ -537,7 +737,15 @@ static void *thread_main(void *arg)
 	if (cf->count && t->left == 0)
 		signal_done(t);            /* no active connection here at all */
 
-	uint64_t last_scan = now;
+	/* the open loop sleeps on a timer and collects replies at each wake-up */
+	int deferred = cf->mode == LG_OPEN && !cf->wake_on_reply;
+	uint64_t batch = (uint64_t)cf->batch_us * 1000, early = (uint64_t)cf->early_us * 1000;
+	uint64_t spin = (uint64_t)cf->spin_us * 1000;
+	if (cf->mode == LG_OPEN && cf->spin_auto)
+		spin = sleep_cost_ns();
+	t->res.spin_ns_sum = spin;
+	t->res.spin_threads = 1;
+	uint64_t last_scan = now, woke = 0;
 	for (;;) {
 		enum lg_phase ph = lg_get_phase();
 		if (ph == LG_PH_STOP)
@@ -549,12 +757,35 @@ static void *thread_main(void *arg)
 			wake = pace_cursor_time(&ca);
 		if (ci.nslots && pace_cursor_time(&ci) < wake)
 			wake = pace_cursor_time(&ci);
-		int n = wait_events(t, evs, wake > now ? wake - now : 0);
-		for (int i = 0; i < n; i++)
-			dispatch(t, &evs[i], lg_now_ns(), rec);
+		if (cf->mode == LG_OPEN && wake < woke + batch)
+			wake = woke + batch;   /* --batch-us: at most one wake-up per G */
+		int n = 0;
+		uint64_t spun = 0;
+		if (deferred) {
+			spun = sleep_until(wake, early, spin);
+		} else {
+			uint64_t until = wake <= now + spin ? now : wake > early ? wake - early : 0;
+			n = wait_events(t, evs, until > now ? until - now : 0);
+			if (!n && (early || until == now))
+				spun = spin_until(wake);
+		}
+		if (rec)
+			t->res.spin_ns += spun;
+		now = woke = lg_now_ns();
+		if (cf->mode == LG_OPEN)
+			t->rt_off = realtime_ns() - now;   /* for the receive timestamps */
+		for (int round = 0; deferred && round < LG_ROUNDS; round++) {
+			n = wait_events(t, evs, 0);   /* what came while we slept, without blocking */
+			for (int i = 0; i < n; i++)
+				dispatch(t, &evs[i], now, rec);
+			if (n < LG_EVENTS)
+				break;
+		}
+		for (int i = 0; !deferred && i < n; i++)
+			dispatch(t, &evs[i], now, rec);
 		now = lg_now_ns();
-		pump(t, &ca, t->act_conns, now);
-		pump(t, &ci, t->idle_conns, now);
+		pump(t, &ca, t->act_conns, now, rec);
+		pump(t, &ci, t->idle_conns, now, rec);
 		if (now - last_scan > LG_SCAN_NS) {
 			scan_timeouts(t, now);
 			last_scan = now;
@@ -612,14 +843,16 @@ static int thread_setup(struct lg_thread *t, const struct lg_cfg *c, uint32_t fi
 	t->res.conns = count;
 	t->conns = calloc(count, sizeof *t->conns);
 	t->ring = calloc((size_t)count * c->depth, sizeof *t->ring);
+	t->ring_late = calloc((size_t)count * c->depth, sizeof *t->ring_late);
+	t->heap_act = calloc(count, sizeof *t->heap_act);
 	t->act_conns = calloc(count, sizeof(struct lg_conn *));
 	t->idle_conns = calloc(count, sizeof(struct lg_conn *));
 	t->act_slots = calloc(count, sizeof *t->act_slots);
 	t->idle_slots = calloc(count, sizeof *t->idle_slots);
 	t->sbuf = malloc(LG_BUF);
 	t->rbuf = malloc(LG_BUF);
-	if (!t->conns || !t->ring || !t->act_conns || !t->idle_conns || !t->act_slots ||
-	    !t->idle_slots || !t->sbuf || !t->rbuf)
+	if (!t->conns || !t->ring || !t->ring_late || !t->heap_act || !t->act_conns || !t->idle_conns ||
+	    !t->act_slots || !t->idle_slots || !t->sbuf || !t->rbuf)
 		return -1;
 	if ((t->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		return -1;
@@ -629,6 +862,7 @@ static int thread_setup(struct lg_thread *t, const struct lg_cfg *c, uint32_t fi
 		k->fd = -1;
 		k->id = first + i;
 		k->ring = t->ring + (size_t)i * c->depth;
+		k->ring_late = t->ring_late + (size_t)i * c->depth;
 		k->active = c->mode == LG_CHURN || lg_is_active(c, k->id);
 		k->slot = lg_slot(c, k->id);
 		if (k->active) {
@@ -712,6 +946,8 @@ void lg_proc_finish(struct lg_proc *p, struct lg_result *r)
 		close(t->epfd);
 		free(t->conns);
 		free(t->ring);
+		free(t->ring_late);
+		free(t->heap_act);
 		free(t->act_conns);
 		free(t->idle_conns);
 		free(t->act_slots);

@@ -29,10 +29,45 @@ struct lg_result {
 	uint64_t fair_n, fair_min, fair_max;   /* per active connection echoes */
 	double fair_sum, fair_sumsq;
 	double cpu_user, cpu_sys;              /* seconds, measured window */
+	double cpu_wait;                       /* seconds runnable but not running (-1: unknown) */
+	/* open loop: each measured send of an active connection */
+	uint64_t sends;                        /* sends recorded in late */
+	uint64_t held;                         /* of them, due while --depth were in flight */
+	uint64_t gap_unit_ns;                  /* unit of gap_sent and gap_due (same everywhere) */
+	uint64_t spin_ns_sum, spin_threads;    /* the spin thresholds the threads used */
+	uint64_t spin_ns;                      /* time spent spinning to a send (measured window) */
+	struct hist late;                      /* the generator's lateness, ns (see engine.c) */
+	struct hist srv_lat;                   /* lat less that message's lateness, us */
+	struct hist gap_sent, gap_due;         /* gaps between a thread's sends: as sent, as due */
 	struct hist lat;                       /* echo latency, us */
 	struct hist conn_lat;                  /* churn connect latency, us */
 	struct hist light_lat, heavy_lat;      /* --work-every: lat split by work key */
 };
+
+/* The open loop's send-process test (docs/open-loop.md): a run is the
+ * generator's, not the server's, when
+ *   arrivals   the gaps between its sends as sent differ from the gaps as
+ *              due (both per thread, held sends left out) by more than
+ *              LG_W1_LIMIT mean gaps (Wasserstein-1 distance / mean gap
+ *              due: how far, on average, each gap was moved); or
+ *   late       the generator's own lateness makes more than
+ *              LG_SHARE_LIMIT of the latency p50 or p99 (1 - p of latency
+ *              less lateness / p of latency); or
+ *   saturated  the generator's CPU was 90% busy or more, not counting the
+ *              time it chose to spin to a send (loadgen.c).
+ * Fewer than LG_VERDICT_MIN measured sends: no verdict ("unknown"). */
+#define LG_W1_LIMIT      0.25
+#define LG_SHARE_LIMIT   0.10
+#define LG_VERDICT_MIN   100
+enum { LG_WHY_ARRIVALS = 1, LG_WHY_LATE = 2, LG_WHY_SATURATED = 4 };
+struct lg_verdict {
+	double gap_us;             /* mean gap between a thread's sends, as due */
+	double w1_gaps;            /* -1 without gaps */
+	double share_p50, share_p99;
+	int known;                 /* enough sends for a verdict */
+	int why;                   /* LG_WHY_* bits; 0 = ok */
+};
+void lg_result_verdict(const struct lg_result *r, int saturated, struct lg_verdict *v);
 
 void lg_result_init(struct lg_result *r);
 void lg_result_merge(struct lg_result *dst, const struct lg_result *src);
@@ -49,6 +84,10 @@ struct lg_thread {
 	uint32_t connect_cap;           /* connects in flight at most */
 	struct lg_conn *conns;
 	uint64_t *ring;                 /* count x depth send times */
+	uint32_t *ring_late;            /* count x depth lateness (ns), open loop */
+	struct pace_heap_ent *heap_act; /* Poisson walk over the active slots */
+	uint64_t last_send, last_due;   /* open loop: previous send (ns), previous due time */
+	uint64_t rt_off;                /* CLOCK_REALTIME - CLOCK_MONOTONIC (ns), per wake */
 	struct lg_conn **act_conns, **idle_conns;
 	uint32_t *act_slots, *idle_slots;
 	uint32_t nact, nidle;

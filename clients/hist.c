@@ -96,6 +96,25 @@ double hist_stddev(const struct hist *h)
 	return sqrt(acc / (double)h->total);
 }
 
+double hist_w1(const struct hist *a, const struct hist *b)
+{
+	if (!a->total || !b->total)
+		return -1.0;
+	/* F_a and F_b are step functions that jump at the buckets' lowest
+	 * values; between two such values their difference is constant */
+	uint64_t ca = 0, cb = 0;
+	double sum = 0.0, na = (double)a->total, nb = (double)b->total;
+	for (unsigned i = 0; i + 1 < HIST_LEN; i++) {
+		ca += a->counts[i];
+		cb += b->counts[i];
+		if (ca == a->total && cb == b->total)
+			break;
+		double d = (double)ca / na - (double)cb / nb;
+		sum += fabs(d) * (double)(hist_value_at(i + 1) - hist_value_at(i));
+	}
+	return sum;
+}
+
 int hist_write_hgrm(const struct hist *h, FILE *f, double scale)
 {
 	/* HdrHistogram's outputPercentileDistribution with 5 ticks per half

@@ -1,7 +1,8 @@
 /*
  * hist.h - a log-linear latency histogram with HdrHistogram's layout.
  *
- * 3 significant digits, values 1 us .. 60 s: 2048 sub-buckets per power of
+ * 3 significant digits, values 1 us .. 60 s (or 1 ns .. 60 ms, or any unit:
+ * the histogram counts integers 0 .. 60,000,000; the unit is the caller's): 2048 sub-buckets per power of
  * two (every value below 2048 exact, above it within 0.05 %), 16 buckets,
  * 17,408 counters = 139 KiB, stored inline so a histogram never allocates
  * and can be copied through a pipe as it is. One per thread, merged
@@ -39,6 +40,10 @@ void hist_merge(struct hist *dst, const struct hist *src);
 uint64_t hist_percentile(const struct hist *h, double p);
 double hist_mean(const struct hist *h);
 double hist_stddev(const struct hist *h);
+/* Wasserstein-1 (earth mover's) distance between the distributions of a
+ * and b, in their unit: the integral of |F_a(x) - F_b(x)| over x, each
+ * bucket's values placed at its lowest value. -1 when either is empty. */
+double hist_w1(const struct hist *a, const struct hist *b);
 /* HdrHistogram's .hgrm percentile distribution, values printed / scale
  * (scale 1000: us -> ms, as wrk2 does). Returns 0, or -1 on write error. */
 int hist_write_hgrm(const struct hist *h, FILE *f, double scale);

@@ -9,6 +9,12 @@
 #include <string.h>
 
 #include "lgargs.h"
+#include "pace.h"
+
+/* Open-loop pacing defaults, chosen by measurement (docs/open-loop.md). */
+#define LG_DEF_BATCH_US  0
+#define LG_DEF_EARLY_US  0
+#define LG_DEF_SLACK_NS  1000
 
 const char lg_usage[] =
 "usage: loadgen --port P[,P2...] [options]\n"
@@ -22,6 +28,20 @@ const char lg_usage[] =
 "  --depth D            messages in flight per active connection (default 1)\n"
 "  --rate R             open loop: R messages/s in total, latency measured from\n"
 "                       the intended send time (default: closed loop)\n"
+"  --arrivals KIND      open loop: uniform (default: sends evenly spaced, 1/R\n"
+"                       apart) or poisson (each active connection an independent\n"
+"                       Poisson process: exponential gaps of mean 1/R in total)\n"
+"  --seed N             --arrivals poisson: the variates' seed (default 1)\n"
+"  --batch-us G         open loop: wake at most once every G us and send all that\n"
+"                       is due (fewer wake-ups, sends up to G us late)\n"
+"  --early-us X         open loop: wake X us before a send is due and spin to it\n"
+"  --spin-us T          open loop: spin instead of sleeping when the next send is\n"
+"                       due within T us (default: the CPU time one sleep and\n"
+"                       wake-up costs this thread, measured before the run)\n"
+"  --slack-ns N         open loop: the threads' timer slack (default 1000)\n"
+"  --wake-on-reply      open loop: a reply wakes the thread (default: replies wait\n"
+"                       for the next send's wake-up; their latency is the kernel's\n"
+"                       receive timestamp, so waiting does not change it)\n"
 "  --churn              connect, one echo, close, repeat (--conns at a time)\n"
 "  --duration S         measured seconds (default 10, at most 3600)\n"
 "  --count N            fixed work: each active connection stops after N echoes;\n"
@@ -42,7 +62,16 @@ const char lg_usage[] =
 "  --json               one JSON object on stdout (summary always on stderr)\n"
 "  --buckets            add the raw latency histogram to --json (\"latency_hist\":\n"
 "                       its non-empty buckets as [lowest, highest, count] us), so\n"
-"                       several generators' histograms can be merged bucket by bucket\n"
+"                       several generators' histograms can be merged bucket by bucket;\n"
+"                       open loop: also \"lateness_hist\" (ns) and \"gap_hist\" (the\n"
+"                       gaps between sends, as sent and as due, in unit_ns)\n"
+"Open loop JSON: \"lateness_us\" (how late the generator sent each message after\n"
+"  it was due, or after the reply that freed its --depth slot: p50..max, mean,\n"
+"  count, held = sends that waited for such a reply), \"server_latency_us\"\n"
+"  (latency less each message's lateness) and \"send_process\" (the achieved\n"
+"  gaps between sends against the intended ones: w1_gaps, the Wasserstein\n"
+"  distance in mean gaps, with its limit; the generator's share of p50 and p99;\n"
+"  \"verdict\": \"ok\" or \"generator\" with \"reasons\"). See docs/open-loop.md.\n"
 "  --quiet              no progress lines\n"
 "  --allow-host A       allow exactly this one non-loopback server address as --host\n"
 "                       (and non-loopback --src: they are this generator's own\n"
@@ -139,7 +168,14 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 	c->connect_timeout_s = 5;
 	c->timeout_s = 10;
 	c->threads = c->procs = 1;
+	c->arrivals = PACE_UNIFORM;
+	c->seed = 1;
+	c->batch_us = LG_DEF_BATCH_US;
+	c->early_us = LG_DEF_EARLY_US;
+	c->spin_auto = 1;
+	c->slack_ns = LG_DEF_SLACK_NS;
 	int churn = 0, depth_set = 0;
+	const char *pace_flag = NULL;   /* an open-loop-only flag, named if there is no --rate */
 
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i], *val = NULL;
@@ -154,7 +190,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 		name[len] = '\0';
 		/* flags without a value */
 		static const char *const bools[] = { "--json", "--quiet", "--churn", "--allow-remote", "--buckets",
-							 "--help" };
+							 "--wake-on-reply", "--help" };
 		int isbool = 0;
 		for (size_t b = 0; b < sizeof bools / sizeof bools[0]; b++)
 			isbool |= !strcmp(name, bools[b]);
@@ -166,13 +202,17 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			else if (!strcmp(name, "--churn")) churn = 1;
 			else if (!strcmp(name, "--allow-remote")) c->allow_remote = 1;
 			else if (!strcmp(name, "--buckets")) c->buckets = 1;
-			else c->help = 1;
+			else if (!strcmp(name, "--wake-on-reply")) {
+				c->wake_on_reply = 1;
+				pace_flag = "--wake-on-reply";
+			} else c->help = 1;
 			continue;
 		}
 		static const char *const valued[] = {
 			"--host", "--port", "--conns", "--size", "--duration", "--warmup", "--active",
 			"--idle-ping", "--depth", "--rate", "--count", "--threads", "--procs", "--src",
-			"--connect-timeout", "--timeout", "--hgrm", "--work-every", "--allow-host" };
+			"--connect-timeout", "--timeout", "--hgrm", "--work-every", "--allow-host",
+			"--arrivals", "--seed", "--batch-us", "--early-us", "--spin-us", "--slack-ns" };
 		int known = 0;
 		for (size_t b = 0; b < sizeof valued / sizeof valued[0]; b++)
 			known |= !strcmp(name, valued[b]);
@@ -260,6 +300,44 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			if (parse_u64(val, 1, UINT32_MAX, &u))
 				FAIL("--work-every: '%s' is not a whole number from 1 to %u", val, UINT32_MAX);
 			c->work_every = (uint32_t)u;
+		} else if (!strcmp(name, "--arrivals")) {
+			if (!strcmp(val, "uniform"))
+				c->arrivals = PACE_UNIFORM;
+			else if (!strcmp(val, "poisson"))
+				c->arrivals = PACE_POISSON;
+			else
+				FAIL("--arrivals: '%s' is not uniform or poisson", val);
+			pace_flag = "--arrivals";
+		} else if (!strcmp(name, "--seed")) {
+			if (parse_u64(val, 0, UINT64_MAX, &u))
+				FAIL("--seed: '%s' is not a whole number from 0 to %llu", val,
+				     (unsigned long long)UINT64_MAX);
+			c->seed = u;
+			pace_flag = "--seed";
+		} else if (!strcmp(name, "--batch-us")) {
+			if (parse_u64(val, 0, LG_MAX_PACE_US, &u))
+				FAIL("--batch-us: '%s' is not a whole number of microseconds from 0 to %d", val,
+				     LG_MAX_PACE_US);
+			c->batch_us = (uint32_t)u;
+			pace_flag = "--batch-us";
+		} else if (!strcmp(name, "--early-us")) {
+			if (parse_u64(val, 0, LG_MAX_PACE_US, &u))
+				FAIL("--early-us: '%s' is not a whole number of microseconds from 0 to %d", val,
+				     LG_MAX_PACE_US);
+			c->early_us = (uint32_t)u;
+			pace_flag = "--early-us";
+		} else if (!strcmp(name, "--spin-us")) {
+			if (parse_u64(val, 0, LG_MAX_PACE_US, &u))
+				FAIL("--spin-us: '%s' is not a whole number of microseconds from 0 to %d", val,
+				     LG_MAX_PACE_US);
+			c->spin_us = (uint32_t)u;
+			c->spin_auto = 0;
+			pace_flag = "--spin-us";
+		} else if (!strcmp(name, "--slack-ns")) {
+			if (parse_u64(val, 1, 1000000000, &u))
+				FAIL("--slack-ns: '%s' is not a whole number of nanoseconds from 1 to 1000000000", val);
+			c->slack_ns = (uint32_t)u;
+			pace_flag = "--slack-ns";
 		}
 	}
 	if (c->help)
@@ -300,6 +378,8 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 	} else {
 		c->mode = c->rate ? LG_OPEN : LG_CLOSED;
 	}
+	if (pace_flag && c->mode != LG_OPEN)
+		FAIL("%s: only with --rate (the open loop)", pace_flag);
 	if (!c->active_set)
 		c->active = c->conns;
 	if (c->active > c->conns)

@@ -22,6 +22,7 @@
 #define LG_MAX_SIZE        (16u << 20)
 #define LG_FD_RESERVE      32         /* stdio, pipes, epoll fds, slack */
 #define LG_EPHEMERAL_PORTS 28232      /* 32768..60999 per (src, dst, dport) */
+#define LG_MAX_PACE_US     100000     /* --batch-us, --early-us, --spin-us: at most 100 ms */
 
 enum lg_mode { LG_CLOSED, LG_OPEN, LG_CHURN };
 
@@ -52,6 +53,15 @@ struct lg_cfg {
 	const char *allow_host_str;   /* NULL = none */
 	const char *hgrm;             /* --hgrm FILE */
 	uint32_t work_every;          /* --work-every K: light/heavy split, 0 = off */
+	/* open-loop pacing (--rate); defaults in lgargs.c, measured in docs/open-loop.md */
+	int arrivals;                 /* --arrivals uniform|poisson: enum pace_kind */
+	uint64_t seed;                /* --seed N: Poisson variates (default 1) */
+	uint32_t batch_us;            /* --batch-us G: at most one wake-up per G us */
+	uint32_t early_us;            /* --early-us X: wake X us early, spin to the due time */
+	uint32_t spin_us;             /* --spin-us T: spin, not sleep, when due within T us */
+	int spin_auto;                /* no --spin-us: T = a sleep's CPU cost, measured */
+	uint32_t slack_ns;            /* --slack-ns N: the threads' timer slack */
+	int wake_on_reply;            /* --wake-on-reply: replies wake the thread */
 };
 
 /* Parse argv[1..argc-1] into c (defaults first). Returns NULL on success,

@@ -18,6 +18,7 @@
  * --quiet).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,6 +36,7 @@
 
 #include "engine.h"
 #include "lgargs.h"
+#include "pace.h"
 
 static struct lg_cfg cfg;
 static volatile sig_atomic_t lg_stop;   /* SIGINT/SIGTERM: end the run early */
@@ -129,12 +131,44 @@ static int probe_ports(char *err, size_t errlen)
 struct window {
 	uint64_t start, end;      /* ns; start 0 = never reached */
 	double user, sys;         /* CPU seconds in the window */
+	double wait0, wait;       /* run-queue wait (s): at the start, in the window */
 };
+
+/* Seconds this process's threads have waited on a run queue, runnable but
+ * not running (the kernel's schedstat, field 2 of /proc/self/task/T/
+ * schedstat): the time other work took the generator's CPUs. -1 when the
+ * kernel does not keep it. Read at the window's edges only. */
+static double run_wait_s(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return -1.0;
+	double sum = 0.0;
+	int seen = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL; ) {
+		char path[64];
+		unsigned long long run, wait;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;   /* the thread ended meanwhile */
+		if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+			sum += (double)wait / 1e9;
+			seen = 1;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return seen ? sum : -1.0;
+}
 
 /* t0: the open-loop schedule's origin, 0 = keep the warm-up's */
 static void mark_start(struct window *w, struct rusage *ru, int print, uint64_t t0)
 {
 	getrusage(RUSAGE_SELF, ru);
+	w->wait0 = run_wait_s();
 	w->start = lg_now_ns();
 	lg_set_phase(LG_PH_MEASURE, t0);
 	if (print)
@@ -151,6 +185,8 @@ static void mark_end(struct window *w, const struct rusage *ru0, int print)
 	getrusage(RUSAGE_SELF, &ru1);
 	w->user = cpu_of(&ru1.ru_utime) - cpu_of(&ru0->ru_utime);
 	w->sys = cpu_of(&ru1.ru_stime) - cpu_of(&ru0->ru_stime);
+	double wait1 = run_wait_s();
+	w->wait = w->wait0 >= 0 && wait1 >= w->wait0 ? wait1 - w->wait0 : -1.0;
 }
 
 static int run_single(struct window *w)
@@ -184,6 +220,7 @@ static int run_single(struct window *w)
 	lg_proc_finish(&p, &res);
 	res.cpu_user = w->user;
 	res.cpu_sys = w->sys;
+	res.cpu_wait = w->wait;
 	return 0;
 }
 
@@ -274,6 +311,7 @@ static void worker(int ctl, int out, uint32_t first, uint32_t count)
 	lg_proc_finish(&p, &res);
 	res.cpu_user = w.user;
 	res.cpu_sys = w.sys;
+	res.cpu_wait = w.wait;
 	write_all(out, &res, sizeof res);
 	_exit(started ? 0 : 1);
 }
@@ -444,11 +482,12 @@ static void print_summary_hist(const char *name, const struct hist *h)
 /* "latency_hist": the raw histogram, non-empty buckets only, each as
  * [lowest, highest equivalent value, count] in us, so a controller can add
  * several generators' counts bucket by bucket without knowing the layout
- * (harness/hosts.py merge_hists). */
-static void print_hist_buckets(const struct hist *h)
+ * (harness/hosts.py merge_hists). The open loop's other histograms go out
+ * the same way (name, and the members before "total" in head). */
+static void print_hist_buckets(const char *name, const char *head, const struct hist *h)
 {
-	printf("\"latency_hist\":{\"total\":%llu,\"sum\":%llu,\"min\":%llu,\"max\":%llu,"
-	       "\"over\":%llu,\"buckets\":[", (unsigned long long)h->total,
+	printf("\"%s\":{%s\"total\":%llu,\"sum\":%llu,\"min\":%llu,\"max\":%llu,"
+	       "\"over\":%llu,\"buckets\":[", name, head, (unsigned long long)h->total,
 	       (unsigned long long)h->sum, (unsigned long long)(h->total ? h->min : 0),
 	       (unsigned long long)(h->total ? h->max : 0), (unsigned long long)h->over);
 	const char *sep = "";
@@ -461,6 +500,50 @@ static void print_hist_buckets(const struct hist *h)
 		sep = ",";
 	}
 	printf("]},");
+}
+
+static const char *const why_names[] = { "arrivals", "late", "saturated" };
+
+static const char *verdict_name(const struct lg_verdict *v)
+{
+	return !v->known ? "unknown" : v->why ? "generator" : "ok";
+}
+
+/* The open loop's lateness, the latency less it, the send-process test. */
+static void print_open_json(int saturated)
+{
+	const struct hist *l = &res.late;
+	struct lg_verdict v;
+	lg_result_verdict(&res, saturated, &v);
+	printf("\"lateness_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
+	       "\"mean\":%.3f,\"count\":%llu,\"held\":%llu,\"over_range\":%llu},",
+	       (double)hist_percentile(l, 50) / 1e3, (double)hist_percentile(l, 90) / 1e3,
+	       (double)hist_percentile(l, 99) / 1e3, (double)hist_percentile(l, 99.9) / 1e3,
+	       (double)(l->total ? l->max : 0) / 1e3, hist_mean(l) / 1e3, (unsigned long long)res.sends,
+	       (unsigned long long)res.held, (unsigned long long)l->over);
+	print_hist_json("server_latency_us", &res.srv_lat);
+	printf("\"send_process\":{\"arrivals\":\"%s\",\"gap_us\":%.3f,\"w1_gaps\":%.4f,\"w1_limit\":%g,"
+	       "\"late_share_p50\":%.4f,\"late_share_p99\":%.4f,\"late_share_limit\":%g,"
+	       "\"verdict\":\"%s\",\"reasons\":[",
+	       cfg.arrivals == PACE_POISSON ? "poisson" : "uniform", v.gap_us, v.w1_gaps, LG_W1_LIMIT,
+	       v.share_p50, v.share_p99, LG_SHARE_LIMIT, verdict_name(&v));
+	const char *sep = "";
+	for (int i = 0; i < 3; i++)
+		if (v.known && v.why & (1 << i)) {
+			printf("%s\"%s\"", sep, why_names[i]);
+			sep = ",";
+		}
+	printf("],\"batch_us\":%u,\"early_us\":%u,\"spin_us\":%.3f,\"spin_auto\":%s,\"slack_ns\":%u,"
+	       "\"wake_on_reply\":%s},", cfg.batch_us, cfg.early_us,
+	       res.spin_threads ? (double)res.spin_ns_sum / (double)res.spin_threads / 1e3 : 0.0,
+	       cfg.spin_auto ? "true" : "false", cfg.slack_ns, cfg.wake_on_reply ? "true" : "false");
+	if (cfg.buckets) {
+		char head[64];
+		print_hist_buckets("lateness_hist", "\"unit\":\"ns\",", l);
+		snprintf(head, sizeof head, "\"unit_ns\":%llu,", (unsigned long long)res.gap_unit_ns);
+		print_hist_buckets("gap_sent_hist", head, &res.gap_sent);
+		print_hist_buckets("gap_due_hist", head, &res.gap_due);
+	}
 }
 
 static void print_json(double dur, int saturated, int interrupted)
@@ -501,7 +584,9 @@ static void print_json(double dur, int saturated, int interrupted)
 		print_hist_json("heavy_latency_us", &res.heavy_lat);
 	}
 	if (cfg.buckets)
-		print_hist_buckets(h);
+		print_hist_buckets("latency_hist", "", h);
+	if (cfg.mode == LG_OPEN)
+		print_open_json(saturated);
 	printf("\"host\":\"%s\",\"allowed_host\":", cfg.host_str);
 	if (cfg.allow_host_str)
 		printf("\"%s\",", cfg.allow_host_str);
@@ -512,8 +597,9 @@ static void print_json(double dur, int saturated, int interrupted)
 	       lg_result_jain(&res));
 	double cpu = res.cpu_user + res.cpu_sys;
 	printf("\"client_cpu_s\":{\"user\":%.3f,\"sys\":%.3f},\"client_cpu_us_per_echo\":%.3f,"
-	       "\"client_saturated\":%s,\"interrupted\":%s",
-	       res.cpu_user, res.cpu_sys, res.echoes ? cpu * 1e6 / (double)res.echoes : 0.0,
+	       "\"client_wait_s\":%.4f,\"client_spin_s\":%.4f,\"client_saturated\":%s,\"interrupted\":%s",
+	       res.cpu_user, res.cpu_sys, res.echoes ? cpu * 1e6 / (double)res.echoes : 0.0, res.cpu_wait,
+	       (double)res.spin_ns / 1e9,
 	       saturated ? "true" : "false", interrupted ? "true" : "false");
 	if (cfg.procs > 1) {
 		printf(",\"proc_echoes\":[");
@@ -531,6 +617,27 @@ static void print_json(double dur, int saturated, int interrupted)
 	}
 	printf("}\n");
 	fflush(stdout);
+}
+
+static void print_open_summary(int saturated)
+{
+	const struct hist *l = &res.late;
+	struct lg_verdict v;
+	lg_result_verdict(&res, saturated, &v);
+	fprintf(stderr, "  lateness us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f  "
+		"(%llu sends, %llu held by --depth)\n", (double)hist_percentile(l, 50) / 1e3,
+		(double)hist_percentile(l, 90) / 1e3, (double)hist_percentile(l, 99) / 1e3,
+		(double)hist_percentile(l, 99.9) / 1e3, (double)(l->total ? l->max : 0) / 1e3,
+		hist_mean(l) / 1e3, (unsigned long long)res.sends, (unsigned long long)res.held);
+	print_summary_hist("less lateness", &res.srv_lat);
+	fprintf(stderr, "  send process: %s, gaps %.1f us, W1 %.3f gaps (limit %g), lateness %.0f%% of p50, "
+		"%.0f%% of p99 (limit %.0f%%): %s", cfg.arrivals == PACE_POISSON ? "poisson" : "uniform",
+		v.gap_us, v.w1_gaps, LG_W1_LIMIT, v.share_p50 * 100, v.share_p99 * 100, LG_SHARE_LIMIT * 100,
+		!v.known ? "unknown (too few sends)" : v.why ? "GENERATOR:" : "ok");
+	for (int i = 0; i < 3; i++)
+		if (v.known && v.why & (1 << i))
+			fprintf(stderr, " %s", why_names[i]);
+	fprintf(stderr, "\n");
 }
 
 static void print_summary(double dur, int saturated, int interrupted)
@@ -554,6 +661,8 @@ static void print_summary(double dur, int saturated, int interrupted)
 		print_summary_hist("light", &res.light_lat);
 		print_summary_hist("heavy", &res.heavy_lat);
 	}
+	if (cfg.mode == LG_OPEN)
+		print_open_summary(saturated);
 	if (cfg.mode == LG_CHURN)
 		fprintf(stderr, "  churn: %.0f conns/s, connect us p50 %llu p99 %llu\n",
 			dur > 0 ? (double)res.churn_conns / dur : 0.0,
@@ -563,7 +672,8 @@ static void print_summary(double dur, int saturated, int interrupted)
 		fprintf(stderr, "  fairness: min %llu max %llu jain %.4f\n",
 			(unsigned long long)(res.fair_n ? res.fair_min : 0), (unsigned long long)res.fair_max,
 			lg_result_jain(&res));
-	fprintf(stderr, "  client cpu: user %.2f s sys %.2f s%s\n", res.cpu_user, res.cpu_sys,
+	fprintf(stderr, "  client cpu: user %.2f s sys %.2f s (%.3f s of it spinning to sends), waited %.3f s "
+		"for a CPU%s\n", res.cpu_user, res.cpu_sys, (double)res.spin_ns / 1e9, res.cpu_wait,
 		saturated ? "  SATURATED: the generator, not the server, may be the limit" : "");
 	if (res.connect_errors)
 		fprintf(stderr, "  WARNING: %llu connects failed\n", (unsigned long long)res.connect_errors);
@@ -630,7 +740,8 @@ int main(int argc, char **argv)
 	int lanes = cfg.threads * cfg.procs, ncpu = usable_cpus();
 	if (lanes > ncpu)
 		lanes = ncpu;
-	int saturated = dur > 0 && cpu >= 0.9 * dur * lanes;
+	/* spinning to a send is chosen, not forced: it does not make the generator the limit */
+	int saturated = dur > 0 && cpu - (double)res.spin_ns / 1e9 >= 0.9 * dur * lanes;
 	int interrupted = lg_stop != 0;
 	if (!interrupted)
 		res.timeouts += res.unfinished;   /* --count hit the --duration cap: an error */

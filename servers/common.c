@@ -8,7 +8,9 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -96,7 +98,7 @@ static void usage(FILE *f, unsigned extra)
 {
 	fprintf(f,
 		"usage: echo_%s [--addr A] [--port P] [--backlog N] [--bufsize BYTES]\n"
-		"       [--reuseport] [--work-us N] [--work-every K]", cfg.model);
+		"       [--reuseport] [--work-us N] [--work-every K] [--awake]", cfg.model);
 	for (size_t i = 0; i < N_MODEL_OPTS; i++)
 		if (extra & model_opts[i].bit)
 			fprintf(f, " [--%s N]", model_opts[i].name);
@@ -110,7 +112,12 @@ static void usage(FILE *f, unsigned extra)
 		"  --work-every K  a message is heavy when the key of its first two bytes is a\n"
 		"                  multiple of K (about 1 in K for the generator's pseudo-random\n"
 		"                  payloads; exact at --depth 1, where one read is one message)\n"
-		"                  (default 1)\n");
+		"                  (default 1)\n"
+		"  --awake         keep the CPUs this process may run on from idling: one\n"
+		"                  SCHED_IDLE thread per CPU spins, so a wake-up never waits\n"
+		"                  for a halted CPU (what idle=poll or a cpu_dma_latency of 0\n"
+		"                  do on a machine with idle states); it burns those CPUs and\n"
+		"                  its time counts as this process's: for latency, not CPU\n");
 	for (size_t i = 0; i < N_MODEL_OPTS; i++)
 		if (extra & model_opts[i].bit)
 			fprintf(f, "  --%-14s %s\n", model_opts[i].name, model_opts[i].help);
@@ -142,8 +149,8 @@ static unsigned long parse_num(unsigned extra, const char *flag, const char *s,
 void parse_args(int argc, char **argv, const char *model, unsigned extra)
 {
 	enum { O_ADDR = 256, O_PORT, O_BACKLOG, O_BUFSIZE, O_REUSEPORT, O_WORK_US,
-	       O_WORK_EVERY, O_HELP, O_MODEL };
-	struct option opts[8 + N_MODEL_OPTS + 2];
+	       O_WORK_EVERY, O_AWAKE, O_HELP, O_MODEL };
+	struct option opts[9 + N_MODEL_OPTS + 2];
 	int n = 0;
 	opts[n++] = (struct option){ "addr", required_argument, NULL, O_ADDR };
 	opts[n++] = (struct option){ "port", required_argument, NULL, O_PORT };
@@ -152,6 +159,7 @@ void parse_args(int argc, char **argv, const char *model, unsigned extra)
 	opts[n++] = (struct option){ "reuseport", no_argument, NULL, O_REUSEPORT };
 	opts[n++] = (struct option){ "work-us", required_argument, NULL, O_WORK_US };
 	opts[n++] = (struct option){ "work-every", required_argument, NULL, O_WORK_EVERY };
+	opts[n++] = (struct option){ "awake", no_argument, NULL, O_AWAKE };
 	opts[n++] = (struct option){ "help", no_argument, NULL, O_HELP };
 	for (size_t i = 0; i < N_MODEL_OPTS; i++)
 		if (extra & model_opts[i].bit)
@@ -177,6 +185,7 @@ void parse_args(int argc, char **argv, const char *model, unsigned extra)
 			cfg.bufsize = parse_num(extra, "bufsize", optarg, 64, 64u << 20);
 			break;
 		case O_REUSEPORT: cfg.reuseport = 1; break;
+		case O_AWAKE: cfg.awake = 1; break;
 		case O_WORK_US: cfg.work_us = (unsigned)parse_num(extra, "work-us", optarg, 0, 10000000); break;
 		case O_WORK_EVERY: cfg.work_every = (unsigned)parse_num(extra, "work-every", optarg, 1, UINT_MAX); break;
 		case O_HELP: usage(stdout, extra); exit(0);
@@ -367,6 +376,50 @@ static void calibrate_work(void)
 		work_iters_per_us = 1;
 }
 
+/* --awake: a thread at SCHED_IDLE runs only when nothing else wants its
+ * CPU, so that CPU never enters the idle loop (no halt, no exit from an
+ * idle state: on this suite's VM a halted vCPU goes back to the host). It
+ * takes no signals (the main thread's) and ends with the process. */
+static void *awake_spin(void *arg)
+{
+	(void)arg;
+	struct sched_param sp = { 0 };
+	if (sched_setscheduler(0, SCHED_IDLE, &sp))   /* 0: this thread */
+		return NULL;
+	while (!stop)
+		;
+	return NULL;
+}
+
+static void start_awake(void)
+{
+	cpu_set_t allowed;
+	if (sched_getaffinity(0, sizeof allowed, &allowed))
+		die("sched_getaffinity");
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &allowed))
+			continue;
+		pthread_attr_t a;
+		pthread_t tid;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(c, &one);
+		pthread_attr_init(&a);
+		pthread_attr_setaffinity_np(&a, sizeof one, &one);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		int err = pthread_create(&tid, &a, awake_spin, NULL);
+		pthread_attr_destroy(&a);
+		if (err) {
+			errno = err;
+			die("pthread_create(--awake spinner for CPU %d)", c);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 void setup_process(void)
 {
 	struct sigaction sa;
@@ -385,6 +438,8 @@ void setup_process(void)
 	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (cfg.work_us)
 		calibrate_work();
+	if (cfg.awake)
+		start_awake();
 }
 
 void stop_signals(sigset_t *set)

@@ -44,6 +44,7 @@ struct config {
 	int backlog;           /* --backlog, default 4096 */
 	size_t bufsize;        /* --bufsize, default 16384 */
 	int reuseport;         /* --reuseport: join an SO_REUSEPORT group */
+	int awake;             /* --awake: keep this process's CPUs from idling */
 	unsigned work_us;      /* --work-us: CPU spin per message, default 0 */
 	unsigned work_every;   /* --work-every: every K-th message works, default 1 */
 	/* model-specific, valid only when the model asked for them */

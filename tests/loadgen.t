@@ -40,7 +40,8 @@ for p in (LOADGEN, DELAY, os.path.join(BIN, "echo_epoll_lt")):
 REQUIRED = ["conns", "connected", "connect_errors", "connect_error_reasons", "active", "size", "mode",
             "depth", "rate", "threads", "procs", "duration_s", "warmup_s", "echoes", "echoes_per_s",
             "bytes_per_s", "verify_errors", "unexpected_closes", "timeouts", "latency_us", "fairness",
-            "client_cpu_s", "client_saturated"]
+            "client_cpu_s", "client_wait_s", "client_saturated"]
+OPEN_ONLY = ["lateness_us", "server_latency_us", "send_process"]
 
 
 # ---- processes left behind -------------------------------------------------------
@@ -154,6 +155,10 @@ with delay_server("--stall-ms", 200, "--stall-after", 1) as srv:
 open_p999 = rec and rec["latency_us"]["p999"]
 t.ok(rc == 0 and open_p999 and open_p999 >= 100000,
      f"open loop 2000/s: the 200 ms stall shows in p99.9 ({open_p999} us >= 100 ms)", err)
+t.ok(rec and all(k in rec for k in OPEN_ONLY) and rec["lateness_us"]["count"] > 0
+     and rec["send_process"]["verdict"] in ("ok", "generator", "unknown"),
+     f"open loop: lateness, latency less lateness and the send-process verdict in the JSON "
+     f"({rec and rec.get('send_process', {}).get('verdict')})", rec and json.dumps(rec)[:2000])
 t.note(f"open loop latency_us: {rec and rec['latency_us']}")
 with delay_server("--stall-ms", 200, "--stall-after", 1) as srv:
     rc, rec, out, err = loadgen(srv.port, "--conns", 10, "--duration", 3)
@@ -237,6 +242,7 @@ with Server("epoll_lt") as srv:
     missing = [k for k in REQUIRED if rec is None or k not in rec]
     t.ok(rc == 0 and rec is not None and not missing, f"--json: one object with every key (missing {missing})",
          out + err)
+    t.ok(rec and not any(k in rec for k in OPEN_ONLY), "closed loop: no open-loop fields")
     t.ok(rec and all(k in rec["latency_us"] for k in ("p50", "p90", "p99", "p999", "p9999", "max", "mean"))
          and all(k in rec["fairness"] for k in ("min", "max", "jain"))
          and all(k in rec["client_cpu_s"] for k in ("user", "sys")), "nested keys")

@@ -1,8 +1,14 @@
 /*
  * delay_echo.c - an echo server for the load generator's tests: every echo
  * leaves --delay-us N after its bytes arrived, and the whole server can
- * freeze once (--stall-ms M after --stall-after S seconds) or corrupt one
- * byte (--corrupt-after N: the byte after the first N echoed).
+ * freeze once (--stall-ms M after --stall-after S seconds), or for M ms of
+ * every P (--stall-every-ms P, the first after --stall-after S, default P),
+ * or corrupt one byte (--corrupt-after N: the byte after the first N
+ * echoed). A freeze is a sleep of the one thread: what arrives meanwhile
+ * waits in the socket buffers, as behind a stopped process. Each periodic
+ * freeze starts P after the previous one was due (not after it ended), so
+ * they keep their period; one that could not start in time is skipped and
+ * counted (a "stalls N stalls_skipped K" line on stderr at exit).
  *
  * Same contract as the servers (common.h): --port 0, "READY <port>", one
  * JSON line of counters on SIGTERM. One epoll loop; the delay is a FIFO of
@@ -40,7 +46,8 @@ static struct mark *marks;
 static size_t mhead, mlen, mcap;     /* FIFO of marks (ring) */
 static int epfd;
 static char *rbuf;
-static uint64_t delay_ns, stall_ns, stall_at_ns, corrupt_after = UINT64_MAX, echoed;
+static uint64_t delay_ns, stall_ns, stall_at_ns, stall_every_ns, corrupt_after = UINT64_MAX, echoed;
+static uint64_t stalls, stalls_skipped;
 
 static uint64_t now_ns(void)
 {
@@ -182,6 +189,8 @@ int main(int argc, char **argv)
 			stall_ns = arg_u64(a, v, 60000) * 1000000; i++;
 		} else if (!strcmp(a, "--stall-after")) {
 			stall_after_s = (double)arg_u64(a, v, 3600); i++;
+		} else if (!strcmp(a, "--stall-every-ms")) {
+			stall_every_ns = arg_u64(a, v, 3600000) * 1000000; i++;
 		} else if (!strcmp(a, "--corrupt-after")) {
 			corrupt_after = arg_u64(a, v, UINT64_MAX - 1); i++;
 		} else {
@@ -189,8 +198,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!strcmp(argv[argc - 1 > 0 ? argc - 1 : 0], "--help"))
-		fprintf(stderr, "delay_echo also takes --delay-us N --stall-ms M --stall-after S --corrupt-after N\n");
+		fprintf(stderr, "delay_echo also takes --delay-us N --stall-ms M --stall-after S "
+			"--stall-every-ms P --corrupt-after N\n");
+	if (stall_every_ns && (!stall_ns || stall_ns >= stall_every_ns)) {
+		fprintf(stderr, "delay_echo: --stall-every-ms: needs --stall-ms shorter than the period\n");
+		exit(2);
+	}
 	parse_args(nrest, rest, "delay_echo", 0);
+	free(rest);   /* cfg keeps the strings (argv's), not this array */
 	setup_process();
 	prctl(PR_SET_TIMERSLACK, 1000UL);   /* 1 us, not 50 us: the delay is the point */
 	conns = calloc((size_t)fd_limit(), sizeof *conns);
@@ -206,7 +221,11 @@ int main(int argc, char **argv)
 		die("epoll_ctl(listen)");
 	announce_ready(lfd);
 	uint64_t start = now_ns();
-	stall_at_ns = stall_after_s >= 0 && stall_ns ? start + (uint64_t)(stall_after_s * 1e9) : UINT64_MAX;
+	stall_at_ns = UINT64_MAX;
+	if (stall_ns && stall_after_s >= 0)
+		stall_at_ns = start + (uint64_t)(stall_after_s * 1e9);
+	else if (stall_ns && stall_every_ns)
+		stall_at_ns = start + stall_every_ns;
 
 	struct epoll_event evs[MAX_EVENTS];
 	while (!stop) {
@@ -240,12 +259,21 @@ int main(int argc, char **argv)
 			}
 		}
 		now = now_ns();
-		if (now >= stall_at_ns) {            /* the whole server freezes, once */
+		if (now >= stall_at_ns) {            /* the whole server freezes */
 			struct timespec st = { (time_t)(stall_ns / 1000000000), (long)(stall_ns % 1000000000) };
 			while (nanosleep(&st, &st) == -1 && errno == EINTR && !stop)
 				;
-			stall_at_ns = UINT64_MAX;
+			stalls++;
 			now = now_ns();
+			if (!stall_every_ns) {
+				stall_at_ns = UINT64_MAX;
+			} else {
+				stall_at_ns += stall_every_ns;   /* the period, not the end: no drift */
+				for (int i = 0; stall_at_ns <= now && i < 1000000; i++) {
+					stall_at_ns += stall_every_ns;
+					stalls_skipped++;
+				}
+			}
 		}
 		while (mlen && marks[mhead].due <= now) {   /* release what is due */
 			struct mark m = marks[mhead];
@@ -257,6 +285,8 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	fprintf(stderr, "delay_echo: stalls %llu stalls_skipped %llu\n", (unsigned long long)stalls,
+		(unsigned long long)stalls_skipped);
 	print_stats();
 	return 0;
 }

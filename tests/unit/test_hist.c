@@ -1,7 +1,9 @@
 /*
  * test_hist.c - the latency histogram: layout, percentiles of a known
- * distribution, merge, edge values (0, 1 us, 60 s, over range), .hgrm.
+ * distribution, merge, edge values (0, 1 us, 60 s, over range), .hgrm;
+ * the Wasserstein distance and the open loop's send-process verdict.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +130,84 @@ int main(void)
 	ok(lg_result_jain(&r1) > 0.8928 && lg_result_jain(&r1) < 0.8929,
 	   "jain of 4,6,10,10 = 900/(4*252) = 0.89286: got %f", lg_result_jain(&r1));
 	is(r1.lat.total, 2, "latency histograms merge");
+
+	/* the open loop's histograms and counters merge too */
+	lg_result_init(&r1);
+	lg_result_init(&r2);
+	r1.sends = 3; r1.held = 1; r1.gap_unit_ns = 100;
+	r2.sends = 4; r2.held = 2; r2.gap_unit_ns = 100;
+	hist_record(&r1.late, 1500);
+	hist_record(&r2.late, 2500);
+	hist_record(&r2.gap_sent, 1000);
+	hist_record(&r2.gap_due, 1000);
+	hist_record(&r2.srv_lat, 40);
+	lg_result_merge(&r1, &r2);
+	ok(r1.sends == 7 && r1.held == 3 && r1.gap_unit_ns == 100, "sends, held add; the gap unit stays");
+	ok(r1.late.total == 2 && r1.late.max == 2500 && r1.gap_sent.total == 1 && r1.gap_due.total == 1 &&
+	   r1.srv_lat.total == 1, "lateness, gap and latency-less-lateness histograms merge");
+
+	/* Wasserstein-1 distance: known answers */
+	hist_init(&a);
+	hist_init(&b);
+	ok(hist_w1(&a, &b) < 0, "W1 of empty histograms: none (-1)");
+	for (int i = 0; i < 1000; i++) {
+		hist_record(&a, 1000);
+		hist_record(&b, 1000);
+	}
+	ok(hist_w1(&a, &b) == 0.0, "W1 of identical distributions: 0");
+	hist_init(&b);
+	for (int i = 0; i < 1000; i++)
+		hist_record(&b, 1030);
+	ok(fabs(hist_w1(&a, &b) - 30.0) < 1e-9, "W1 of a point mass moved by 30: 30 (got %f)", hist_w1(&a, &b));
+	/* half the gaps 0 and half 2000 (sends batched in pairs) against all 1000: 1000 */
+	hist_init(&b);
+	for (int i = 0; i < 500; i++) {
+		hist_record(&b, 0);
+		hist_record(&b, 2000);
+	}
+	ok(fabs(hist_w1(&b, &a) - 1000.0) < 1e-9, "W1 of pairs (0, 2000) against 1000 each: 1000 (got %f)",
+	   hist_w1(&b, &a));
+	/* uniform 1..N against uniform 1..N shifted by N/10: N/10, in the 3-digit buckets too */
+	hist_init(&a);
+	hist_init(&b);
+	for (uint64_t v = 1; v <= 100000; v++) {
+		hist_record(&a, v);
+		hist_record(&b, v + 10000);
+	}
+	ok(fabs(hist_w1(&a, &b) / 10000.0 - 1) < 0.002, "W1 of uniform 1..100000 shifted by 10000: %f",
+	   hist_w1(&a, &b));
+
+	/* the send-process verdict on made-up runs */
+	struct lg_verdict v;
+	lg_result_init(&r1);
+	r1.gap_unit_ns = 100;                        /* 1,000 units = 100 us */
+	for (int i = 0; i < 1000; i++) {
+		hist_record(&r1.gap_due, 1000);
+		hist_record(&r1.gap_sent, i % 2 ? 1050 : 950);   /* 5 us of jitter either way */
+		hist_record(&r1.late, 3000);             /* 3 us late */
+		hist_record(&r1.lat, 100);               /* 100 us */
+		hist_record(&r1.srv_lat, 97);
+	}
+	r1.sends = 1000;
+	lg_result_verdict(&r1, 0, &v);
+	ok(v.known && !v.why, "5 us of jitter on 100 us gaps, 3%% of the latency: ok (w1 %.3f, share %.3f)",
+	   v.w1_gaps, v.share_p99);
+	ok(fabs(v.w1_gaps - 0.05) < 1e-9 && fabs(v.gap_us - 100.0) < 1e-9, "w1 0.05 gaps of 100 us (got %f, %f)",
+	   v.w1_gaps, v.gap_us);
+	lg_result_verdict(&r1, 1, &v);
+	is(v.why, LG_WHY_SATURATED, "the same run on a saturated generator: saturated");
+	hist_init(&r1.gap_sent);
+	for (int i = 0; i < 1000; i++)
+		hist_record(&r1.gap_sent, i % 2 ? 0 : 2000);   /* sent in pairs */
+	hist_init(&r1.srv_lat);
+	for (int i = 0; i < 1000; i++)
+		hist_record(&r1.srv_lat, 80);                  /* 20 of the 100 us were the generator's */
+	lg_result_verdict(&r1, 0, &v);
+	ok(v.why == (LG_WHY_ARRIVALS | LG_WHY_LATE), "pairs and 20%% of the latency: arrivals and late "
+	   "(why %d, w1 %.3f, share %.3f)", v.why, v.w1_gaps, v.share_p50);
+	r1.sends = LG_VERDICT_MIN - 1;
+	lg_result_verdict(&r1, 0, &v);
+	ok(!v.known, "fewer than %d sends: no verdict", LG_VERDICT_MIN);
 	free(lo);
 	free(hi);
 	return done_testing();

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lgargs.h"
+#include "pace.h"
 #include "tap.h"
 
 static struct lg_cfg c;
@@ -134,5 +135,23 @@ int main(void)
 	ok(e && strstr(e, "--procs 3"), "50,000 conns: says --procs 3: %s", e ? e : "(none)");
 	run("--port 80 --conns 50000 --procs 3 --src 127.0.0.2-127.0.0.3");
 	ok(lg_check_fds(&c, 20000, err, sizeof err) == NULL, "--procs 3 makes 50,000 fit");
+	/* open-loop pacing */
+	ok(run("--port 9 --rate 100") == NULL && c.arrivals == PACE_UNIFORM && c.seed == 1 && !c.wake_on_reply &&
+	   c.slack_ns > 0 && c.spin_auto, "open loop: uniform arrivals, seed 1, replies do not wake, the spin "
+	   "threshold measured, by default");
+	ok(run("--port 9 --rate 100 --arrivals poisson --seed 7 --batch-us 50 --early-us 3 --spin-us 5 "
+	       "--slack-ns 2000 --wake-on-reply") == NULL && c.arrivals == PACE_POISSON && c.seed == 7 &&
+	   c.batch_us == 50 && c.early_us == 3 && c.spin_us == 5 && !c.spin_auto && c.slack_ns == 2000 &&
+	   c.wake_on_reply,
+	   "every pacing flag");
+	bad("--port 9 --rate 100 --early-us x", "--early-us");
+	bad("--port 9 --rate 100 --arrivals bursty", "--arrivals");
+	bad("--port 9 --rate 100 --batch-us -1", "--batch-us");
+	bad("--port 9 --rate 100 --spin-us 100001", "--spin-us");
+	bad("--port 9 --rate 100 --slack-ns 0", "--slack-ns");
+	bad("--port 9 --rate 100 --seed x", "--seed");
+	bad("--port 9 --arrivals poisson", "--arrivals: only with --rate");
+	bad("--port 9 --batch-us 10", "--batch-us: only with --rate");
+	bad("--port 9 --churn --wake-on-reply", "--wake-on-reply: only with --rate");
 	return done_testing();
 }
