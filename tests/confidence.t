@@ -89,7 +89,8 @@ def main():
             t.ok(f"({name}.png)" in text, f"COMPARE.md links {name}.png")
         # nothing in common: a churn-only run against A
         out = os.path.join(tmp, "c")
-        r = run(TINY + ["--out", out, "--sweeps", "churn", "--conns", "10", "--repeats", "1"])
+        r = run(TINY + ["--out", out, "--sweeps", "churn", "--conns", "100", "--repeats", "1",
+                        "--profile", "default"])   # the quick profile has no churn sweep
         r = subprocess.run([DEB_PY, os.path.join(ROOT, "harness", "compare.py"),
                             runs[0], latest(out), "--out", os.path.join(tmp, "cmp2")],
                            capture_output=True, text=True, timeout=60)

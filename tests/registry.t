@@ -19,6 +19,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from c10k import ROOT, TAP, bin_dir  # noqa: E402
+from benchrun import EXTRA  # noqa: E402
 
 NEW = "zz_test"
 LINE = f'    M("{NEW}", "epoll", callgrind=True),\n'
@@ -73,7 +74,7 @@ try:
     out = os.path.join(tmp, "results")
     r = sh([sys.executable, "harness/bench.py", "--profile", "quick", "--bin", "bin",
             "--out", out, "--models", f"epoll_lt,{NEW}", "--sweeps", "active",
-            "--conns", "1,10", "--duration", "0.3", "--warmup", "0.1"], tree, timeout=120)
+            "--conns", "1,10", "--duration", "0.3", "--warmup", "0.1", *EXTRA], tree, timeout=120)
     t.ok(r.returncode == 0, "bench.py runs it", r.stderr[-1500:])
     run = os.path.join(out, "latest")
     try:

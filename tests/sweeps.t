@@ -197,7 +197,11 @@ def main():
                     or not os.path.getsize(os.path.join(run1, c.name + ".png"))]
             t.ok(have and not miss, f"{sw}: its charts with data are drawn "
                  f"({', '.join(c.name for c in have)})", f"missing: {miss}")
-        heads = [sweep_decl.get(sw).section.format(active="10", work_ms="?") for sw in ("idle", "size")]
+        def rates(sw):      # the offered rates the CSV records for a sweep, as titles print them
+            r = sorted({int(float(x["rate"])) for x in rows if x["sweep"] == sw and x.get("rate")})
+            return "/".join(f"{v:,}" for v in r) or "?"
+        heads = [sweep_decl.get(sw).section.format(active="10", work_ms="?", rate=rates(sw))
+                 for sw in ("idle", "size")]
         t.ok(all(f"## {h}" in rep for h in heads),
              "the idle and size headings name the 10 active connections set for this run", heads)
         n, bad = reportcheck.check(run1) if rows else (0, ["no points.csv"])
