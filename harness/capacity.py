@@ -8,10 +8,12 @@ capacity measured). Before a model's first rate point at a connection count
 through runner.run_point measures its sustainable throughput there; the
 point then offers share% of it, for long enough that p99.9 rests on
 MIN_SAMPLES echoes: duration = MIN_SAMPLES / rate, at least MIN_S, at most
-the point's declared duration (the sweep's max_s per profile). Each point's record keeps the probe
-(proc["capacity"]: echoes/s, status, command) and the offered rate and
-duration it ran at (proc["offered"]); a point that ran short of MIN_SAMPLES
-says so in its notes ("short: ...").
+the point's declared duration (the sweep's max_s per profile). Each point's
+record keeps the probe (proc["capacity"]: echoes/s, the generator's CPU per
+echo, status, command) and the offered rate and duration it ran at
+(proc["offered"]); its derived gen_cpu_x_closed is the generator's CPU per
+echo over the probe's. A point that ran short of MIN_SAMPLES says so in its
+notes ("short: ...").
 
 The probe is measured once per (series, model, conns) in a run (cached in
 this process): every repeat of a point offers the same rate.
@@ -33,6 +35,7 @@ def probe(pt, bindir, cpus, ready_timeout, stop_timeout, **kw):
         m = runner.run_point(cl, bindir, cpus, ready_timeout, stop_timeout, **kw)
         d = m.get("derived") or {}
         _probes[key] = dict(msgs_per_s=d.get("msgs_per_s") if m["status"] == "ok" else None,
+                            client_cpu_us_per_echo=d.get("client_cpu_us_per_echo"),
                             status=m["status"], reason=m.get("reason", ""),
                             conns=pt.conns, active=pt.active, duration=cl.duration,
                             client_cmd=m.get("client_cmd"))
@@ -59,6 +62,11 @@ def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, **kw):
     m.setdefault("proc", {})
     m["proc"]["capacity"] = cap
     m["proc"]["offered"] = dict(share=pt.x, rate=rate, duration=dur)
+    # the generator's CPU per echo here over its CPU per echo in the closed-loop
+    # probe at saturation, in this run (issue 23's measure of the pacing's cost)
+    d, closed = m.get("derived") or {}, cap.get("client_cpu_us_per_echo")
+    if d.get("client_cpu_us_per_echo") and closed:
+        d["gen_cpu_x_closed"] = d["client_cpu_us_per_echo"] / closed
     echoes = (m.get("client") or {}).get("echoes")
     if m["status"] == "ok" and isinstance(echoes, int) and echoes < MIN_SAMPLES:
         m.setdefault("notes", []).append(

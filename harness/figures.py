@@ -52,6 +52,14 @@ FIGURES = {
     "client_cpu_util": "median", "fairness_jain": "median", "rss_kb": "median",
     "hwm_kb": "median", "threads": "median", "fds": "median",
     "client_saturated": "any",
+    # the generator's own side (loadgen's JSON; docs/open-loop.md): its CPU per
+    # echo; in the open loop its lateness (actual send - due), the latency less
+    # each message's lateness, the send-process test's W1 (in mean gaps), the
+    # CPU per echo over the closed-loop probe's in the same run (rate sweep:
+    # harness/capacity.py), and gen_limited: the run's verdict was "generator"
+    "client_cpu_us_per_echo": "median", "late_p50_us": "median", "late_p99_us": "median",
+    "late_max_us": "median", "server_p50_us": "median", "server_p99_us": "median",
+    "send_w1": "median", "gen_cpu_x_closed": "median", "gen_limited": "any",
     "tasks_gone": "median",   # server threads that ended in the window (procfs: CPU from ticks)
     # dispatch points (harness/dispatch_point.py; fds: the slots it watched)
     "ns_per_event": "spread", "cpu_ns_per_event": "spread", "events_per_s": "median",
@@ -63,3 +71,4 @@ FIGURES = {
 }
 SPREAD = [k for k, v in FIGURES.items() if v == "spread"]
 MEDIAN = [k for k, v in FIGURES.items() if v == "median"]
+ANY = [k for k, v in FIGURES.items() if v == "any"]

@@ -14,7 +14,7 @@ import estimate
 import models
 import stats
 import sweeps
-from figures import MEDIAN, SPREAD
+from figures import ANY, MEDIAN, SPREAD
 
 KEY_COLS = ["sweep", "series", "model", "style", "x", "conns", "active", "idle", "rate",
             "size", "work_us", "work_every", "server_procs", "client_procs"]
@@ -27,7 +27,7 @@ KEY_COLS = ["sweep", "series", "model", "style", "x", "conns", "active", "idle",
 # (convergence.figures_of) are within the run's target (empty below MIN_RUNS ok runs).
 COLUMNS = (KEY_COLS + ["status", "n_ok", "n_runs", "converged"]
            + [c for s in SPREAD for c in (s, s + "_lo", s + "_hi", s + "_min", s + "_max")]
-           + MEDIAN + ["client_saturated", "syscalls_note", "reason"])
+           + MEDIAN + ANY + ["syscalls_note", "reason"])
 
 
 def measured(row):
@@ -73,8 +73,9 @@ def fold(runs, target=stats.TARGET):
     smp = [convergence.sample(r.derived, figs) for r in ok]
     row["converged"] = (None if len(ok) < estimate.MIN_RUNS else
                         int(all(stats.converged([x[f] for x in smp], target) for f in figs)))
-    sat = [r.derived.get("client_saturated") for r in ok]
-    row["client_saturated"] = int(any(sat)) if sat else None
+    for col in ANY:             # 1 when any ok run says so (client_saturated, gen_limited)
+        flags = [r.derived.get(col) for r in ok if r.derived.get(col) is not None]
+        row[col] = int(any(flags)) if flags else None
     row["syscalls_note"] = note_of(runs)     # why the kernel's columns are empty
     return row
 

@@ -97,9 +97,24 @@ def merge_clients(parts):
         out["latency_us"] = hist_summary(h)
     else:
         out["latency_us"] = js[0].get("latency_us") if len(js) == 1 else None
-    for k in ("light_latency_us", "heavy_latency_us", "connect_latency_us"):
+    for k in ("light_latency_us", "heavy_latency_us", "connect_latency_us",
+              "server_latency_us", "lateness_us", "send_process"):
         if len(js) == 1 and k in js[0]:
             out[k] = js[0][k]
+    sp = [j["send_process"] for j in js if j.get("send_process")]
+    if len(js) > 1 and sp:
+        # the open loop on several hosts: each generator tests its own sends;
+        # the run is the generator's when any of them is, W1 the worst one's
+        gen = [s for s in sp if s.get("verdict") == "generator"]
+        out["send_process"] = dict(
+            verdict="generator" if gen else ("ok" if all(s.get("verdict") == "ok" for s in sp)
+                                             else "unknown"),
+            reasons=sorted({r for s in gen for r in s.get("reasons") or []}),
+            w1_gaps=max((s.get("w1_gaps") or 0) for s in sp), parts=len(sp))
+        if all(j.get("lateness_hist") for j in js):     # ns buckets, added like latency's
+            lh = hist_summary(merge_hists([j["lateness_hist"] for j in js]))
+            out["lateness_us"] = {k: (v / 1000 if k not in ("count", "over_range") else v)
+                                  for k, v in lh.items()}
     out["hosts"] = {spec: {k: j.get(k) for k in ("echoes", "echoes_per_s", "duration_s",
                                                   "latency_us", "client_saturated")}
                     if j else None for spec, j in parts.items()}

@@ -74,7 +74,13 @@ def _cell(r, col):
     if r["status"] == "skipped":
         return "skip"
     v = _num(r.get(col))
-    return v + _res(r, col) + ("*" if r["status"] == "partial" else "")
+    return (v + _res(r, col) + (GEN_MARK if r.get("gen_limited") else "")
+            + ("*" if r["status"] == "partial" else ""))
+
+
+# A cell of an open-loop point whose runs' send process failed its test
+# (loadgen's verdict "generator": docs/open-loop.md); its chart circles it.
+GEN_MARK = " †"
 
 
 def _res(r, col):
@@ -365,8 +371,53 @@ def rate_knees(rows):
     return out
 
 
+# The pacing's cost the open loop is held to (issue 23): at the lowest offered
+# share, the generator's CPU per echo at most this many times its CPU per echo
+# in the closed-loop probe at saturation, in the same run.
+GEN_X_CLOSED_TARGET = 2.5
+
+
+def rate_generator(rows):
+    """REPORT.md lines: the generator's side of every rate point (its CPU per
+    echo against the closed-loop probe's, its lateness, the send-process test)
+    and, at each model's lowest share, whether the pacing's cost is within
+    GEN_X_CLOSED_TARGET."""
+    sw = sweeps.get("rate")
+    out = ["The generator at each offered load (docs/open-loop.md): its CPU per echo, that over "
+           "its CPU per echo in the model's closed-loop probe at saturation in this run (x closed: "
+           "what pacing costs), how late it sent (actual send - due), the send-process test (W1 of "
+           f"the gaps as sent against as due, in mean gaps) and {GEN_MARK.strip()} where its runs "
+           "failed that test.\n"]
+    f = lambda v, fmt: "-" if v is None else format(v, fmt)   # noqa: E731
+    lows = []
+    for ser in sweeps.series_of(sw, rows):
+        sel = [r for r in rows if r["series"] == ser and fold.measured(r)]
+        out += [f"{sw.series_title(ser)}:\n",
+                "| model | % of capacity | generator CPU/echo (us) | x closed | lateness p50 (us) "
+                "| lateness p99 (us) | W1 (gaps) | the generator's? |",
+                "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for m in models.order({r["model"] for r in sel}):
+            mine = sorted((r for r in sel if r["model"] == m), key=lambda r: r["x"])
+            for r in mine:
+                out.append(f"| {m} | {r['x']}% | {f(r.get('client_cpu_us_per_echo'), '.1f')} | "
+                           f"{f(r.get('gen_cpu_x_closed'), '.2f')} | {f(r.get('late_p50_us'), ',.1f')} | "
+                           f"{f(r.get('late_p99_us'), ',.1f')} | {f(r.get('send_w1'), '.2f')} | "
+                           f"{'yes ' + GEN_MARK.strip() if r.get('gen_limited') else 'no'} |")
+            if mine and mine[0].get("gen_cpu_x_closed") is not None:
+                lows.append((m, mine[0]["x"], mine[0]["gen_cpu_x_closed"]))
+        out.append("")
+    if lows:
+        within = [m for m, _, x in lows if x <= GEN_X_CLOSED_TARGET]
+        out.append(f"At each model's lowest share, the generator's CPU per echo was "
+                   + ", ".join(f"{x:.2f}x ({m}, {s}%)" for m, s, x in lows)
+                   + f" its closed-loop figure: within {GEN_X_CLOSED_TARGET:g}x for "
+                   f"{len(within)} of {len(lows)}.\n")
+    return out
+
+
 # The report items of their own form, by the name a sweep's Custom gives.
-CUSTOM = {"rate_knees": rate_knees, "kerrisk": dispatch_report.kerrisk_lines}
+CUSTOM = {"rate_knees": rate_knees, "rate_generator": rate_generator,
+          "kerrisk": dispatch_report.kerrisk_lines}
 
 
 def write_report(run_dir, ctx, rows, recs, made, plot_errors):
@@ -398,7 +449,10 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
          "labelled so")
       + " (see \"The kernel's view\" below). RSS counts user space only (socket buffers are kernel memory). "
       "In the tables: FAIL = failed (reasons at the end), skip = not run (reason at the end), "
-      "* = some runs failed; ±n% = the figure's resolution (half its 95% interval).\n")
+      "* = some runs failed; ±n% = the figure's resolution (half its 95% interval); "
+      f"{GEN_MARK.strip()} = an open-loop point whose generator failed its own test (late, off its "
+      "schedule or CPU bound: docs/open-loop.md), so its figures are the generator's as much as "
+      "the server's; its chart circles it.\n")
     w("## Context\n")
     w("| | |\n|---|---|")
     git = (ctx.get("git_commit") or "?")[:12] + (" (dirty tree)" if ctx.get("git_dirty") else "")

@@ -438,6 +438,17 @@ def derive(pt, rec):
     if _num(c.get("duration_s")) and _num(cc.get("user")) is not None:
         d["client_cpu_util"] = (cc["user"] + cc.get("sys", 0)) / c["duration_s"]
     d["client_saturated"] = c.get("client_saturated")
+    if echoes and _num(cc.get("user")) is not None:
+        d["client_cpu_us_per_echo"] = (cc["user"] + cc.get("sys", 0)) * 1e6 / echoes
+    # the open loop's own account of itself (docs/open-loop.md)
+    late, srv_lat = c.get("lateness_us") or {}, c.get("server_latency_us") or {}
+    sp = c.get("send_process") or {}
+    d["late_p50_us"], d["late_p99_us"], d["late_max_us"] = (_num(late.get(k)) for k in
+                                                            ("p50", "p99", "max"))
+    d["server_p50_us"], d["server_p99_us"] = _num(srv_lat.get("p50")), _num(srv_lat.get("p99"))
+    d["send_w1"] = _num(sp.get("w1_gaps"))
+    if sp.get("verdict") in ("ok", "generator"):
+        d["gen_limited"] = sp["verdict"] == "generator"
     # System calls: the kernel's count of the window (harness/kernel.py), the
     # server's own count as a cross-check, the profile's shares.
     d.update(kernel.derive(pt, rec))
@@ -516,6 +527,11 @@ def run_point(pt, bindir, cpus, ready_timeout=10.0, stop_timeout=3.0, window=Non
         gen = (f" ({tp['client_threads']} thread(s) on CPU(s) {tp['client_cpus']})"
                if tp.get("client_cpus") else "")
         notes.append(f"the generator{gen} was CPU bound: the figures are the generator's limit")
+    sp = (rec.get("client") or {}).get("send_process") or {}
+    if sp.get("verdict") == "generator":
+        notes.append("the generator's send process failed its test ("
+                     + ", ".join(sp.get("reasons") or []) + "): the latencies are the generator's "
+                     "as much as the server's (docs/open-loop.md)")
     rec["notes"] = notes
     if rec["reasons"]:
         rec["status"] = "failed"

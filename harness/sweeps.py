@@ -103,6 +103,11 @@ class Custom:
     render: str
 
 
+# A lines chart's marks (plots/lines.gp markcol): circled, the open-loop points
+# whose generator failed its own test (gen_limited; REPORT.md's tables: †).
+GEN_MARKS = (("markcol", "gen_limited"),)
+
+
 @dataclasses.dataclass(frozen=True)
 class Sweep:
     name: str
@@ -450,10 +455,11 @@ SWEEPS = (
         points=_pts_demand, stop_on_failure=True,
         report=(
             Chart("demand", "lines", "Server CPU per echo at a fixed {rate} echoes/s, against "
-                  "the connections sharing it (all active)", **_ACTIVE_X,
+                  "the connections sharing it (all active; circled: the generator's)", **_ACTIVE_X,
                   panels=(Panel("cpu_us_per_echo", "server CPU microseconds per echo",
                                 logy=True, yfmt="%g"),
-                          Panel("p99_us", "p99 latency (us)", logy=True))),
+                          Panel("p99_us", "p99 latency (us)", logy=True)),
+                  params=GEN_MARKS),
             Table("cpu_us_per_echo", "Server CPU us per echo", xname="conns"),
             Table("achieved_ratio", "achieved / offered echoes/s", xname="conns"),
             Table("p99_us", "p99 latency (us)", xname="conns"),
@@ -470,11 +476,13 @@ SWEEPS = (
         points=_pts_idle, stop_on_failure=True, extra_rows=_idle_zero,
         report=(
             Chart("idle", "lines", "The C10K curve as cost: server CPU per echo at {rate} "
-                  "echoes/s over {active} active connections, against the idle ones beside them",
+                  "echoes/s over {active} active connections, against the idle ones beside them "
+                  "(circled: the generator's)",
                   x="idle", xlabel="idle connections",
                   panels=(Panel("cpu_us_per_echo", "server CPU microseconds per echo",
                                 logy=True, yfmt="%g"),
-                          Panel("p99_us", "p99 latency (us)", logy=True))),
+                          Panel("p99_us", "p99 latency (us)", logy=True)),
+                  params=GEN_MARKS),
             Chart("rss", "lines",
                   "Server memory per connection: (VmRSS loaded - VmRSS at READY) / connections",
                   x="conns", logx=10,
@@ -515,23 +523,32 @@ SWEEPS = (
         points=_pts_rate, stop_on_failure=True, series_title=_idle_series, series_key=_idle_key,
         duration_key="max_s", kind="capacity",
         report=(
-            Chart("rate", "lines", "p99 latency against offered load, as a share of each "
-                  "model's capacity (coordinated omission corrected)",
+            Chart("rate", "lines", "p99 latency against offered load, % of each model's "
+                  "capacity (circled: the generator's)",
                   xlabel="offered load (% of capacity)",
                   panels=(Panel("p99_us", "p99 latency (us)", series=1, logy=True),
-                          Panel("p99_us", "p99 latency (us)", series=2, logy=True))),
-            Chart("rate_tail", "lines", "p50 and p99.9 against offered load (share of "
-                  "capacity, no idle connections)",
+                          Panel("p99_us", "p99 latency (us)", series=2, logy=True)),
+                  params=GEN_MARKS),
+            Chart("rate_tail", "lines", "p50 and p99.9 against offered load, no idle "
+                  "connections (circled: the generator's)",
                   xlabel="offered load (% of capacity)",
                   panels=(Panel("p50_us", "p50 latency (us)", series=1, logy=True),
-                          Panel("p999_us", "p99.9 latency (us)", series=1, logy=True))),
+                          Panel("p999_us", "p99.9 latency (us)", series=1, logy=True)),
+                  params=GEN_MARKS),
             Chart("rate_abs", "lines", "p99 latency against achieved load (echoes/s)",
                   x="msgs_per_s", xlabel="achieved echoes/s",
                   panels=(Panel("p99_us", "p99 latency (us)", series=1, logy=True),
                           Panel("p99_us", "p99 latency (us)", series=2, logy=True))),
             Custom("rate_knees"),
+            Custom("rate_generator"),
             Table("p99_us", "p99 latency (us), {series}", xname="% of capacity",
                   per_series=True),
+            Table("late_p99_us", "the generator's lateness p99 (us), {series}",
+                  xname="% of capacity", per_series=True),
+            Table("server_p99_us", "p99 latency less the generator's lateness (us), {series}",
+                  xname="% of capacity", per_series=True),
+            Table("client_cpu_us_per_echo", "the generator's CPU per echo (us), {series}",
+                  xname="% of capacity", per_series=True),
             Table("p999_us", "p99.9 latency (us), {series}", xname="% of capacity",
                   per_series=True),
             Table("msgs_per_s", "achieved echoes/s, {series}", xname="% of capacity",

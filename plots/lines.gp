@@ -20,7 +20,7 @@
 # logy<k> (0/1), yfmt<k>, box<k> (per model in `models` order, the x values
 # of its points drawn with a box, as ",x,x,": "," for none; charts.boxed);
 # nf families, fam<j> (a family's words) and mfam (each model's family
-# number, in `models` order).
+# number, in `models` order); markcol (optional): a 0/1 column whose 1s are circled.
 # Writes <outdir>/<chart>.<term>.rows: "k series model rows" for every
 # model of every figure, the data rows it drew (charts.py checks them).
 load plotdir."/common.gp"
@@ -47,7 +47,12 @@ LINES = 'for [i=1:nm] csv using (X(i)):(Y(i, YC)) with linespoints lc rgb model_
 ivl(i) = has(YLO) && has(YHI) ? sprintf("interval %s .. %s", gprintf("%.3s%c", column(YLO)), gprintf("%.3s%c", column(YHI))) : "no interval"
 HOVER = 'for [i=1:nm] csv using (mine(i) ? column(xcol) : NaN):(Y(i, YC)):(sprintf("%s: %s (%s) at %s = %g", m(i), gprintf("%.3s%c", column(YC)), ivl(i), xlabel, column(xcol))) with labels hypertext point pt 7 ps 1.6 lc rgb "#FF000000" notitle'
 FAILS = 'for [i=1:nm] csv using (mf(i) == j && failrow(i) ? column(xcol) : NaN):(failrow(i) ? YBOT : NaN) with points lc rgb model_color(m(i)) pt FAILED_PT ps 2.2 lw 2 notitle'
-PANEL = "if (term eq 'svg') { plot @GREY, @BANDS, @BOXES, @LINES, @CLIPS, @HOVER, @FAILS } else { plot @GREY, @BANDS, @BOXES, @LINES, @CLIPS, @FAILS }"
+# markcol (a 0/1 column, "" = none): its 1s circled in the model's colour
+# (the open-loop points whose generator failed its own test: gen_limited).
+if (!exists("markcol")) markcol = ""
+marked(i) = markcol ne "" ? (mine(i) && column(markcol) == 1) : 0
+MARKS = 'for [i=1:nm] csv using (marked(i) ? column(xcol) : NaN):(Y(i, YC)) with points lc rgb model_color(m(i)) pt 6 ps 2.8 lw 1.5 notitle'
+PANEL = "if (term eq 'svg') { plot @GREY, @BANDS, @BOXES, @LINES, @CLIPS, @MARKS, @HOVER, @FAILS } else { plot @GREY, @BANDS, @BOXES, @LINES, @CLIPS, @MARKS, @FAILS }"
 # The figures alone (no interval): what sets the scales.
 ALL = 'for [i=1:nm] csv using (inx(i) ? column(xcol) : NaN):(Y(i, YC)) with lines notitle'
 

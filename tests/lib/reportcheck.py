@@ -5,7 +5,8 @@ table the sweep declares (harness/sweeps.py: Table, AtTable) is found by its
 label line, and every cell is compared with the points.csv row it shows:
 a number within the rounding of the digits shown (the first number in the
 cell, so added interval text is tolerated), FAIL for a failed point, skip for
-a skipped one, "-" for an empty figure, a trailing * for a partial one. Every
+a skipped one, "-" for an empty figure, a trailing * for a partial one, a †
+for an open-loop point whose generator failed its test (gen_limited). Every
 CSV row of the sweep (and series) must have its cell, and every cell its row.
 The "Failed and skipped points" table must list exactly the records of
 points.jsonl that are not ok, with their reasons.
@@ -17,6 +18,7 @@ import json
 import os
 import re
 
+import report
 import sweeps
 
 NUM = re.compile(r"-?[\d,]*\.?\d+")
@@ -71,7 +73,8 @@ def _cell_problem(cell, row, col, fmt="num"):
         return None if cell in ("skip", "-") else f"'{cell}' for a skipped point"
     v = row.get(col, "")
     if v == "":
-        return None if cell.rstrip("*") in ("-", "") else f"'{cell}' where the CSV has no {col}"
+        bare = cell.rstrip("*").replace(report.GEN_MARK, "")
+        return None if bare in ("-", "") else f"'{cell}' where the CSV has no {col}"
     want = float(v) * (100 if fmt == "pct" else 1)
     got, dec = _parse_num(cell)
     if got is None:
@@ -80,6 +83,8 @@ def _cell_problem(cell, row, col, fmt="num"):
         return f"'{cell}' but the CSV has {col} = {v}"
     if (st == "partial") != cell.endswith("*"):
         return f"'{cell}': the * does not match status {st}"
+    if (row.get("gen_limited") == "1") != (report.GEN_MARK.strip() in cell):
+        return f"'{cell}': the {report.GEN_MARK.strip()} does not match gen_limited = {row.get('gen_limited')}"
     lo, hi = row.get(col + "_lo", ""), row.get(col + "_hi", "")
     res = RES.search(cell)
     if lo != "" and hi != "" and float(v):
