@@ -416,7 +416,8 @@ def run_context(a, chosen_models, conns, sweeps, lim, pts, settings, quiet_rec):
                estimate_s=round(sum(schedule.estimate_s(p) for p in pts)),
                quiet=quiet_rec, quiet_between=[],
                schedule=dict(method="interleaved rounds, shuffled (seed "
-                             f"{schedule.SEED}); Student-t 95% interval of the mean",
+                             f"{schedule.SEED}); the median of the runs with its distribution-free 95% "
+                             "interval (order statistics: harness/estimate.py)",
                              figures=convergence.describe()))
     return ctx
 

@@ -40,7 +40,7 @@ import models
 import records
 import stats
 
-SEED = stats.BOOT_SEED
+SEED = stats.SEED
 
 
 # A run's set-up (server start to READY, connects, the generator's exit and

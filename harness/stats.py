@@ -13,37 +13,15 @@ A point's runs are independent draws (a fresh server and fresh connections
 each) that on this VM land 4-16% apart and often in clusters: estimate.py's
 docstring says why medians with order-statistic intervals, and
 tests/py/test_estimate.py shows their coverage on multimodal runs.
-
-The Student-t, bootstrap and Fieller functions below the line are kept only
-for harness/compare.py until it moves to estimate.ratio_ci.
 """
 
-import itertools
-import math
 import random
-import statistics
 import time
-from collections import namedtuple
 
 import estimate
 
-CONF = 0.95
-BOOT_REPS = 2000        # bootstrap resamples (drawn only when n^n exceeds this)
-BOOT_SEED = 20261127    # fixed: an interval is a property of the data, not of the draw
+SEED = 20261127         # fixed: the rounds' shuffles are a property of the run, not of the draw
 TARGET = 0.05           # a figure converged: its 95% interval within +-5% of its median
-
-# Two-sided 95% Student-t critical values t(0.975, df), the standard table's;
-# tests/py/test_stats.py checks each one by integrating the t density. Between
-# rows the next smaller df is used: its value is larger, so the interval errs wide.
-T975 = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646,
-        8: 2.3060, 9: 2.2622, 10: 2.2281, 11: 2.2010, 12: 2.1788, 13: 2.1604, 14: 2.1448,
-        15: 2.1314, 16: 2.1199, 17: 2.1098, 18: 2.1009, 19: 2.0930, 20: 2.0860, 21: 2.0796,
-        22: 2.0739, 23: 2.0687, 24: 2.0639, 25: 2.0595, 26: 2.0555, 27: 2.0518, 28: 2.0484,
-        29: 2.0452, 30: 2.0423, 40: 2.0211, 60: 2.0003, 120: 1.9799}
-Z975 = 1.9600           # df -> infinity
-
-Interval = namedtuple("Interval", "mean lo hi n half method")
-Interval.__doc__ = """A mean and its 95% interval; lo/hi/half are None when n < 2."""
 
 # The figures a comparison or a claim speaks about: unit, smaller is better, and
 # the words for "B is better than A" / "B is worse than A".
@@ -68,110 +46,6 @@ JUDGED = {
 numbers = estimate.numbers      # the finite numbers of a list (None, bools, NaN dropped)
 
 
-def t_crit(df):
-    """t(0.975, df) from the table; the next smaller tabulated df between rows."""
-    if df < 1:
-        raise ValueError(f"t_crit: df {df} < 1")
-    if df in T975:
-        return T975[df]
-    if df > max(T975):
-        return Z975 if df > 1000 else T975[120]
-    return T975[max(d for d in T975 if d < df)]
-
-
-def mean_ci(values):
-    """Student-t 95% interval of the mean: mean +- t(0.975, n-1) * s / sqrt(n)."""
-    v = numbers(values)
-    if not v:
-        return None
-    m = statistics.fmean(v)
-    if len(v) < 2:
-        return Interval(m, None, None, 1, None, "n=1")
-    half = t_crit(len(v) - 1) * statistics.stdev(v) / math.sqrt(len(v))
-    return Interval(m, m - half, m + half, len(v), half, "t")
-
-
-def _quantile(sorted_v, q):
-    """Linear interpolation between order statistics (numpy's default)."""
-    pos = q * (len(sorted_v) - 1)
-    i = int(math.floor(pos))
-    j = min(i + 1, len(sorted_v) - 1)
-    return sorted_v[i] + (sorted_v[j] - sorted_v[i]) * (pos - i)
-
-
-def _resample_means(v, rng, reps):
-    """Bootstrap means of v: every ordered resample when there are at most reps
-    of them (n^n: 4 for n=2, 27 for 3, 256 for 4; exact, no draw), else reps draws."""
-    n = len(v)
-    if n ** n <= reps:
-        return [sum(c) / n for c in itertools.product(v, repeat=n)]
-    return [sum(rng.choices(v, k=n)) / n for _ in range(reps)]
-
-
-def bootstrap_ci(values, reps=BOOT_REPS, seed=BOOT_SEED):
-    """Percentile bootstrap 95% interval of the mean: (lo, hi), or None if n < 2."""
-    v = numbers(values)
-    if len(v) < 2:
-        return None
-    est = sorted(_resample_means(v, random.Random(seed), reps))
-    return _quantile(est, (1 - CONF) / 2), _quantile(est, (1 + CONF) / 2)
-
-
-def ratio_bootstrap_ci(a_vals, b_vals, reps=BOOT_REPS, seed=BOOT_SEED):
-    """Percentile bootstrap 95% interval of mean(b) / mean(a), each run's repeats
-    resampled on their own: (lo, hi), or None (n < 2, or a resample of a could
-    average to 0)."""
-    a, b = numbers(a_vals), numbers(b_vals)
-    if len(a) < 2 or len(b) < 2 or min(a) <= 0 <= max(a):
-        return None
-    rng = random.Random(seed)
-    ma, mb = _resample_means(a, rng, reps), _resample_means(b, rng, reps)
-    if len(ma) * len(mb) <= 100 * reps:         # both exact (or small): every pair
-        est = [y / x for x in ma for y in mb]
-    else:
-        est = [rng.choice(mb) / rng.choice(ma) for _ in range(reps)]
-    est.sort()
-    return _quantile(est, (1 - CONF) / 2), _quantile(est, (1 + CONF) / 2)
-
-
-def ratio_fieller_ci(a_vals, b_vals):
-    """Fieller's 95% interval of mean(b) / mean(a) for independent normal means:
-    the R with (mb - R ma)^2 <= t^2 (vb + R^2 va), va = sa^2/na, vb = sb^2/nb,
-    t = t(0.975, df) with the Welch-Satterthwaite df of vb + R^2 va at the
-    point ratio R (rounded down: errs wide). (lo, hi); None when n < 2;
-    (-inf, inf) when A's own interval reaches 0 (the ratio is unbounded)."""
-    a, b = numbers(a_vals), numbers(b_vals)
-    if len(a) < 2 or len(b) < 2:
-        return None
-    ma, mb = statistics.fmean(a), statistics.fmean(b)
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    r = mb / ma if ma else 0.0
-    ua, ub = r * r * va, vb
-    if ua + ub == 0:
-        return r, r
-    df = (ua + ub) ** 2 / (ua * ua / (len(a) - 1) + ub * ub / (len(b) - 1))
-    t2 = t_crit(max(1, int(df))) ** 2
-    den = ma * ma - t2 * va
-    if den <= 0:
-        return -math.inf, math.inf
-    root = math.sqrt(t2 * (vb * den + va * mb * mb))
-    return (ma * mb - root) / den, (ma * mb + root) / den
-
-
-def ratio_ci(a_vals, b_vals):
-    """mean(b) / mean(a) and its 95% interval, Fieller's: (ratio, lo, hi);
-    lo/hi None when there is none (a run with one repeat, or A's interval
-    reaching 0); None when the ratio does not exist."""
-    a, b = numbers(a_vals), numbers(b_vals)
-    if not a or not b or statistics.fmean(a) == 0:
-        return None
-    ratio = statistics.fmean(b) / statistics.fmean(a)
-    ci = ratio_fieller_ci(a, b)
-    if ci is None or not all(math.isfinite(x) for x in ci):
-        return ratio, None, None
-    return ratio, ci[0], ci[1]
-
-
 def converged(values, target=TARGET):
     """True when the median's 95% interval (estimate.median_ci) is within
     +-target of the median: both ends, so a lopsided interval counts by its
@@ -182,24 +56,6 @@ def converged(values, target=TARGET):
     if e.value == 0:
         return e.lo == e.hi == 0
     return max(e.value - e.lo, e.hi - e.value) <= target * abs(e.value)
-
-
-def verdict(a_vals, b_vals, smaller_better):
-    """B against A: "better" or "worse" only when the two 95% t-intervals do not
-    overlap; "within noise" when they do; "no interval" when a run has < 2 repeats,
-    or repeats that are all equal: a quantised figure (RSS in whole pages, the
-    offered rate of an open-loop point) has no spread to estimate the noise
-    from, and two such runs 0.001 apart would otherwise "separate"."""
-    a, b = mean_ci(a_vals), mean_ci(b_vals)
-    if a is None or b is None or a.half is None or b.half is None:
-        return "no interval"
-    if a.half == 0 or b.half == 0:
-        return "within noise" if a.mean == b.mean else "no interval"
-    if b.hi < a.lo:
-        return "better" if smaller_better else "worse"
-    if b.lo > a.hi:
-        return "worse" if smaller_better else "better"
-    return "within noise"
 
 
 def ci_fields(fig, values):
@@ -247,7 +103,7 @@ DROP = "drop"           # measure(key) -> DROP: the point is done without a meas
 
 
 def interleaved_rounds(keys, measure, figures, target=TARGET, min_repeats=2, max_repeats=10,
-                       time_cap_s=None, seed=BOOT_SEED, clock=time.monotonic, prior=None,
+                       time_cap_s=None, seed=SEED, clock=time.monotonic, prior=None,
                        first_order=None):
     """Repeats interleaved across points: each round measures every point that
     is not yet done once, in an order shuffled afresh (seeded: seed + round), so
