@@ -272,17 +272,23 @@ def held():
 judge(held)
 
 # ---- replies wait for the next send's wake-up, their latency does not ------------------
-# 100/s over 10 connections: the thread wakes every 10 ms, a reply comes 1 ms after its
-# request and is read at the next wake-up, 9 ms later. Its latency is the kernel's receive
-# timestamp less the due time, so p50 stays 1 ms (the time of the read would give 10 ms).
+# 100/s over 10 connections: the thread wakes every 10 ms, a reply comes 8 ms after its
+# request and is read at the next wake-up, 2 ms later. Its latency is the kernel's receive
+# timestamp less the due time, so p50 stays 8 ms (the time of the read would give 10 ms).
+# (Not 1 ms: at 100/s on a quiet 2-CPU VM the server's own 1 ms sleep overshot by 137-180 us,
+# its wake-up from an idle vCPU, which is more than 5% of 1 ms and has nothing to do with when
+# the generator reads; against 8 ms it is under 5%.)
+DEFER_US = 8000
 
 
 def deferred():
-    rc, rec, err, why = open_run(["--delay-us", 1000], 100, conns=10)
+    rc, rec, err, why = open_run(["--delay-us", DEFER_US], 100, conns=10)
     lat = rec and rec["latency_us"]
-    good = rc == 0 and lat and 999 <= lat["p50"] and near(lat["p50"], 1000) and near(lat["p99"], 1000)
-    return good, (f"delay 1 ms, 100/s over 10 conns (replies read up to 10 ms later): p50 {lat and lat['p50']}, "
-                  f"p99 {lat and lat['p99']} in [1000, 1050]"), summary(rec), why
+    good = (rc == 0 and lat and DEFER_US - 1 <= lat["p50"] and near(lat["p50"], DEFER_US)
+            and near(lat["p99"], DEFER_US))
+    return good, (f"delay {DEFER_US / 1000:g} ms, 100/s over 10 conns (replies read up to 10 ms "
+                  f"later): p50 {lat and lat['p50']}, p99 {lat and lat['p99']} in "
+                  f"[{DEFER_US}, {DEFER_US * 1.05:.0f}]"), summary(rec), why
 
 
 judge(deferred)
