@@ -465,8 +465,8 @@ def _head(doc, run):
         doc.num(f"{len(conv):,}", derive="count", what="converged")
         doc.add(" of the ")
         doc.num(f"{len(judged):,}", derive="count", what="judged")
-        doc.add(" points with two or more runs converged (harness/convergence.py; REPORT.md's "
-                "Confidence section lists the others).\n\n")
+        doc.add(" points with enough runs for an interval converged (harness/convergence.py; "
+                "REPORT.md's Confidence section lists the others).\n\n")
     doc.add("## Reading the charts\n\n" + story.CHARTS_TEXT.format(
         families=", ".join(models.FAMILIES)) + "\n")
 
@@ -533,19 +533,23 @@ def reference():
 def readme_doc(run, rel):
     """The block: the headline chart, the C10K table, where to read on."""
     doc = Doc()
-    doc.add(f"![The C10K curve: echoes per second of the busy connections as idle ones join "
-            f"them, one panel per model family]({rel}/idle.png)\n\n")
+    doc.add(f"![The C10K curve as cost: the server's CPU per echo at a fixed rate over the busy "
+            f"connections as idle ones join them, one panel per model family]({rel}/idle.png)\n\n")
     doc.add(f"From the reference run, [`{rel}`]({rel}/): what it shows, computed from its data, "
-            f"in [FINDINGS.md]({rel}/FINDINGS.md); every table in [REPORT.md]({rel}/REPORT.md). "
-            "Echoes per second of the busy connections, ± half the interval; the last column "
-            "compares the most idle connections with none (judged from the runs: a difference is "
-            "named only where the intervals support one):\n\n")
-    lo = {m: run.row(Cell(story.IDLE, m, "min", "msgs_per_s")) for m in story.README_MODELS}
-    hi = {m: run.row(Cell(story.IDLE, m, "max", "msgs_per_s")) for m in story.README_MODELS}
+            f"in [FINDINGS.md]({rel}/FINDINGS.md); every table in [REPORT.md]({rel}/REPORT.md). ")
+    lo = {m: run.row(Cell(story.IDLE, m, "min", story.CPU)) for m in story.README_MODELS}
+    hi = {m: run.row(Cell(story.IDLE, m, "max", story.CPU)) for m in story.README_MODELS}
     ms = [m for m in story.README_MODELS if lo[m] is not None and hi[m] is not None]
     if not ms:
         doc.add("(The reference run has no idle sweep.)\n")
         return doc
+    doc.add("The server's CPU per echo (µs) at ")
+    put_key(doc, lo[ms[0]], "rate")
+    doc.add(" echoes/s over ")
+    put_key(doc, lo[ms[0]], "active")
+    doc.add(" busy connections, ± half the interval; the last column compares the most idle "
+            "connections with none (judged from the runs: a difference is named only where the "
+            "intervals support one):\n\n")
     doc.add("| model | ")
     put_key(doc, lo[ms[0]], "idle")
     doc.add(" idle | ")
@@ -553,18 +557,18 @@ def readme_doc(run, rel):
     doc.add(" idle | most idle against none |\n|---|---:|---:|---|\n")
     for m in ms:
         doc.add(f"| `{m}` | ")
-        put_fig(doc, lo[m], "msgs_per_s")
+        put_fig(doc, lo[m], story.CPU)
         doc.add(" | ")
-        put_fig(doc, hi[m], "msgs_per_s")
+        put_fig(doc, hi[m], story.CPU)
         doc.add(" | ")
-        put_verdict(doc, run, "msgs_per_s", lo[m], [hi[m]])
+        put_verdict(doc, run, story.CPU, lo[m], [hi[m]])
         doc.add(" |\n")
     judged = [r for r in run.rows if r.get("converged") is not None]
-    doc.add("\nThe intervals are wide: ")
+    doc.add("\nConverged (the interval within the run's target): ")
     doc.num(f"{sum(1 for r in judged if r['converged'] == 1):,}", derive="count", what="converged")
     doc.add(" of the ")
     doc.num(f"{len(judged):,}", derive="count", what="judged")
-    doc.add(" points with two or more runs converged ([docs/method.md](docs/method.md)).\n")
+    doc.add(" points with enough runs for an interval ([docs/method.md](docs/method.md)).\n")
     return doc
 
 

@@ -108,9 +108,11 @@ class Finding:
     chart: str = ""                 # a chart of the run folder (<chart>.png)
 
 
-IDLE, ACT, HEAVY, DISP = "idle", "active", "heavy", "dispatch"
+IDLE, ACT, HEAVY, DISP, DEM = "idle", "active", "heavy", "dispatch", "demand"
+CPU = "cpu_us_per_echo"     # the idle and demand sweeps' figure: the server's CPU per echo
 # What a sweep's x counts, in a sentence.
 X_WORDS = {ACT: "busy connections", IDLE: "idle connections", "churn": "connections at a time",
+           DEM: "busy connections at a fixed rate",
            HEAVY: "echoes/s offered", "rate": "% of capacity"}
 
 FINDINGS = (
@@ -122,39 +124,33 @@ FINDINGS = (
              "result back, and the server walks the result: every call costs in proportion to "
              "all the connections, idle ones included (servers/select.c, servers/poll.c). "
              "With the busy connections fixed, the cost per echo should grow with the idle ones.",
-        cells=dict(s0=C(IDLE, "select", "min", "msgs_per_s"), sN=C(IDLE, "select", "max", "msgs_per_s"),
-                   p0=C(IDLE, "poll", "min", "msgs_per_s"), pN=C(IDLE, "poll", "max", "msgs_per_s"),
-                   eN=C(IDLE, "epoll_et", "max", "msgs_per_s"),
-                   sc=C(IDLE, "select", "max", "cpu_us_per_echo"),
-                   ec=C(IDLE, "epoll_et", "max", "cpu_us_per_echo"),
+        cells=dict(s0=C(IDLE, "select", "min", CPU), sN=C(IDLE, "select", "max", CPU),
+                   p0=C(IDLE, "poll", "min", CPU), pN=C(IDLE, "poll", "max", CPU),
+                   e0=C(IDLE, "epoll_et", "min", CPU), eN=C(IDLE, "epoll_et", "max", CPU),
                    sw=C(IDLE, "select", "max", "prof_wait"), pw=C(IDLE, "poll", "max", "prof_wait"),
                    ew=C(IDLE, "epoll_et", "max", "prof_wait"),
-                   rs=C("rate", "select", "min", "p50_us", "idle10000"),
-                   rp=C("rate", "poll", "min", "p50_us", "idle10000"),
-                   rl=C("rate", "epoll_lt", "min", "p50_us", "idle10000"),
+                   rp=C("rate", "poll", "min", "p50_us", "idle0"),
+                   re=C("rate", "epoll_et", "min", "p50_us", "idle0"),
                    ds=C(DISP, "select", "max", "ns_per_event", "random"),
                    dp=C(DISP, "poll", "max", "ns_per_event", "random"),
                    de=C(DISP, "epoll_lt", "max", "ns_per_event", "random")),
-        says=("Beside {sN.idle} idle connections and {sN.active} busy ones, `select` made {sN} "
-              "echoes/s against {s0} with no idle ones: {sN~s0}. `poll`: {pN} against {p0}: "
-              "{pN~p0}.",
-              "Against `epoll_et` beside as many idle connections ({eN}): `select` {sN~eN}, "
-              "`poll` {pN~eN}.",
-              "CPU per echo there: `select` {sc} µs, `epoll_et` {ec} µs: {sc~ec}. In the CPU "
-              "profile of that point the wait itself took {sw} of `select`'s samples, {pw} of "
-              "`poll`'s and {ew} of `epoll_et`'s (`prof_wait`; the stacks are in `profiles/`).",
-              "Open loop at {rs.x}% of each model's own capacity, beside {rs.idle} idle "
-              "connections, the median latency was {rs} µs for `select`, {rp} µs for `poll` and "
-              "{rl} µs for `epoll_lt`: `select` {rs~rl}, `poll` {rp~rl}.",
+        says=("At {sN.rate} echoes/s over {sN.active} busy connections, `select` spent {s0} µs "
+              "of CPU per echo with no idle connections beside them and {sN} µs beside "
+              "{sN.idle}: {sN~s0}. `poll`: {p0} and {pN} µs: {pN~p0}.",
+              "`epoll_et` at the same load: {e0} and {eN} µs ({eN~e0}); beside {eN.idle} idle "
+              "connections `select` was {sN~eN} and `poll` {pN~eN}.",
+              "In the CPU profile of that point the wait itself took {sw} of `select`'s samples, "
+              "{pw} of `poll`'s and {ew} of `epoll_et`'s (`prof_wait`; the stacks are in "
+              "`profiles/`).",
+              "Open loop at {rp.x}% of each model's own capacity ({rp.conns} connections, all "
+              "busy), the median latency was {rp} µs for `poll` and {re} µs for `epoll_et`: "
+              "{rp~re}.",
               "Without TCP (`bin/dispatch`, one random descriptor of N ready per event), an "
               "event cost {ds.v} ns through `select` and {dp.v} ns through `poll` at N = {ds.x}: "
               "{ds/de} and {dp/de} the {de.v} ns of `epoll_lt`."),
-        tables=(Pivot(IDLE, "msgs_per_s", ("select", "poll", "busypoll", "sigio", "threads",
-                                           "posix_aio", "epoll_lt", "epoll_et", "rtsig",
-                                           "libaio", "io_uring", "libevent", "libev", "libuv"),
-                      unit="idle",
-                      label="Echoes per second of the busy connections, idle ones beside them "
-                            "(the curve of the chart):"),),
+        tables=(Pivot(IDLE, CPU, C_MODELS, unit="idle",
+                      label="Server CPU per echo (µs) at a fixed rate over the busy connections, "
+                            "idle ones beside them (the curve of the chart):"),),
         chart="idle"),
     Finding(
         "sigio", "SIGIO coalesces, so every signal sends the loop over every connection",
@@ -164,15 +160,15 @@ FINDINGS = (
              "nonblocking `read()` on every connection (servers/sigio.c). The reads per echo "
              "should grow with the idle connections.",
         cells=dict(r0=C(IDLE, "sigio", "min", "sc_read"), rN=C(IDLE, "sigio", "max", "sc_read"),
-                   m0=C(IDLE, "sigio", "min", "msgs_per_s"), mN=C(IDLE, "sigio", "max", "msgs_per_s"),
-                   eN=C(IDLE, "epoll_et", "max", "msgs_per_s"),
+                   m0=C(IDLE, "sigio", "min", CPU), mN=C(IDLE, "sigio", "max", CPU),
+                   eN=C(IDLE, "epoll_et", "max", CPU),
                    d0=C(DISP, "sigio", "min", "syscalls_per_event", "random"),
                    dN=C(DISP, "sigio", "max", "syscalls_per_event", "random"),
                    fN=C(DISP, "sigio", "max", "fds", "random")),
         says=("The kernel counted {r0.v} `read` calls per echo with no idle connections and "
               "{rN.v} beside {rN.idle}.",
-              "Echoes/s: {mN} beside {mN.idle} idle connections against {m0} with none: "
-              "{mN~m0}; against `epoll_et` there ({eN}): {mN~eN}.",
+              "CPU per echo: {mN} µs beside {mN.idle} idle connections against {m0} with none: "
+              "{mN~m0}; against `epoll_et` there ({eN} µs): {mN~eN}.",
               "In `bin/dispatch` (a pipe per slot, one token written per event): {d0.v} system "
               "calls per event at N = {d0.x}, {dN.v} at N = {fN.v}."),
         chart="syscalls_idle"),
@@ -187,12 +183,12 @@ FINDINGS = (
         cells=dict(w0=C(IDLE, "rtsig", "min", "sc_rt_sigtimedwait"),
                    wN=C(IDLE, "rtsig", "max", "sc_rt_sigtimedwait"),
                    qN=C(IDLE, "rtsig", "max", "sc_poll"),
-                   m0=C(IDLE, "rtsig", "min", "msgs_per_s"), mN=C(IDLE, "rtsig", "max", "msgs_per_s"),
-                   eN=C(IDLE, "epoll_et", "max", "msgs_per_s")),
+                   m0=C(IDLE, "rtsig", "min", CPU), mN=C(IDLE, "rtsig", "max", CPU),
+                   eN=C(IDLE, "epoll_et", "max", CPU)),
         says=("`sigtimedwait` calls per echo: {w0.v} with no idle connections, {wN.v} beside "
               "{wN.idle}; the overflow's `poll` calls per echo there: {qN.v}.",
-              "Echoes/s: {mN} beside {mN.idle} idle connections against {m0} with none: "
-              "{mN~m0}; against `epoll_et` there ({eN}): {mN~eN}.")),
+              "CPU per echo: {mN} µs beside {mN.idle} idle connections against {m0} with none: "
+              "{mN~m0}; against `epoll_et` there ({eN} µs): {mN~eN}.")),
     Finding(
         "posix_aio", "glibc's POSIX AIO is a thread pool",
         fact="No kernel asynchronous socket I/O is behind `aio_read()`: glibc queues the request "
@@ -205,7 +201,7 @@ FINDINGS = (
              "processes' tick counters instead (docs/method.md); where the `tasks_gone` column "
              "is empty the run predates it, and `posix_aio`'s CPU and context switches per echo "
              "are undercounted.",
-        cells=dict(tL=C(IDLE, "posix_aio", "last", "threads"),
+        cells=dict(tL=C(DEM, "posix_aio", "max", "threads"),
                    tA=C(ACT, "posix_aio", "near1000", "threads"),
                    fu=C(ACT, "posix_aio", "near1000", "sc_futex"),
                    cs=C(ACT, "posix_aio", "near1000", "csw_per_echo"),
@@ -214,16 +210,14 @@ FINDINGS = (
                    em=C(ACT, "epoll_et", "near1000", "msgs_per_s"),
                    c=C(ACT, "posix_aio", "near1000", "cpu_us_per_echo"),
                    ec=C(ACT, "epoll_et", "near1000", "cpu_us_per_echo"),
-                   mN=C(IDLE, "posix_aio", "max", "msgs_per_s")),
-        says=("At {tL.conns} connections, {tL.idle} of them idle, the server ran {tL.v} threads; "
-              "at {tA.conns} busy ones, {tA.v}.",
+                   dc=C(DEM, "posix_aio", "max", CPU), edc=C(DEM, "epoll_et", "max", CPU)),
+        says=("At {tL.conns} connections sending {tL.rate} echoes/s in all, the server ran "
+              "{tL.v} threads; at {tA.conns} in a closed loop, {tA.v}.",
               "At {m.x} busy connections, per echo: {fu.v} `futex` calls and {cs} context "
               "switches (`epoll_et`: {ecs}); {m} echoes/s against `epoll_et`'s {em}: {m~em}; "
               "{c} µs of CPU against {ec}: {c~ec}.",
-              "Beside {mN.idle} idle connections: {mN}."),
-        tables=(Pivot(IDLE, "threads", ("posix_aio", "threads", "epoll_et"), unit="idle",
-                      label="Server threads (median of the runs, read at mid-window), idle "
-                            "connections beside the busy ones:"),)),
+              "At a fixed {dc.rate} echoes/s over {dc.conns} connections: {dc} µs of CPU per "
+              "echo against `epoll_et`'s {edc}: {dc~edc}.")),
     Finding(
         "libaio", "Kernel AIO only polls sockets",
         fact="Linux's native AIO was built for `O_DIRECT` files: on a socket `IOCB_CMD_PREAD` "
@@ -238,14 +232,14 @@ FINDINGS = (
                    wr=C(ACT, "libaio", "near1000", "sc_sendto"),
                    tot=C(ACT, "libaio", "near1000", "syscalls_per_echo"),
                    etot=C(ACT, "epoll_et", "near1000", "syscalls_per_echo"),
-                   m0=C(IDLE, "libaio", "min", "msgs_per_s"), mN=C(IDLE, "libaio", "max", "msgs_per_s"),
+                   dc=C(DEM, "libaio", "max", CPU), edc=C(DEM, "epoll_et", "max", CPU),
                    c=C(ACT, "libaio", "near1000", "cpu_us_per_echo"),
                    ec=C(ACT, "epoll_et", "near1000", "cpu_us_per_echo")),
         says=("At {sub.x} busy connections, per echo: {sub.v} `io_submit`, {get.v} "
               "`io_getevents`, {rd.v} `read` and {wr.v} `sendto`; {tot.v} system calls in all "
               "(`epoll_et`: {etot.v}).",
-              "Echoes/s beside {mN.idle} idle connections: {mN} against {m0} with none: "
-              "{mN~m0}. CPU per echo at {c.x} busy connections: {c} µs against `epoll_et`'s "
+              "CPU per echo at a fixed {dc.rate} echoes/s over {dc.conns} connections: {dc} µs "
+              "against `epoll_et`'s {edc}: {dc~edc}; in a closed loop at {c.x}: {c} µs against "
               "{ec}: {c~ec}.")),
     Finding(
         "ready", "epoll and io_uring scale with the active connections",
@@ -255,9 +249,9 @@ FINDINGS = (
              "completions through a ring shared with the kernel, and one `io_uring_enter()` "
              "submits and reaps a batch (servers/io_uring.c). Idle connections should cost them "
              "nothing per call.",
-        cells=dict(l0=C(IDLE, "epoll_lt", "min", "msgs_per_s"), lN=C(IDLE, "epoll_lt", "max", "msgs_per_s"),
-                   e0=C(IDLE, "epoll_et", "min", "msgs_per_s"), eN=C(IDLE, "epoll_et", "max", "msgs_per_s"),
-                   u0=C(IDLE, "io_uring", "min", "msgs_per_s"), uN=C(IDLE, "io_uring", "max", "msgs_per_s"),
+        cells=dict(l0=C(IDLE, "epoll_lt", "min", CPU), lN=C(IDLE, "epoll_lt", "max", CPU),
+                   e0=C(IDLE, "epoll_et", "min", CPU), eN=C(IDLE, "epoll_et", "max", CPU),
+                   u0=C(IDLE, "io_uring", "min", CPU), uN=C(IDLE, "io_uring", "max", CPU),
                    ue=C(ACT, "io_uring", "near1000", "sc_io_uring_enter"),
                    esc=C(ACT, "epoll_et", "near1000", "syscalls_per_echo"),
                    ew=C(ACT, "epoll_et", "near1000", "sc_epoll_wait"),
@@ -265,9 +259,9 @@ FINDINGS = (
                    dl1=C(DISP, "epoll_lt", 100, "ns_per_event", "random"),
                    du=C(DISP, "io_uring", "max", "ns_per_event", "random"),
                    du1=C(DISP, "io_uring", 100, "ns_per_event", "random")),
-        says=("Echoes/s with no idle connections and beside {lN.idle}: `epoll_lt` {l0} and {lN} "
-              "({lN~l0}); `epoll_et` {e0} and {eN} ({eN~e0}); `io_uring` {u0} and {uN} "
-              "({uN~u0}).",
+        says=("CPU per echo (µs) at {lN.rate} echoes/s with no idle connections and beside "
+              "{lN.idle}: `epoll_lt` {l0} and {lN} ({lN~l0}); `epoll_et` {e0} and {eN} "
+              "({eN~e0}); `io_uring` {u0} and {uN} ({uN~u0}).",
               "At {ue.x} busy connections `io_uring` made {ue.v} `io_uring_enter` calls per echo; "
               "`epoll_et` made {esc.v} system calls per echo, {ew.v} of them `epoll_wait`.",
               "Without TCP, an event through `epoll_lt` cost {dl.v} ns at N = {dl.x} and {dl1.v} "
@@ -345,8 +339,15 @@ FINDINGS = (
                             "(system calls: the kernel's count from one counted run):"),
                 Claims(ACT, "near1000", "cpu_us_per_echo"),
                 Claims(ACT, "near1000", "msgs_per_s"),
-                Claims(ACT, "max", "msgs_per_s")),
-        chart="cpu"),
+                Claims(ACT, "max", "msgs_per_s"),
+                Table(DEM, "near1000", (Col("µs CPU per echo", CPU),
+                                        Col("achieved / offered", "achieved_ratio", "v"),
+                                        Col("p99 (µs)", "p99_us")),
+                      models=C_MODELS, sort=CPU,
+                      label="Service demand: at {at.rate} echoes/s over {at.x} connections, "
+                            "open loop, the server's CPU per echo, sorted:"),
+                Claims(DEM, "near1000", CPU)),
+        chart="demand"),
     Finding(
         "churn", "Connection churn",
         fact="Connect, one echo, close: the cost is the kernel's connection set-up and "
@@ -380,8 +381,8 @@ FINDINGS = (
                 Claims(ACT, "near1000", "cpu_us_per_echo", models=RUNTIMES),
                 Table(IDLE, "max", (Col("B RSS per connection", "rss_per_conn_b"),
                                     Col("threads", "threads", "v"),
-                                    Col("echoes/s, no idle", "msgs_per_s", x="min"),
-                                    Col("echoes/s, most idle", "msgs_per_s")),
+                                    Col("µs CPU per echo, no idle", CPU, x="min"),
+                                    Col("µs CPU per echo, most idle", CPU)),
                       models=("epoll_et", "io_uring") + RUNTIMES,
                       label="At {at.conns} connections, {at.idle} of them idle:"),
                 Claims(IDLE, "max", "rss_per_conn_b", models=RUNTIMES),
@@ -405,21 +406,21 @@ FINDINGS = (
                    vc=C(ACT, "libev", "near1000", "cpu_us_per_echo"),
                    bc=C(ACT, "libevent", "near1000", "cpu_us_per_echo"),
                    lc=C(ACT, "libuv", "near1000", "cpu_us_per_echo"),
-                   sN=C(IDLE, "select", "max", "msgs_per_s"), pN=C(IDLE, "poll", "max", "msgs_per_s"),
-                   gN=C(IDLE, "sigio", "max", "msgs_per_s"), bN=C(IDLE, "busypoll", "max", "msgs_per_s"),
-                   eN=C(IDLE, "epoll_et", "max", "msgs_per_s"),
+                   sN=C(IDLE, "select", "max", CPU), pN=C(IDLE, "poll", "max", CPU),
+                   gN=C(IDLE, "sigio", "max", CPU), rN=C(IDLE, "rtsig", "max", CPU),
+                   eN=C(IDLE, "epoll_et", "max", CPU),
                    pa=C(ACT, "posix_aio", "near1000", "msgs_per_s"),
                    ea=C(ACT, "epoll_et", "near1000", "msgs_per_s"),
                    eh=C(HEAVY, "epoll_et", "max", "light_p99_us", "heavy"),
                    ph=C(HEAVY, "pool", "max", "light_p99_us", "heavy"),
                    tm=C(ACT, "threads", "max", "msgs_per_s"), em=C(ACT, "epoll_et", "max", "msgs_per_s"),
-                   fN=C(IDLE, "prefork", "last", "msgs_per_s")),
+                   fN=C(ACT, "prefork", "last", "msgs_per_s")),
         says=("- CPU per echo at {ec.x} busy connections, against `epoll_et`'s {ec} µs: "
               "`io_uring` {uc} ({uc~ec}), `libev` {vc} ({vc~ec}), `libevent` {bc} ({bc~ec}), "
               "`libuv` {lc} ({lc~ec}).",
-              "- The scanning models beside {sN.idle} idle connections, echoes/s against "
-              "`epoll_et`'s {eN}: `select` {sN} ({sN~eN}), `poll` {pN} ({pN~eN}), `sigio` {gN} "
-              "({gN~eN}), `busypoll` {bN} ({bN~eN}).",
+              "- Beside {sN.idle} idle connections, CPU per echo against `epoll_et`'s {eN} µs: "
+              "`select` {sN} ({sN~eN}), `poll` {pN} ({pN~eN}), `sigio` {gN} ({gN~eN}), `rtsig` "
+              "{rN} ({rN~eN}).",
               "- glibc's POSIX AIO at {pa.x} busy connections: {pa} echoes/s against "
               "`epoll_et`'s {ea}: {pa~ea}.",
               "- A thread per connection at {tm.x} busy connections: {tm} echoes/s against "
@@ -434,12 +435,14 @@ The charts are drawn from points.csv by gnuplot (`plots/<kind>.gp`, as each swee
 them in harness/sweeps.py). A line chart has one panel per model family ({families}): each
 panel draws its own models in colour over every other model in light grey, and the panels of
 one figure share their scales. Each model keeps one colour, point type and dash on every
-chart. An error bar is the point's interval (`<fig>_lo`, `<fig>_hi` of points.csv), or its
-runs' range where it has none; a failed point is an x on the chart's floor, and REPORT.md
-lists it with its reason. Every chart also comes as an SVG: resting the pointer on a point
+chart. The translucent band under a line is the points' intervals (`<fig>_lo`, `<fig>_hi` of
+points.csv; a small box where a band cannot be drawn, an arrow where it runs past the panel); a
+point with too few runs for an interval has the line alone. A circled point is an open-loop one
+whose generator failed its own test (docs/open-loop.md); a failed point is an x on the chart's
+floor, and REPORT.md lists it with its reason. Every chart also comes as an SVG: resting the pointer on a point
 shows its model, value, interval and x. `<chart>.png.rows` says how many data rows gnuplot
 drew per model and figure.
 """
 
 
-README_MODELS = ("select", "poll", "sigio", "threads", "epoll_et", "libaio", "io_uring")
+README_MODELS = ("select", "poll", "sigio", "rtsig", "threads", "epoll_lt", "epoll_et", "io_uring")

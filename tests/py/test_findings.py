@@ -277,7 +277,7 @@ def rec(model, msgs, repeat=1, **pt):
 
 def test_a_small_run_gets_its_findings_and_says_what_it_lacks(tmp_path):
     recs = [rec(m, v * k, repeat=k, sweep="idle", series="active100", conns=100 + idle,
-                active=100, idle=idle, x=idle)
+                active=100, idle=idle, x=idle, rate=2000, mode="demand")
             for m, v in (("select", 1000.0), ("poll", 1100.0), ("epoll_et", 3000.0))
             for idle in (0, 900) for k in (1, 2)]
     with open(tmp_path / "points.jsonl", "w") as f:
@@ -287,7 +287,7 @@ def test_a_small_run_gets_its_findings_and_says_what_it_lacks(tmp_path):
     findings.write(str(tmp_path))
     text, spans = committed(str(tmp_path))
     assert "Not in this run: `sigio` in the idle sweep; `sigio` in the dispatch sweep.\n" in text
-    assert "`select` made" in text and check(str(tmp_path), text, spans) == []
+    assert "`select` spent" in text and check(str(tmp_path), text, spans) == []
     assert untracked(text, spans) == []
 
 
