@@ -408,7 +408,7 @@ def rate_generator(rows):
         out.append("")
     if lows:
         within = [m for m, _, x in lows if x <= GEN_X_CLOSED_TARGET]
-        out.append(f"At each model's lowest share, the generator's CPU per echo was "
+        out.append("At each model's lowest share, the generator's CPU per echo was "
                    + ", ".join(f"{x:.2f}x ({m}, {s}%)" for m, s, x in lows)
                    + f" its closed-loop figure: within {GEN_X_CLOSED_TARGET:g}x for "
                    f"{len(within)} of {len(lows)}.\n")
