@@ -74,13 +74,27 @@ def _cell(r, col):
     if r["status"] == "skipped":
         return "skip"
     v = _num(r.get(col))
-    return (v + _res(r, col) + (GEN_MARK if r.get("gen_limited") else "")
+    return (v + _res(r, col) + (GEN_MARK if gen_marked(r, col) else "")
             + ("*" if r["status"] == "partial" else ""))
 
 
-# A cell of an open-loop point whose runs' send process failed its test
-# (loadgen's verdict "generator": docs/open-loop.md); its chart circles it.
-GEN_MARK = " †"
+# A latency of an open-loop point whose runs' send process failed its test
+# (loadgen's verdict "generator": docs/open-loop.md); the rate charts circle
+# it. Only latencies: the generator's lateness is in them, not in the
+# server's CPU per echo.
+GEN_MARK = " ‡"
+
+
+def gen_marked(r, col):
+    """Does this cell carry GEN_MARK: a latency figure of a gen_limited point."""
+    return bool(r.get("gen_limited")) and str(r.get("gen_limited")) != "0" and is_latency(col)
+
+
+def is_latency(col):
+    """A latency column of points.csv (p50_us, light_p99_us, max_us, ...), not
+    the generator's own (late_*, server_*) or a connect time."""
+    return (col.endswith("_us") and not col.startswith(("late_", "server_", "connect_"))
+            and not col.endswith("per_echo"))
 
 
 def _res(r, col):
@@ -386,8 +400,8 @@ def rate_generator(rows):
     out = ["The generator at each offered load (docs/open-loop.md): its CPU per echo, that over "
            "its CPU per echo in the model's closed-loop probe at saturation in this run (x closed: "
            "what pacing costs), how late it sent (actual send - due), the send-process test (W1 of "
-           f"the gaps as sent against as due, in mean gaps) and {GEN_MARK.strip()} where its runs "
-           "failed that test.\n"]
+           f"the gaps as sent against as due, in mean gaps) and whether its runs failed that test "
+           f"(then its latencies are marked {GEN_MARK.strip()}).\n"]
     f = lambda v, fmt: "-" if v is None else format(v, fmt)   # noqa: E731
     lows = []
     for ser in sweeps.series_of(sw, rows):
@@ -402,7 +416,7 @@ def rate_generator(rows):
                 out.append(f"| {m} | {r['x']}% | {f(r.get('client_cpu_us_per_echo'), '.1f')} | "
                            f"{f(r.get('gen_cpu_x_closed'), '.2f')} | {f(r.get('late_p50_us'), ',.1f')} | "
                            f"{f(r.get('late_p99_us'), ',.1f')} | {f(r.get('send_w1'), '.2f')} | "
-                           f"{'yes ' + GEN_MARK.strip() if r.get('gen_limited') else 'no'} |")
+                           f"{'yes' if gen_marked(r, 'p99_us') else 'no'} |")
             if mine and mine[0].get("gen_cpu_x_closed") is not None:
                 lows.append((m, mine[0]["x"], mine[0]["gen_cpu_x_closed"]))
         out.append("")
@@ -450,9 +464,9 @@ def write_report(run_dir, ctx, rows, recs, made, plot_errors):
       + " (see \"The kernel's view\" below). RSS counts user space only (socket buffers are kernel memory). "
       "In the tables: FAIL = failed (reasons at the end), skip = not run (reason at the end), "
       "* = some runs failed; ±n% = the figure's resolution (half its 95% interval); "
-      f"{GEN_MARK.strip()} = an open-loop point whose generator failed its own test (late, off its "
-      "schedule or CPU bound: docs/open-loop.md), so its figures are the generator's as much as "
-      "the server's; its chart circles it.\n")
+      f"{GEN_MARK.strip()} = a latency of an open-loop point whose generator failed its own test "
+      "(late, off its schedule or CPU bound: docs/open-loop.md), so it is the generator's as "
+      "much as the server's; the rate charts circle it.\n")
     w("## Context\n")
     w("| | |\n|---|---|")
     git = (ctx.get("git_commit") or "?")[:12] + (" (dirty tree)" if ctx.get("git_dirty") else "")

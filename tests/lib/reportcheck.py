@@ -5,8 +5,9 @@ table the sweep declares (harness/sweeps.py: Table, AtTable) is found by its
 label line, and every cell is compared with the points.csv row it shows:
 a number within the rounding of the digits shown (the first number in the
 cell, so added interval text is tolerated), FAIL for a failed point, skip for
-a skipped one, "-" for an empty figure, a trailing * for a partial one, a †
-for an open-loop point whose generator failed its test (gen_limited). Every
+a skipped one, "-" for an empty figure, a trailing * for a partial one, a ‡
+on a latency of an open-loop point whose generator failed its test
+(gen_limited, report.gen_marked). Every
 CSV row of the sweep (and series) must have its cell, and every cell its row.
 The "Failed and skipped points" table must list exactly the records of
 points.jsonl that are not ok, with their reasons.
@@ -83,7 +84,7 @@ def _cell_problem(cell, row, col, fmt="num"):
         return f"'{cell}' but the CSV has {col} = {v}"
     if (st == "partial") != cell.endswith("*"):
         return f"'{cell}': the * does not match status {st}"
-    if (row.get("gen_limited") == "1") != (report.GEN_MARK.strip() in cell):
+    if report.gen_marked(row, col) != (report.GEN_MARK.strip() in cell):
         return f"'{cell}': the {report.GEN_MARK.strip()} does not match gen_limited = {row.get('gen_limited')}"
     lo, hi = row.get(col + "_lo", ""), row.get(col + "_hi", "")
     res = RES.search(cell)
