@@ -177,9 +177,11 @@ BENCH_WHERE = $(if $(SERVER_CPUS),--server-cpus $(SERVER_CPUS)) $(if $(NET),--ne
   $(if $(SSH_CONFIG),--ssh-config $(SSH_CONFIG)) $(if $(REMOTE_DIR),--remote-dir $(REMOTE_DIR)) \
   $(if $(OUT),--out $(OUT)) \
   $(if $(PROFILE_POINTS),--profile-points $(PROFILE_POINTS)) \
-  $(if $(REPEATS),--repeats $(REPEATS) --max-repeats $(REPEATS))
+  $(if $(REPEATS),--repeats $(REPEATS) --max-repeats $(REPEATS)) \
+  $(if $(DURATION),--duration $(DURATION))
 # PROFILE_POINTS=none|SWEEP:CONNS,... : which points get a CPU profile (default active:1000,idle:max)
 # REPEATS=N : exactly N runs a point (the profile's count and its extra runs set aside)
+# DURATION=S : each run's measured window, in seconds (the profile's otherwise)
 bench: deps
 	@$(MAKE) --no-print-directory all
 	$(if $(STRICT),STRICT=$(STRICT) )python3 harness/bench.py $(if $(RESUME),--resume $(RESUME),--profile $(PROFILE) $(if $(MODELS),--models $(MODELS)) $(if $(CONNS),--conns $(CONNS)) $(if $(SWEEPS),--sweeps $(SWEEPS)) $(BENCH_WHERE))
