@@ -34,7 +34,7 @@ import math
 import statistics
 from collections import namedtuple
 
-from scipy import stats as sps
+import scipy.stats as sps  # (scipy's, not harness/stats.py)
 
 CONF = 0.95
 MIN_RUNS = 6            # the fewest runs with a 95% median interval (n=6: 96.9%)
