@@ -82,10 +82,11 @@ def machine(cpus=None):
 
 def build_points(profile, models_, conns_filter=None, sweeps=None, nofile=20000,
                  overrides=None, mach=None):
-    """All points of a run, in execution order: sweep by sweep (SWEEPS order),
-    and within a sweep repeat-major (every point once before any twice), so
-    an interrupted run still has whole sweeps. mach: the sweeps.Machine the
-    points are for (default: this one). Returns (points, settings)."""
+    """All points of a run, one per planned repeat: sweep by sweep (SWEEPS
+    order), and within a sweep repeat-major (every point once before any
+    twice); the order they run in is harness/schedule.py's (its rounds mix
+    the sweeps). mach: the sweeps.Machine the points are for (default: this
+    one). Returns (points, settings)."""
     mach = mach or machine()
     p = dict(PROFILES[profile])
     p.update({k: v for k, v in (overrides or {}).items() if v is not None})

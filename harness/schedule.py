@@ -1,19 +1,32 @@
 """schedule.py - which point runs next: repeats interleaved across models,
 in a shuffled order, until each point's interval is tight or a cap.
 
-A run goes sweep by sweep (profiles.SWEEPS order). Within a sweep:
+A run interleaves its sweeps (groups): every sweep but the run_last ones
+(churn: its TIME_WAIT sockets slow every later connect) is one group, whose
+points share the rounds; each run_last sweep is a group of its own, after.
+Within a group:
 
   1. every point gets the profile's `repeats` (min) attempts, in rounds: the
-     first round goes up the sweep's x (series by series) with the models
-     shuffled within each x, so a model that fails at one x is not run at a
-     larger one (bench.py's skip rules); every later round is shuffled
-     afresh (stats.interleaved_rounds), so drift on the machine hits every
-     model alike;
+     first round goes sweep by sweep (profiles.SWEEPS order) and up each
+     sweep's x (series by series) with the models shuffled within each x, so
+     a model that fails at one x is not run at a larger one (bench.py's skip
+     rules); every later round is shuffled afresh across all the group's
+     points (stats.interleaved_rounds), so drift on the machine hits every
+     model and every sweep alike;
   2. points that have not converged (the 95% intervals of the medians of
      the figures harness/convergence.py names for their kind are wider than
      +-target: stats.converged) run again in shuffled rounds, up to
-     `max_repeats` runs, within `extra_time` x the sweep's estimated time
+     `max_repeats` runs, within `extra_time` x the group's estimated time
      (estimate_s) for its min runs.
+
+Why across sweeps: this machine's state drifts over minutes, not only from
+run to run. In the two default runs of 2026-12-04, which went sweep by
+sweep, epoll_et's service demand (5,000 echoes/s over 1,000 connections)
+was 23-37 us per echo in the first 90 s of run B's 2.5-minute demand sweep
+and 14.6-19.4 us after it; its median was 23.4 us in B against 15.3 us in
+A, and 24 of 86 CPU-per-echo figures of the two runs disagreed. With the
+rounds spread over the whole run, each point's runs sample the whole run's
+stretch of the machine's states, not one sweep's few minutes.
 
 A run of a point is a fresh server and fresh connections; what that set-up
 costs is measured in every run (each record's wall_s less its warm-up and
@@ -32,6 +45,7 @@ import os
 import random
 import statistics
 
+import capacity
 import convergence
 import dispatch_point
 import estimate
@@ -39,6 +53,7 @@ import kbench
 import models
 import records
 import stats
+import sweeps as sweep_decl
 
 SEED = stats.SEED
 
@@ -153,7 +168,8 @@ def reference_records():
 
 def estimate_s(pt):
     """Wall seconds a point's run takes: its set-up (setup_s: start, connects,
-    teardown, stop, measured), warm-up and measurement; for repeat 1, the
+    teardown, stop, measured), warm-up and measurement, and a rate point's
+    probe (capacity.py) the same way; for repeat 1, the
     same again for the shorter kernel-counted run."""
     if pt["mode"] == "dispatch":          # bin/dispatch, no server (dispatch_point.py)
         return dispatch_point.estimate_s(pt)
@@ -161,6 +177,8 @@ def estimate_s(pt):
     def one(warmup, duration):
         return setup_s(pt["model"], pt["conns"]) + warmup + duration
     s = one(pt["warmup"], pt["duration"])
+    if sweep_decl.get(pt["sweep"]).kind == "capacity":     # its closed-loop probe, every run
+        s += one(pt["warmup"], capacity.probe_s(pt))
     if pt["repeat"] == 1:                      # kbench.Bench.add_count's counted run
         s += one(max(min(pt["warmup"], kbench.COUNT_WARMUP_S),
                      models.attr(pt["model"], "warmup_s", 0.0)),
@@ -205,30 +223,52 @@ def limits(settings):
             max(mn, int(settings.get("max_repeats", mn))), float(settings.get("extra_time", 0.0)))
 
 
+def groups(planned):
+    """[[(sweep, base points)]]: the sweeps of plan() that share their rounds,
+    in run order: every sweep that is not run_last together, then each
+    run_last sweep alone."""
+    mixed = [sb for sb in planned if not sweep_decl.get(sb[0]).run_last]
+    return ([mixed] if mixed else []) + [[sb] for sb in planned
+                                         if sweep_decl.get(sb[0]).run_last]
+
+
 def run(pts, settings, measure, between=None, prior=None, cost=None):
-    """Run every sweep of pts. measure(point, figures) -> stats sample, None
-    (failed) or stats.DROP (skipped); between(sweep) before every sweep but
-    the first; prior: {key: (samples, failed, done)} from disk. Returns
-    {key: result} (stats.interleaved_rounds' results)."""
+    """Run every group of sweeps (groups). measure(point, figures) -> stats
+    sample, None (failed) or stats.DROP (skipped); between(sweep) before the
+    first run of every sweep but the first; prior: {key: (samples, failed,
+    done)} from disk. Returns {key: result} (stats.interleaved_rounds'
+    results)."""
     target, mn, mx, extra = limits(settings)
     cost = cost or estimate_s
     prior = prior or {}
     results = {}
-    for i, (sweep, base) in enumerate(plan(pts)):
-        if i and between:
-            between(sweep)
-        by_key = {p.key(): p for p in base}
-        keys = [k for k in by_key if not (k in prior and prior[k][2])]
-        figs = convergence.figures_of(base[0])
+    started = set()
+
+    def measure_key(k):
+        p = by_key[k]
+        if p.sweep not in started:
+            if started and between:
+                between(p.sweep)
+            started.add(p.sweep)
+        return measure(p, figs[k])
+
+    for group in groups(plan(pts)):
+        by_key, figs, order = {}, {}, []
+        for _, base in group:
+            by_key.update((p.key(), p) for p in base)
+            f = convergence.figures_of(base[0])
+            figs.update((p.key(), f) for p in base)
+            order += first_order(base)
+        keys = [k for k in order if not (k in prior and prior[k][2])]
         pr = {k: prior[k][:2] for k in keys if k in prior}
         res = stats.interleaved_rounds(
-            keys, lambda k: measure(by_key[k], figs), figs, target, min_repeats=mn,
-            max_repeats=mn, prior=pr, first_order=first_order(base), seed=SEED)
+            keys, measure_key, figs, target, min_repeats=mn,
+            max_repeats=mn, prior=pr, first_order=keys, seed=SEED)
         again = [k for k in keys if res[k]["stop"] == "max repeats" and not res[k]["failed"]]
         cap = extra * mn * sum(cost(by_key[k]) for k in keys)
         if mx > mn and again and cap > 0:
             res.update(stats.interleaved_rounds(
-                again, lambda k: measure(by_key[k], figs), figs, target, min_repeats=mn,
+                again, measure_key, figs, target, min_repeats=mn,
                 max_repeats=mx, time_cap_s=cap,
                 prior={k: (res[k]["samples"], res[k]["failed"]) for k in again},
                 seed=SEED + 1000))

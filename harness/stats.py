@@ -114,14 +114,17 @@ def interleaved_rounds(keys, measure, figures, target=TARGET, min_repeats=2, max
     measured: stop "dropped"). prior: {key: (samples, failed)} already measured
     (a resumed run): they count first. first_order: the first round's order
     instead of a shuffle (a caller's own, e.g. shuffled within each x).
+    figures: the figures every point converges on, or {key: figures} (points
+    of several sweeps interleaved, each with its own).
     Returns {key: result} as repeat_until_converged does."""
     res = {k: dict(samples=[], failed=0, converged=False, stop="") for k in keys}
     todo = list(keys)
+    figs_of = figures.get if isinstance(figures, dict) else (lambda k: figures)
 
     def settle(k):
         """Stop point k once it converged or used its repeats."""
         r = res[k]
-        if len(r["samples"]) >= min_repeats and _figs_converged(r["samples"], figures, target):
+        if len(r["samples"]) >= min_repeats and _figs_converged(r["samples"], figs_of(k), target):
             r.update(converged=True, stop="converged")
             todo.remove(k)
         elif len(r["samples"]) + r["failed"] >= max_repeats:

@@ -222,24 +222,25 @@ def test_knee_is_the_highest_share_under_the_bound():
     assert "| epoll_et | 75% | 75,000 |" in out and "| select | - |" in out
 
 
-def test_capacity_probe_once_then_shares(monkeypatch):
-    calls = []
+def test_capacity_probe_every_run_then_its_share(monkeypatch):
+    calls, caps = [], iter([20000.0, 40000.0])
 
     def fake(pt, bindir, cpus, rt, st, **kw):
         calls.append((pt.mode, pt.rate, pt.duration, kw.get("window")))
         if pt.mode == "closed":
-            return dict(status="ok", derived={"msgs_per_s": 20000.0}, client_cmd=["lg"])
+            return dict(status="ok", derived={"msgs_per_s": next(caps)}, client_cmd=["lg"])
         return dict(status="ok", derived={}, client={"echoes": int(pt.rate * pt.duration)})
     monkeypatch.setattr(capacity.runner, "run_point", fake)
-    monkeypatch.setattr(capacity, "_probes", {})
     base = a_point().again(sweep="rate", series="idle0", mode="open", duration=6.0)
     m1 = capacity.run_point(base.again(x=50, rate=50), "bin", 2, window="w")
-    m2 = capacity.run_point(base.again(x=100, rate=100, repeat=2), "bin", 2, window="w")
-    assert [c[0] for c in calls] == ["closed", "open", "open"]       # one probe
+    m2 = capacity.run_point(base.again(x=50, rate=50, repeat=2), "bin", 2, window="w")
+    assert [c[0] for c in calls] == ["closed", "open", "closed", "open"]   # a probe a run
+    assert calls[0][2] == capacity.MIN_S                              # the probe's length
     assert calls[0][3] is None and calls[1][3] == "w"                 # the probe is not counted
-    assert calls[1][1:3] == (10000, 6.0) and calls[2][1:3] == (20000, 5.0)   # 10^5 / rate, capped
+    # 10^5 / rate, capped at the declared duration; each run its own probe's share
+    assert calls[1][1:3] == (10000, 6.0) and calls[3][1:3] == (20000, 5.0)
     assert m1["proc"]["capacity"]["msgs_per_s"] == 20000.0
-    assert m2["proc"]["offered"] == dict(share=100, rate=20000, duration=5.0)
+    assert m2["proc"]["offered"] == dict(share=50, rate=20000, duration=5.0)
     assert any(n.startswith("short:") for n in m1["notes"])           # 60,000 < 10^5 echoes
     assert not m2.get("notes")                                        # 100,000 echoes
 
@@ -247,6 +248,5 @@ def test_capacity_probe_once_then_shares(monkeypatch):
 def test_a_failed_probe_fails_the_point(monkeypatch):
     monkeypatch.setattr(capacity.runner, "run_point",
                         lambda pt, *a, **kw: dict(status="failed", reason="no READY", derived={}))
-    monkeypatch.setattr(capacity, "_probes", {})
     m = capacity.run_point(a_point().again(sweep="rate", x=10, rate=10, mode="open"), "bin", 2)
     assert m["status"] == "failed" and "capacity probe failed: no READY" in m["reason"]

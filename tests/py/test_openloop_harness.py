@@ -68,7 +68,6 @@ def test_a_generator_limited_latency_is_marked_and_nothing_else():
 
 
 def test_the_pacing_cost_is_against_the_closed_loop_probe(monkeypatch):
-    capacity._probes.clear()
     calls = []
 
     def fake_run_point(pt, *a, **kw):
@@ -82,7 +81,6 @@ def test_the_pacing_cost_is_against_the_closed_loop_probe(monkeypatch):
     assert calls == ["closed", "open"]
     assert m["derived"]["gen_cpu_x_closed"] == 2.5
     assert m["proc"]["capacity"]["client_cpu_us_per_echo"] == 8.0
-    capacity._probes.clear()
 
 
 def test_the_rate_generator_table_says_how_many_are_within_target():

@@ -8,6 +8,7 @@ import itertools
 
 import pytest
 
+import capacity
 import convergence
 import estimate
 import fold
@@ -289,3 +290,52 @@ def test_setup_fit_recovers_a_line_per_model():
     assert f["epoll_et"] == (pytest.approx(0.2), pytest.approx(50e-6))
     assert f["threads"] == (pytest.approx(0.1), pytest.approx(400e-6))
     assert f["poll"] == (pytest.approx(0.5), 0.0)             # one connection count: b = 0
+
+
+def test_sweeps_share_their_rounds_after_the_first_and_churn_runs_after():
+    pts, st = points(repeats=3, sweeps=("active", "demand", "churn"))
+    st.update(max_repeats=3, extra_time=0)
+    planned = schedule.plan(pts)
+    assert [[s for s, _ in g] for g in schedule.groups(planned)] == [["active", "demand"],
+                                                                    ["churn"]]
+    fake = Fake({m: [100.0, 150.0] for m in MODELS})                   # never converges
+    seen = []
+    res = schedule.run(pts, st, fake, between=lambda s: seen.append((s, len(fake.calls))))
+    mixed = [k for k in res if k[0] != "churn"]
+    n = len(mixed)
+    rounds = [fake.calls[i * n:(i + 1) * n] for i in range(3)]
+    assert all(sorted(r) == sorted(mixed) for r in rounds)             # one each per round
+    sweep_runs = [[k[0] for k in r] for r in rounds]
+    # the first round goes sweep by sweep; later ones mix the sweeps
+    assert sweep_runs[0] == sorted(sweep_runs[0], key=["active", "demand"].index)
+    for later in sweep_runs[1:]:
+        switches = sum(a != b for a, b in zip(later, later[1:]))
+        assert switches > 2, later
+    n_active = sum(1 for k in mixed if k[0] == "active")
+    # between() before each sweep's first run, once: demand after round 1's actives
+    assert seen == [("demand", n_active), ("churn", 3 * n)]
+    assert fake.calls[3 * n:] and {k[0] for k in fake.calls[3 * n:]} == {"churn"}
+
+
+def test_each_sweep_converges_on_its_own_figures():
+    pts, st = points(repeats=estimate.MIN_RUNS, sweeps=("active", "demand"))
+    st.update(max_repeats=estimate.MIN_RUNS + 3, extra_time=100.0)
+    got = {}
+
+    def measure(pt, figs):
+        got.setdefault(pt.sweep, set()).add(tuple(figs))
+        return {f: 100.0 for f in figs}
+    res = schedule.run(pts, st, measure)
+    # every point converged at the minimum on its own figures (it gives no other)
+    assert {(r["stop"], len(r["samples"])) for r in res.values()} == {("converged", estimate.MIN_RUNS)}
+    base = dict(schedule.plan(pts))
+    assert got == {s: {tuple(convergence.figures_of(base[s][0]))} for s in ("active", "demand")}
+    assert got["active"] != got["demand"]
+
+
+def test_a_rate_points_estimate_holds_its_probe():
+    pts, _ = profiles.build_points("default", ["epoll_et"], None, ["rate"], 20000)
+    p = next(p for p in pts if p.repeat == 2)
+    closed = p.again(sweep="active", mode="closed")
+    assert schedule.estimate_s(p) - schedule.estimate_s(closed) == pytest.approx(
+        p.warmup + capacity.probe_s(p) + schedule.setup_s(p.model, p.conns))
