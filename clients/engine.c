@@ -260,7 +260,7 @@ static void conn_finished(struct lg_thread *t, struct lg_conn *c)
 /* A connection lost during the run: reset, EOF, send error. */
 static void conn_lost(struct lg_thread *t, struct lg_conn *c)
 {
-	if (counting())
+	if (counting() || t->priming)
 		t->res.unexpected_closes++;
 	conn_close(c, ST_DEAD);
 	conn_finished(t, c);
@@ -585,7 +585,7 @@ static void scan_timeouts(struct lg_thread *t, uint64_t now)
 		if (c->state == ST_CONNECTING && now - c->wait_since > cto) {
 			connect_failed(t, c, 0, now);
 		} else if (c->state == ST_UP && c->inflight && now - c->wait_since > to) {
-			if (counting())
+			if (counting() || t->priming)
 				t->res.timeouts++;
 			conn_close(c, ST_DEAD);
 			conn_finished(t, c);
@@ -693,6 +693,41 @@ static void connect_phase(struct lg_thread *t, struct epoll_event *evs)
 	}
 }
 
+/* --prime: one echo on every connection that is up, idle ones too, and wait
+ * until each came back or was lost (--timeout bounds it): the server has
+ * then accepted and served every connection before the warm-up begins. A
+ * server that accepts lazily (a thread or a process per connection, made
+ * at accept) would otherwise still be accepting inside the measured window.
+ * Nothing is recorded; a reply sends nothing more (draining). */
+static void prime_phase(struct lg_thread *t, struct epoll_event *evs)
+{
+	uint64_t now = lg_now_ns(), last_scan = now;
+	t->priming = t->draining = 1;
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct lg_conn *c = &t->conns[i];
+		if (c->state != ST_UP)
+			continue;
+		queue_msg(t, c, now, now, 0);
+		flush_send(t, c);
+	}
+	while (lg_get_phase() != LG_PH_STOP) {
+		uint32_t waiting = 0;
+		for (uint32_t i = 0; i < t->count; i++)
+			waiting += t->conns[i].state == ST_UP && t->conns[i].inflight;
+		if (!waiting)
+			break;
+		int n = wait_events(t, evs, 10000000);
+		now = lg_now_ns();
+		for (int i = 0; i < n; i++)
+			dispatch(t, &evs[i], now, 0);
+		if (now - last_scan > LG_SCAN_NS) {
+			scan_timeouts(t, now);
+			last_scan = now;
+		}
+	}
+	t->priming = t->draining = 0;
+}
+
 static void *thread_main(void *arg)
 {
 	struct lg_thread *t = arg;
@@ -702,6 +737,8 @@ static void *thread_main(void *arg)
 
 	if (cf->mode != LG_CHURN)
 		connect_phase(t, evs);
+	if (cf->prime)
+		prime_phase(t, evs);
 	__atomic_store_n(&t->ready, 1, __ATOMIC_RELEASE);
 	while (lg_get_phase() == LG_PH_CONNECT) {
 		int n = wait_events(t, evs, 10000000);

@@ -94,6 +94,7 @@ struct lg_thread {
 	struct pace pace_act, pace_idle;
 	uint8_t *sbuf, *rbuf;
 	int draining;                   /* run over: nothing new is sent */
+	int priming;                    /* --prime: a loss counts (before the warm-up) */
 	int ready;                      /* connect phase over (atomic) */
 	uint32_t left;                  /* --count: active connections not yet done */
 	int done_fd;                    /* --count: eventfd, +1 when left reaches 0 */

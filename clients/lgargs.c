@@ -43,6 +43,10 @@ const char lg_usage[] =
 "                       for the next send's wake-up; their latency is the kernel's\n"
 "                       receive timestamp, so waiting does not change it)\n"
 "  --churn              connect, one echo, close, repeat (--conns at a time)\n"
+"  --prime              before the warm-up, one echo on every connection, idle\n"
+"                       ones too, so the server has accepted and served each one\n"
+"                       (a thread per connection: created) before anything is\n"
+"                       measured; one lost counts as a timeout or unexpected close\n"
 "  --duration S         measured seconds (default 10, at most 3600)\n"
 "  --count N            fixed work: each active connection stops after N echoes;\n"
 "                       the run ends when all are done (--duration is then a cap:\n"
@@ -190,7 +194,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 		name[len] = '\0';
 		/* flags without a value */
 		static const char *const bools[] = { "--json", "--quiet", "--churn", "--allow-remote", "--buckets",
-							 "--wake-on-reply", "--help" };
+							 "--wake-on-reply", "--prime", "--help" };
 		int isbool = 0;
 		for (size_t b = 0; b < sizeof bools / sizeof bools[0]; b++)
 			isbool |= !strcmp(name, bools[b]);
@@ -202,6 +206,7 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			else if (!strcmp(name, "--churn")) churn = 1;
 			else if (!strcmp(name, "--allow-remote")) c->allow_remote = 1;
 			else if (!strcmp(name, "--buckets")) c->buckets = 1;
+			else if (!strcmp(name, "--prime")) c->prime = 1;
 			else if (!strcmp(name, "--wake-on-reply")) {
 				c->wake_on_reply = 1;
 				pace_flag = "--wake-on-reply";
@@ -375,6 +380,8 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			FAIL("--count: cannot be combined with --churn");
 		if (c->work_every)
 			FAIL("--work-every: cannot be combined with --churn");
+		if (c->prime)
+			FAIL("--prime: cannot be combined with --churn (its connections come and go)");
 	} else {
 		c->mode = c->rate ? LG_OPEN : LG_CLOSED;
 	}
@@ -386,6 +393,8 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 		FAIL("--active: %u is more than --conns %u", c->active, c->conns);
 	if (c->count && c->warmup_s > 0)
 		FAIL("--count: cannot be combined with --warmup (fixed work is measured whole)");
+	if (c->count && c->prime)
+		FAIL("--count: cannot be combined with --prime (fixed work is measured whole)");
 	if (c->count && c->active == 0)
 		FAIL("--count: needs at least one --active connection");
 	if (c->mode == LG_OPEN && c->active == 0)

@@ -62,6 +62,7 @@ struct lg_cfg {
 	int spin_auto;                /* no --spin-us: T = a sleep's CPU cost, measured */
 	uint32_t slack_ns;            /* --slack-ns N: the threads' timer slack */
 	int wake_on_reply;            /* --wake-on-reply: replies wake the thread */
+	int prime;                    /* --prime: one echo on every connection before the warm-up */
 };
 
 /* Parse argv[1..argc-1] into c (defaults first). Returns NULL on success,

@@ -232,6 +232,12 @@ def loadgen_args(pt, bindir, port, loadgen=None):
         a.append("--churn")
     else:
         a += ["--active", str(pt["active"]), "--depth", str(pt["depth"])]
+        if not pt.get("count"):
+            # every connection, idle ones too, served once before the warm-up:
+            # a thread-per-connection server was otherwise still making its
+            # threads in the window (250-608 of 1,001 at its start, 1,000
+            # connections, the 2026-12-04 reference runs' records)
+            a.append("--prime")
     if pt["rate"]:
         a += ["--rate", str(pt["rate"])]
     if pt.get("split_every"):

@@ -216,6 +216,8 @@ with Server("epoll_lt") as srv:
         (["--host", "10.1.2.3"], "--host"),
         (["--duration", "0"], "--duration"),
         (["--conns", str(TOO_MANY), "--src", SRCS], "--procs"),
+        (["--prime", "--churn"], "--prime"),
+        (["--prime", "--count", "5"], "--prime"),
     ]
     t.note(f"descriptor hard limit {NOFILE_HARD}: --conns {TOO_MANY} must need --procs")
     for args, flag in cases:
@@ -329,6 +331,47 @@ with Server("epoll_lt") as srv:
 
 t.ok(not leaks, "no loadgen run left a process behind (re-parented to this subreaper)",
      "; ".join(f"{cmd}: {left}" for cmd, left in leaks))
+
+# ---- --prime: every connection served before anything is measured ----------------------
+# A thread-per-connection server makes each thread at accept(); without --prime
+# it was still doing so inside the measured window (the harness's records:
+# 250-608 of 1,001 threads at the window's start, 1,000 connections, 0.1 s of
+# warm-up). With it, the server holds a thread for every connection, idle ones
+# included, when the generator says "measure start".
+THREADS = os.path.join(BIN, "echo_threads")
+
+
+def threads_at_measure_start(*flags, conns=600, active=100):
+    """The threads server's thread count when the generator's window opens."""
+    with Server("threads") as srv, tempfile.TemporaryFile() as fo:
+        lg = launch.Child([LOADGEN, "--port", str(srv.port), "--conns", str(conns), "--active",
+                           str(active), "--warmup", "0", "--duration", "0.3", "--json", "--quiet",
+                           *flags], stdout=fo, stderr=subprocess.PIPE)
+        n = None
+        for ln in lg.p.stderr:
+            if b"measure start" in ln and n is None:
+                with open(f"/proc/{srv.pid}/status") as f:
+                    n = next(int(x.split()[1]) for x in f if x.startswith("Threads:"))
+        lg.p.stderr.close()
+        rc = lg.p.wait(30)
+        fo.seek(0)
+        try:
+            rec = json.loads(fo.read())
+        except ValueError:
+            rec = None
+    return n, rc, rec
+
+
+if os.access(THREADS, os.X_OK):
+    n, rc, rec = threads_at_measure_start("--prime")
+    t.ok(rc == 0 and n is not None and n >= 601 and rec and rec["verify_errors"] == 0
+         and rec["echoes"] > 0 and rec["idle_echoes"] == 0 and rec["timeouts"] == 0,
+         f"--prime: {n} threads in the server when the window opened (600 connections, 500 idle: "
+         f"601 or more), its echoes not counted", rec)
+    n0, _, _ = threads_at_measure_start()
+    t.note(f"without --prime: {n0} threads at the window's start")
+else:
+    t.skip("--prime: every connection served before the window", "bin/echo_threads is not built")
 
 # ---- test of the test: the leftover check catches a worker left behind ----------------
 # Stand-ins for a broken loadgen, run through the same check: a parent that exits

@@ -11,6 +11,10 @@ def test_fixed_work_flags():
     a = runner.loadgen_args(fixed, "bin", 1234, loadgen="/x/loadgen")
     assert a[0] == "/x/loadgen" and a[a.index("--count") + 1] == "500"
     assert runner.loadgen_args(timed, "bin", 1)[0] == "bin/loadgen"
+    # a timed point primes every connection; fixed work and churn do not
+    assert "--prime" in runner.loadgen_args(timed, "bin", 1)
+    assert "--prime" not in a
+    assert "--prime" not in runner.loadgen_args(timed.again(mode="churn"), "bin", 1)
 
 
 def judged(pt, client, code=0):
