@@ -92,6 +92,13 @@ void lg_set_phase(enum lg_phase ph, uint64_t t0)
 	__atomic_store_n(&lg_phase_v, (int)ph, __ATOMIC_RELEASE);
 }
 
+static int lg_released_v;
+
+void lg_release(void)
+{
+	__atomic_store_n(&lg_released_v, 1, __ATOMIC_RELEASE);
+}
+
 enum lg_phase lg_get_phase(void)
 {
 	return (enum lg_phase)__atomic_load_n(&lg_phase_v, __ATOMIC_ACQUIRE);
@@ -842,6 +849,16 @@ static void *thread_main(void *arg)
 		if (!busy)
 			break;
 		int n = wait_events(t, evs, 10000000);
+		for (int i = 0; i < n; i++)
+			dispatch(t, &evs[i], now, 0);
+	}
+
+	/* --hold: open and silent until released (the process's main, when
+	 * whoever reads the server at "measure end" has read it), at most S */
+	uint64_t hold_end = lg_now_ns() + (uint64_t)(cf->hold_s * 1e9);
+	while (cf->hold_s > 0 && !__atomic_load_n(&lg_released_v, __ATOMIC_ACQUIRE) &&
+	       (now = lg_now_ns()) < hold_end) {
+		int n = wait_events(t, evs, 5000000);
 		for (int i = 0; i < n; i++)
 			dispatch(t, &evs[i], now, 0);
 	}

@@ -116,6 +116,9 @@ struct lg_proc {
 void lg_set_phase(enum lg_phase ph, uint64_t t0);
 enum lg_phase lg_get_phase(void);
 uint64_t lg_now_ns(void);
+/* --hold: the threads keep their connections open after the run until this
+ * is called (or --hold's seconds pass). */
+void lg_release(void);
 
 /* Slots of the open-loop schedule: connection id -> active or idle. */
 int lg_is_active(const struct lg_cfg *c, uint32_t id);

@@ -47,6 +47,10 @@ const char lg_usage[] =
 "                       ones too, so the server has accepted and served each one\n"
 "                       (a thread per connection: created) before anything is\n"
 "                       measured; one lost counts as a timeout or unexpected close\n"
+"  --hold S             after the window, keep every connection open and silent\n"
+"                       until a line or EOF on stdin, at most S seconds, then\n"
+"                       close: whoever reads the server at \"measure end\" reads\n"
+"                       it before the closes (default 0: close at once)\n"
 "  --duration S         measured seconds (default 10, at most 3600)\n"
 "  --count N            fixed work: each active connection stops after N echoes;\n"
 "                       the run ends when all are done (--duration is then a cap:\n"
@@ -217,7 +221,8 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			"--host", "--port", "--conns", "--size", "--duration", "--warmup", "--active",
 			"--idle-ping", "--depth", "--rate", "--count", "--threads", "--procs", "--src",
 			"--connect-timeout", "--timeout", "--hgrm", "--work-every", "--allow-host",
-			"--arrivals", "--seed", "--batch-us", "--early-us", "--spin-us", "--slack-ns" };
+			"--arrivals", "--seed", "--batch-us", "--early-us", "--spin-us", "--slack-ns",
+			"--hold" };
 		int known = 0;
 		for (size_t b = 0; b < sizeof valued / sizeof valued[0]; b++)
 			known |= !strcmp(name, valued[b]);
@@ -291,6 +296,9 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 		} else if (!strcmp(name, "--idle-ping")) {
 			if (parse_secs(val, 0.001, LG_MAX_DURATION_S, &c->idle_ping_s))
 				FAIL("--idle-ping: '%s' is not a number of seconds from 0.001 to %.0f", val, LG_MAX_DURATION_S);
+		} else if (!strcmp(name, "--hold")) {
+			if (parse_secs(val, 0.001, 60, &c->hold_s))
+				FAIL("--hold: '%s' is not a number of seconds from 0.001 to 60", val);
 		} else if (!strcmp(name, "--connect-timeout")) {
 			if (parse_secs(val, 0.001, 600, &c->connect_timeout_s))
 				FAIL("--connect-timeout: '%s' is not a number of seconds from 0.001 to 600", val);
@@ -382,6 +390,8 @@ const char *lg_parse(int argc, char **argv, struct lg_cfg *c, char *err, size_t 
 			FAIL("--work-every: cannot be combined with --churn");
 		if (c->prime)
 			FAIL("--prime: cannot be combined with --churn (its connections come and go)");
+		if (c->hold_s > 0)
+			FAIL("--hold: cannot be combined with --churn (its connections come and go)");
 	} else {
 		c->mode = c->rate ? LG_OPEN : LG_CLOSED;
 	}

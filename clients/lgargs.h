@@ -63,6 +63,7 @@ struct lg_cfg {
 	uint32_t slack_ns;            /* --slack-ns N: the threads' timer slack */
 	int wake_on_reply;            /* --wake-on-reply: replies wake the thread */
 	int prime;                    /* --prime: one echo on every connection before the warm-up */
+	double hold_s;                /* --hold S: after the window, connections stay open (0 = no) */
 };
 
 /* Parse argv[1..argc-1] into c (defaults first). Returns NULL on success,

@@ -189,6 +189,32 @@ static void mark_end(struct window *w, const struct rusage *ru0, int print)
 	w->wait = w->wait0 >= 0 && wait1 >= w->wait0 ? wait1 - w->wait0 : -1.0;
 }
 
+/* --hold: after "measure end", wait for a line or EOF on stdin (whoever
+ * reads the server then says it is done), at most --hold's seconds. */
+static void hold_for_stdin(void)
+{
+	if (cfg.hold_s <= 0)
+		return;
+	uint64_t end = lg_now_ns() + (uint64_t)(cfg.hold_s * 1e9);
+	char buf[256];
+	for (;;) {
+		uint64_t now = lg_now_ns();
+		if (now >= end || lg_stop)
+			return;
+		struct pollfd pfd = { .fd = 0, .events = POLLIN };
+		int r = poll(&pfd, 1, (int)((end - now) / 1000000) + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		ssize_t n = read(0, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || memchr(buf, '\n', (size_t)n))
+			return;
+	}
+}
+
 static int run_single(struct window *w)
 {
 	struct lg_proc p;
@@ -215,8 +241,10 @@ static int run_single(struct window *w)
 		int progress = !cfg.quiet && cfg.duration_s > 5;
 		sleep_until(w->start + (uint64_t)(cfg.duration_s * 1e9), &p, w->start, progress);
 		mark_end(w, &ru0, 1);
+		hold_for_stdin();
 	}
 	lg_set_phase(LG_PH_STOP, 0);
+	lg_release();
 	lg_proc_finish(&p, &res);
 	res.cpu_user = w->user;
 	res.cpu_sys = w->sys;
@@ -298,6 +326,13 @@ static void worker(int ctl, int out, uint32_t first, uint32_t count)
 			if (w.start && !w.end)
 				mark_end(&w, &ru0, 0);
 			ended = 1;
+			/* --hold: the parent's second 'E' (or EOF) releases the
+			 * connections; the threads wait at most --hold's seconds */
+			if (r > 0 && cfg.hold_s > 0 && w.start) {
+				struct pollfd h = { .fd = ctl, .events = POLLIN };
+				if (poll(&h, 1, (int)(cfg.hold_s * 1000) + 1) == 1)
+					(void)!read(ctl, &cmd, 1);
+			}
 		} else if (cmd == 'W') {
 			lg_set_phase(LG_PH_WARMUP, lg_now_ns());
 		} else if (cmd == 'M') {
@@ -307,6 +342,7 @@ static void worker(int ctl, int out, uint32_t first, uint32_t count)
 	if (!d_sent)
 		write_all(out, "D", 1);
 	lg_set_phase(LG_PH_STOP, 0);
+	lg_release();
 	lg_result_init(&res);
 	lg_proc_finish(&p, &res);
 	res.cpu_user = w.user;
@@ -423,6 +459,7 @@ static int run_procs(struct window *w)
 			send_all(ctl, np, 'E');
 			w->end = lg_now_ns();
 			fprintf(stderr, "loadgen: measure end\n");
+			hold_for_stdin();
 		}
 	}
 	send_all(ctl, np, 'E');

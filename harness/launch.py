@@ -138,7 +138,7 @@ class Child:
     """One child process, the leader of its own process group."""
 
     def __init__(self, args, cpus=None, env=None, nofile=None, stdout=DRAIN, stderr=DRAIN,
-                 keep=STDERR_KEEP):
+                 keep=STDERR_KEEP, stdin=subprocess.DEVNULL):
         self.args = list(args)
         self.port = None
         self.error = None              # why READY or the stop went wrong
@@ -155,7 +155,7 @@ class Child:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
             signal.signal(signal.SIGINT, signal.SIG_DFL)
         self.p = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL,
+            self.args, stdin=stdin,
             stdout=subprocess.PIPE if stdout == DRAIN else stdout,
             stderr=subprocess.PIPE if stderr == DRAIN else stderr,
             preexec_fn=pre, close_fds=True, env=env)

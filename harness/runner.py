@@ -29,6 +29,7 @@ CONNECT_TIMEOUT_S = 5     # loadgen --connect-timeout
 NO_EXIT = "no exit within"   # the reason of a server that outlived SIGTERM
 REPLY_TIMEOUT_S = 3       # loadgen --timeout: a starved server shows in seconds
 STDERR_TAIL = 12          # lines of a child's stderr kept in the record
+HOLD_S = 10.0             # loadgen --hold's cap: the end snapshot of 10,000 threads took ~1 s
 FORK_SETTLE_S = 0.05      # a forking server's children: after READY, and after its exit
 
 # Reference rows in other languages (refservers/): opt-in with MODELS=...,node,java,
@@ -259,6 +260,12 @@ def run_loadgen(pt, bindir, cpus, srv, rec, window=None, loadgen=None):
     "measure start" and closes once every one said "measure end"; their
     JSON is merged (histograms bucket by bucket, merge.merge_clients)."""
     args = loadgen_args(pt, bindir, srv.port, loadgen)
+    if srv.topo.name == "local" and pt["mode"] != "churn":
+        # the connections stay open after "measure end" until the server has
+        # been read (Gen.release below): the reading used to race the closes,
+        # which the server handles, and a thread per connection ends at its
+        # close (its CPU then read from ticks, or not at all)
+        args += ["--hold", f"{HOLD_S:g}"]
     deadline_s = (pt["warmup"] + pt["duration"] + CONNECT_TIMEOUT_S + REPLY_TIMEOUT_S
                   + pt["conns"] / 5000.0 + 8)
     gens = srv.topo.start_generators(args, pt)
@@ -324,6 +331,8 @@ def run_loadgen(pt, bindir, cpus, srv, rec, window=None, loadgen=None):
                         marks["ended"] = True
                         if window:
                             window.stop()
+                        for g_ in gens:
+                            g_.release()
                     else:
                         s_["lines"].append(ln)
                         del s_["lines"][:-STDERR_TAIL]

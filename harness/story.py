@@ -197,11 +197,12 @@ FINDINGS = (
              "`read()` and then signals the completion (servers/posix_aio.c). A read pending on "
              "an idle connection holds a helper thread, so the threads follow the connections, "
              "and every echo pays thread wake-ups. A helper thread that exits inside the "
-             "measured window takes its CPU and context-switch counters with it. Since the "
-             "harness records that (`tasks_gone`), such a point takes its CPU from the "
-             "processes' tick counters instead (docs/method.md); where the `tasks_gone` column "
-             "is empty the run predates it, and `posix_aio`'s CPU and context switches per echo "
-             "are undercounted.",
+             "measured window takes its own counters with it. The harness counts such threads "
+             "(`tasks_gone`) and gives no context switches for that point; its CPU comes from "
+             "the process's CPU clock, which keeps what ended threads used (docs/method.md; "
+             "earlier runs took it from the tick counters). Where the `tasks_gone` "
+             "column is empty the run predates both, and `posix_aio`'s CPU and context switches "
+             "per echo are undercounted.",
         cells=dict(tL=C(DEM, "posix_aio", "max", "threads"),
                    tA=C(ACT, "posix_aio", "near1000", "threads"),
                    fu=C(ACT, "posix_aio", "near1000", "sc_futex"),

@@ -159,6 +159,17 @@ class Gen:
         elif not self.remote.ended:
             hosts.kill_all([self.remote])
 
+    def release(self):
+        """loadgen --hold: its connections may close now (a line, then EOF, on
+        its stdin); nothing for a generator without a stdin pipe."""
+        w = self.proc.p.stdin if self.remote is None else None
+        if w is not None and not w.closed:
+            try:
+                w.write(b"\n")
+                w.close()
+            except OSError:
+                pass
+
     def failure(self, err_lines):
         """Why a remote generator's channel ended early (host lost), or None."""
         if self.remote is not None and self.remote.lost():
@@ -288,7 +299,8 @@ class Local:
     def start_generators(self, args, pt):
         """[Gen]: one bin/loadgen on the plan's generator CPUs."""
         a, cpus = self.generator(args, pt)
-        p = Child(a, cpus=cpus, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = Child(a, cpus=cpus, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                  stdin=subprocess.PIPE if "--hold" in a else subprocess.DEVNULL)
         return [Gen("loadgen", a, p.p.stdout, p.p.stderr, p)]
 
     def end_point(self):

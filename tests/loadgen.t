@@ -218,6 +218,8 @@ with Server("epoll_lt") as srv:
         (["--conns", str(TOO_MANY), "--src", SRCS], "--procs"),
         (["--prime", "--churn"], "--prime"),
         (["--prime", "--count", "5"], "--prime"),
+        (["--hold", "0"], "--hold"),
+        (["--hold", "1", "--churn"], "--hold"),
     ]
     t.note(f"descriptor hard limit {NOFILE_HARD}: --conns {TOO_MANY} must need --procs")
     for args, flag in cases:
@@ -372,6 +374,43 @@ if os.access(THREADS, os.X_OK):
     t.note(f"without --prime: {n0} threads at the window's start")
 else:
     t.skip("--prime: every connection served before the window", "bin/echo_threads is not built")
+
+# ---- --hold: the connections stay open after the window until stdin says so ------------
+# Whoever reads the server at "measure end" must read it before the closes: a
+# thread per connection ends at its close, and the closes are the server's work.
+def fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+with Server("epoll_lt") as srv, tempfile.TemporaryFile() as fo:
+    base = fds(srv.pid)
+    lg = launch.Child([LOADGEN, "--port", str(srv.port), "--conns", "50", "--duration", "0.2",
+                       "--hold", "20", "--json", "--quiet"], stdout=fo, stderr=subprocess.PIPE,
+                      stdin=subprocess.PIPE)
+    for ln in lg.p.stderr:
+        if b"measure end" in ln:
+            break
+    time.sleep(0.5)
+    held = fds(srv.pid) - base
+    t0 = time.monotonic()
+    lg.p.stdin.write(b"\n")
+    lg.p.stdin.close()
+    rc = lg.p.wait(10)
+    took = time.monotonic() - t0
+    lg.p.stderr.close()
+    closed = wait_until(lambda: fds(srv.pid) == base, 5)
+    fo.seek(0)
+    rec = json.loads(fo.read() or "null")
+t.ok(held == 50 and rc == 0 and took < 2 and closed and rec and rec["unexpected_closes"] == 0,
+     f"--hold: 50 connections still open 0.5 s after the window ({held}); released by a line on "
+     f"stdin, exit {rc} {took:.2f} s later, every connection then closed", rec)
+with Server("epoll_lt") as srv:
+    t0 = time.monotonic()
+    lg = launch.Child([LOADGEN, "--port", str(srv.port), "--conns", "5", "--duration", "0.2",
+                       "--hold", "1", "--json", "--quiet"], stdin=subprocess.PIPE)
+    rc = lg.p.wait(10)
+    took = time.monotonic() - t0
+t.ok(rc == 0 and 1.0 <= took < 5, f"--hold 1 with nobody releasing: closes by itself ({took:.2f} s)")
 
 # ---- test of the test: the leftover check catches a worker left behind ----------------
 # Stand-ins for a broken loadgen, run through the same check: a parent that exits

@@ -1,6 +1,7 @@
 """harness/procfs.py: a thread that ends between two snapshots takes its
-per-thread counters with it; the snapshot says so and delta() falls back to
-the processes' tick counters and gives no context switches."""
+per-thread counters with it; the snapshot says so, delta() gives no context
+switches, and the CPU comes from the process's CPU clock, which keeps the
+ended thread's time (or, without clocks, from the tick counters)."""
 import subprocess
 import sys
 
@@ -40,10 +41,13 @@ def test_a_thread_that_ends_is_counted_and_its_cpu_kept():
         w = procfs.delta(a, c)
         assert w["tasks_gone"] == 1
         assert w["vcsw"] is None and w["ivcsw"] is None
-        # the ended thread's CPU is still in the process's tick counters
-        assert w["cpu_s"] == w["cpu_user_s"] + w["cpu_sys_s"] >= 0
-        ticks_total = c["utime_s"] + c["stime_s"]
-        assert ticks_total >= 0.2                   # its 0.3 s of spinning, at 10 ms a tick
+        # the ended thread's CPU is still in the process's CPU clock (and ticks)
+        assert w["cpu_from"] == "clock" and 0 <= w["cpu_s"] < 0.2
+        assert c["cpu_clock_ns"] >= 0.3e9 and c["cpu_clock_ns"] >= a["cpu_clock_ns"]
+        assert c["utime_s"] + c["stime_s"] >= 0.2   # its 0.3 s of spinning, at 10 ms a tick
+        # without clocks of the same processes at both ends: the ticks
+        w = procfs.delta(a, dict(c, clock_pids="other"))
+        assert w["cpu_from"] == "ticks" and w["cpu_s"] == w["cpu_user_s"] + w["cpu_sys_s"]
     finally:
         p.kill()
         p.wait()
