@@ -365,8 +365,8 @@ def rate_knees(rows):
     """REPORT.md lines: per series and model, the knee (the highest offered
     share of capacity whose p99 stays under RATE_KNEE_P99_US)."""
     sw = sweeps.get("rate")
-    out = [f"Knee: the highest offered load (share of the model's capacity, from its "
-           f"closed-loop probe) with p99 under {RATE_KNEE_P99_US:,} us; `-` = none.\n"]
+    out = [f"Knee: the highest offered load (share of the model's capacity, from a "
+           f"closed-loop probe before each run) with p99 under {RATE_KNEE_P99_US:,} us; `-` = none.\n"]
     for ser in sweeps.series_of(sw, rows):
         sel = [r for r in rows if r["series"] == ser]
         out += [f"{sw.series_title(ser)}:\n", "| model | knee | echoes/s there | p99 there (us) |"
@@ -387,7 +387,7 @@ def rate_knees(rows):
 
 # The pacing's cost the open loop is held to (issue 23): at the lowest offered
 # share, the generator's CPU per echo at most this many times its CPU per echo
-# in the closed-loop probe at saturation, in the same run.
+# in the closed-loop probe at saturation taken just before the same run.
 GEN_X_CLOSED_TARGET = 2.5
 
 
@@ -398,7 +398,7 @@ def rate_generator(rows):
     GEN_X_CLOSED_TARGET."""
     sw = sweeps.get("rate")
     out = ["The generator at each offered load (docs/open-loop.md): its CPU per echo, that over "
-           "its CPU per echo in the model's closed-loop probe at saturation in this run (x closed: "
+           "its CPU per echo in the closed-loop probe at saturation taken just before each run (x closed: "
            "what pacing costs), how late it sent (actual send - due), the send-process test (W1 of "
            f"the gaps as sent against as due, in mean gaps) and whether its runs failed that test "
            f"(then its latencies are marked {GEN_MARK.strip()}).\n"]
