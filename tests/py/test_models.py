@@ -75,6 +75,20 @@ def test_prefork_bench_args_clamp():
     assert models.get("epoll_lt").bench_args(1000, 1) == []
 
 
+def test_prefork_instances_have_room_for_the_reuseport_split():
+    """Each SO_REUSEPORT instance gets a binomial share of the connections:
+    its processes must cover the largest share a split gives, or the rest
+    wait unanswered in its backlog."""
+    import random
+    pf = models.get("prefork")
+    rng = random.Random(1)
+    for conns, k in ((96, 2), (1000, 2), (3000, 4)):
+        per = int(pf.bench_args(conns, k)[1])
+        # one instance's share in 500 random splits (the others' are alike)
+        worst = max(sum(rng.random() < 1 / k for _ in range(conns)) for _ in range(500))
+        assert worst <= per <= conns, (conns, k, per, worst)
+
+
 def test_styles_unique():
     assert len(set(models.POINTS)) == len(models.POINTS)
     assert len(set(models.PALETTE)) == len(models.PALETTE)
