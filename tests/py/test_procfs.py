@@ -4,6 +4,7 @@ switches, and the CPU comes from the process's CPU clock, which keeps the
 ended thread's time (or, without clocks, from the tick counters)."""
 import subprocess
 import sys
+import time
 
 import procfs
 import runner
@@ -36,6 +37,11 @@ def test_a_thread_that_ends_is_counted_and_its_cpu_kept():
         p.stdin.write("go\n")
         p.stdin.flush()
         assert p.stdout.readline().strip() == "joined"
+        # join() returns before the kernel has reaped the thread: wait for it
+        # (a fresh-clone CI run read 2 threads here once)
+        end = time.monotonic() + 5
+        while procfs.snapshot([p.pid], tasks=False)["threads"] != 1 and time.monotonic() < end:
+            time.sleep(0.01)
         c = procfs.snapshot([p.pid])
         assert c["threads"] == 1 and c["tasks_gone"] == 1
         w = procfs.delta(a, c)
