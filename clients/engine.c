@@ -674,6 +674,20 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* One wait of the set-up phases (connecting, priming): up to 10 ms for
+ * events, nothing recorded, and the timeouts checked every LG_SCAN_NS. */
+static void wait_round(struct lg_thread *t, struct epoll_event *evs, uint64_t *last_scan)
+{
+	int n = wait_events(t, evs, 10000000);
+	uint64_t now = lg_now_ns();
+	for (int i = 0; i < n; i++)
+		dispatch(t, &evs[i], now, 0);
+	if (now - *last_scan > LG_SCAN_NS) {
+		scan_timeouts(t, now);
+		*last_scan = now;
+	}
+}
+
 static void connect_phase(struct lg_thread *t, struct epoll_event *evs)
 {
 	uint32_t next = 0;
@@ -689,14 +703,7 @@ static void connect_phase(struct lg_thread *t, struct epoll_event *evs)
 		}
 		if (next == t->count && !connecting)
 			break;
-		int n = wait_events(t, evs, 10000000);
-		now = lg_now_ns();
-		for (int i = 0; i < n; i++)
-			dispatch(t, &evs[i], now, 0);
-		if (now - last_scan > LG_SCAN_NS) {
-			scan_timeouts(t, now);
-			last_scan = now;
-		}
+		wait_round(t, evs, &last_scan);
 	}
 }
 
@@ -723,14 +730,7 @@ static void prime_phase(struct lg_thread *t, struct epoll_event *evs)
 			waiting += t->conns[i].state == ST_UP && t->conns[i].inflight;
 		if (!waiting)
 			break;
-		int n = wait_events(t, evs, 10000000);
-		now = lg_now_ns();
-		for (int i = 0; i < n; i++)
-			dispatch(t, &evs[i], now, 0);
-		if (now - last_scan > LG_SCAN_NS) {
-			scan_timeouts(t, now);
-			last_scan = now;
-		}
+		wait_round(t, evs, &last_scan);
 	}
 	t->priming = t->draining = 0;
 }

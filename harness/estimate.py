@@ -34,7 +34,7 @@ import math
 import statistics
 from collections import namedtuple
 
-import scipy.stats as sps  # (scipy's, not harness/stats.py)
+import scipy  # scipy.stats (loaded on first use), not harness/stats.py
 
 CONF = 0.95
 MIN_RUNS = 6            # the fewest runs with a 95% median interval (n=6: 96.9%)
@@ -59,10 +59,10 @@ def order_ranks(n, conf=CONF):
     statistics) holds the median with probability coverage >= conf; None
     when n is too small for conf."""
     alpha = 1 - conf
-    k = int(sps.binom.ppf(alpha / 2, n, 0.5))     # the smallest k with cdf(k) >= alpha/2
+    k = int(scipy.stats.binom.ppf(alpha / 2, n, 0.5))     # the smallest k with cdf(k) >= alpha/2
     if k < 1:
         return None
-    cov = 1 - 2 * sps.binom.cdf(k - 1, n, 0.5)
+    cov = 1 - 2 * scipy.stats.binom.cdf(k - 1, n, 0.5)
     return k, float(cov)
 
 
@@ -94,12 +94,12 @@ def expected_half(n, cv, conf=CONF):
     promise: clustered runs can do better or worse."""
     if n < MIN_RUNS:
         return None
-    return float(sps.norm.ppf(0.5 + conf / 2)) * math.sqrt(math.pi / 2) * cv / math.sqrt(n)
+    return float(scipy.stats.norm.ppf(0.5 + conf / 2)) * math.sqrt(math.pi / 2) * cv / math.sqrt(n)
 
 
 def runs_for(half, cv, conf=CONF):
     """The runs expected_half needs for a relative half width `half`."""
-    z = float(sps.norm.ppf(0.5 + conf / 2))
+    z = float(scipy.stats.norm.ppf(0.5 + conf / 2))
     return max(MIN_RUNS, math.ceil((z * math.sqrt(math.pi / 2) * cv / half) ** 2 - 1e-9))
 
 
@@ -113,7 +113,7 @@ def _mwu_p(x, y):
     tied = len(set(x) | set(y)) < len(x) + len(y)
     key = (len(x), len(y), u)
     if tied or key not in _P_OF_U:
-        p = float(sps.mannwhitneyu(x, y, alternative="two-sided").pvalue)
+        p = float(scipy.stats.mannwhitneyu(x, y, alternative="two-sided").pvalue)
         if tied:
             return p
         _P_OF_U[key] = p
