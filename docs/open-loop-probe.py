@@ -15,6 +15,11 @@ average at the time).
                                            lateness, the rest (the path and the
                                            server's work); and the same runs
                                            with a CPU kept from idling
+  python3 docs/open-loop-probe.py profile  where the generator's CPU goes, per
+                                           echo: the closed loop against 10% and
+                                           50% (perf's cpu-clock samples of its
+                                           stacks, sorted into the system calls
+                                           and what the kernel does inside them)
 
 The machine is shared. Every run records how long the server and the
 generator waited on a run queue (runnable, not running: the kernel's
@@ -75,6 +80,20 @@ PACINGS = [                      # (name, loadgen flags): the settings `pacing` 
 ]
 AWAKE = [("plain", ()), ("server --awake", ("server",)), ("generator CPU awake", ("client",)),
          ("both awake", ("server", "client"))]
+# the profile probe's buckets: the first rule whose symbols appear in a
+# sample's stack takes the sample (order matters: a wake-up of the server
+# happens inside a send; the ACK a read sends, inside the read)
+PROFILE = [
+    ("timer sleep and wake-up", ("clock_nanosleep", "clock_nanosleep@GLIBC_2.2.5", "__x64_sys_clock_nanosleep")),
+    ("send: waking the server", ("sock_def_readable",)),
+    ("send: the rest", ("__send", "__sys_sendto")),
+    ("read: the ACK it sends", ("__tcp_transmit_skb",)),
+    ("read: the rest", ("__libc_recv", "__libc_recvmsg", "__sys_recvmsg", "__sys_recvfrom")),
+    ("epoll_wait", ("epoll_pwait2", "epoll_wait", "do_epoll_wait")),
+    ("the clock (spin, stamps)", ("clock_gettime@@GLIBC_2.17", "clock_gettime", "__vdso_clock_gettime")),
+    ("other", ()),
+]
+
 SPINNER = """import os, sys, time
 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 end = time.monotonic() + float(sys.argv[1])
@@ -171,36 +190,44 @@ class Probe:
         return [launch.Child([sys.executable, "-c", SPINNER, f"{seconds:g}"], cpus={self.a.client_cpu})
                 for w in which if w == "client"]
 
-    def run(self, what, rate=None, flags=(), awake=(), trace=False, closed_cpu=None):
+    def run(self, what, rate=None, flags=(), awake=(), trace=False, closed_cpu=None, profile=False):
         """One loadgen run against a fresh server: its JSON record plus the
-        load average, and (trace) the server's wake-ups from the kernel."""
+        load average, and (trace) the server's wake-ups from the kernel or
+        (profile) the generator's CPU by stack."""
         a = self.a
         waited = wait_quiet(a.wait_quiet) if a.wait_quiet else 0.0
         srv = self.server("server" in awake)
         spin = self.spinners(awake, a.warmup + a.duration + 5)
         rec = {"what": what, "rate": rate, "flags": list(flags), "awake": list(awake), "load1": loadavg(),
-               "waited_quiet_s": waited, "closed_cpu": closed_cpu}
+               "waited_quiet_s": waited, "closed_cpu": closed_cpu, "duration": a.duration}
+        born = time.monotonic()
         w0 = run_wait_s(srv.pid)
         try:
             cmd = [self.loadgen, "--port", str(srv.port), "--conns", str(a.conns), "--src", a.src,
                    "--duration", f"{a.duration:g}", "--warmup", f"{a.warmup:g}", "--json", "--quiet",
                    *(["--rate", str(rate)] if rate else []), *flags]
             lg = launch.Child(cmd, cpus={a.client_cpu}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            sched = None
-            if trace:
+            sched = prof = None
+            if trace or profile:
                 line, t_end = b"", time.monotonic() + a.warmup + 30
                 while b"measure start" not in line and time.monotonic() < t_end:
                     line = launch.read_line(lg.p.stderr, max(0.1, t_end - time.monotonic()))
                     if not line and lg.p.poll() is not None:
                         break
-                sched = self.trace_sched(srv.pid, lg.pid, min(2.0, a.duration - 0.5))
+                if trace:
+                    sched = self.trace_sched(srv.pid, lg.pid, min(2.0, a.duration - 0.5))
+                else:
+                    prof = self.profile_cpu(lg.pid, min(2.0, a.duration - 0.5))
             code, out, err = lg.communicate(a.warmup + a.duration + 60)
             rec["client"], why = launch.parse_json(out)
             if rec["client"] is None:
                 rec["error"] = f"loadgen {launch.exit_text(code)}: {why}: {err.strip()[-300:]}"
             rec["sched"] = sched
+            if profile:
+                rec["profile"] = prof
             w1 = run_wait_s(srv.pid)
             rec["server_wait_s"] = w1 - w0 if w0 is not None and w1 is not None else None
+            rec["life_s"] = time.monotonic() - born
         finally:
             for s in spin:
                 s.kill()
@@ -247,7 +274,24 @@ class Probe:
                                capture_output=True, text=True, timeout=300)
         return sched_figures(s.stdout, srv_pid, lg_pid, self.a.server_cpu, seconds)
 
-    # ---- the three probes ----------------------------------------------------------------
+    def profile_cpu(self, lg_pid, seconds):
+        """perf's cpu-clock samples of the generator's stacks over `seconds`:
+        {"seconds", "cpu_s", "buckets": {name: cpu seconds}} (PROFILE's rules)."""
+        perf = shutil.which("perf")
+        if not perf:
+            return {"error": "perf not installed (Debian: linux-perf)"}
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "perf.data")
+            p = subprocess.run([perf, "record", "-q", "-F", "4000", "-e", "cpu-clock", "-g", "-p", str(lg_pid),
+                                "-o", data, "--", "sleep", f"{seconds:g}"],
+                               capture_output=True, text=True, timeout=seconds + 60)
+            if p.returncode != 0 or not os.path.exists(data):
+                return {"error": f"perf record: {p.stderr.strip()[-200:]}"}
+            s = subprocess.run([perf, "script", "-i", data, "-F", "period,ip,sym"],
+                               capture_output=True, text=True, timeout=300)
+        return profile_buckets(s.stdout, seconds)
+
+    # ---- the probes ----------------------------------------------------------------
     def capacity(self):
         """The round's closed loop: (record, echoes/s, us/echo); no figures when it was busy."""
         rec = self.run("closed")
@@ -298,6 +342,82 @@ class Probe:
                 o = self.run(f"{name} {share}%", rate=int(cap * share / 100), awake=awake, trace=True)
                 rows.setdefault((share, name), []).append(o)
         table_where(rows)
+
+    def profile(self):
+        # perf's own work shares the two CPUs, so every run here waits on a
+        # run queue for a few % of it (3 to 6% in the runs of 2026-12-05):
+        # no run is "clean", and the table gives the waits beside the CPU
+        rows = {}
+        for r in range(self.a.repeats):
+            rec = self.run("closed", profile=True)
+            cap = cfield(rec, "echoes_per_s")
+            print(f"round {r + 1}: closed loop {cap or 0:,.0f} echoes/s (load {rec['load1']:.2f})", flush=True)
+            if not cap:
+                continue
+            rows.setdefault("closed", []).append(rec)
+            for share in random.sample((10, 50), 2):
+                o = self.run(f"open {share}%", rate=int(cap * share / 100), profile=True)
+                rows.setdefault(share, []).append(o)
+        table_profile(rows)
+
+
+def profile_buckets(text, seconds):
+    """`perf script -F period,ip,sym` of a call-graph recording -> CPU
+    seconds per PROFILE bucket. A sample is its period's line, then one
+    tab-indented line per frame (address, symbol)."""
+    buckets = {name: 0 for name, _ in PROFILE}
+
+    def take(period, frames):
+        for name, syms in PROFILE:
+            if not syms or frames & set(syms):
+                buckets[name] += period
+                return
+
+    period, frames = None, set()
+    for line in text.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if line.startswith("\t"):
+            if len(f) >= 2:
+                frames.add(f[1].split("+")[0])
+            continue
+        if period is not None:
+            take(period, frames)
+        period, frames = int(f[0]) if f[0].isdigit() else 0, set()
+    if period is not None:
+        take(period, frames)
+    return {"seconds": seconds, "cpu_s": sum(buckets.values()) / 1e9,
+            "buckets": {k: v / 1e9 for k, v in buckets.items()}}
+
+
+def table_profile(rows):
+    print("\nWhere the generator's CPU goes (us per echo, median over the runs; perf's own "
+          "cost is in them, and the run-queue waits it causes are below)")
+    cols = [("closed", "closed loop"), (10, "open 10%"), (50, "open 50%")]
+    print(f"{'':<26}" + "".join(f"{label:>14}" for _, label in cols))
+    per = {}
+    for key, _ in cols:
+        per[key] = [r for r in rows.get(key, []) if (r.get("profile") or {}).get("buckets")]
+        for e in {(r.get("profile") or {}).get("error") for r in rows.get(key, [])} - {None}:
+            print(f"  {key}: {e}")
+
+    def us(r, bucket=None):
+        p, eps = r["profile"], cfield(r, "echoes_per_s")
+        v = p["cpu_s"] if bucket is None else p["buckets"][bucket]
+        return v * 1e6 / (eps * p["seconds"]) if eps else None
+
+    def line(label, f, fmt="{:>14.1f}"):
+        print(f"{label:<26}" + "".join(fmt.format(med([f(r) for r in per[k]]) or 0) for k, _ in cols))
+
+    for name, _ in PROFILE:
+        line(name, lambda r, n=name: us(r, n))
+    line("all (perf window)", us)
+    line("all (loadgen's figure)", lambda r: cfield(r, "client_cpu_us_per_echo"))
+    line("echoes/s", lambda r: cfield(r, "echoes_per_s"), "{:>14,.0f}")
+    line("generator waited, % of run", lambda r: 100 * (cfield(r, "client_wait_s") or 0) / r["duration"])
+    line("server waited, % of life", lambda r: 100 * (r.get("server_wait_s") or 0) / r["life_s"])
+    print(f"{'runs profiled':<26}" + "".join(f"{f'{len(per[k])} of {len(rows.get(k, []))}':>14}" for k, _ in cols))
 
 
 def sched_figures(text, srv_pid, lg_pid, srv_cpu, seconds):
@@ -467,7 +587,7 @@ def rows_from(probe, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("probe", choices=("cost", "pacing", "where"))
+    ap.add_argument("probe", choices=("cost", "pacing", "where", "profile"))
     ap.add_argument("--model", default="epoll_et")
     ap.add_argument("--conns", type=int, default=1000)
     ap.add_argument("--src", default="127.0.0.2-127.0.0.9")
@@ -488,8 +608,8 @@ def main():
     if a.repeats < 1 or a.repeats > 50 or a.duration <= 0.5 or a.duration > 60:
         ap.error("--repeats from 1 to 50, --duration from 0.5 to 60 s")
     if a.from_:
-        if a.probe == "where":
-            ap.error("--from reads the cost and pacing probes' records; 'where' keeps traces, run it again")
+        if a.probe in ("where", "profile"):
+            ap.error(f"--from reads the cost and pacing probes' records; '{a.probe}' keeps traces, run it again")
         {"cost": table_cost, "pacing": table_pacing}[a.probe](rows_from(a.probe, a.from_))
         return
     launch.install_cleanup(exit_on_signal=True)
