@@ -344,9 +344,9 @@ class Probe:
         table_where(rows)
 
     def profile(self):
-        # perf's own work shares the two CPUs, so every run here waits on a
-        # run queue for a few % of it (3 to 6% in the runs of 2026-12-05):
-        # no run is "clean", and the table gives the waits beside the CPU
+        # perf's own work shares the CPUs, so a run here can wait on a run
+        # queue for more than --busy-share of it: every run is kept, and the
+        # table gives the waits beside the CPU
         rows = {}
         for r in range(self.a.repeats):
             rec = self.run("closed", profile=True)
@@ -570,6 +570,11 @@ def rows_from(probe, path):
         for ln in f:
             rec = json.loads(ln)
             what = rec.get("what", "")
+            if probe == "profile":   # every run is kept (see Probe.profile)
+                if rec.get("client"):
+                    rows.setdefault("closed" if what == "closed" else int(what.rpartition(" ")[2].rstrip("%")),
+                                    []).append(rec)
+                continue
             if what == "closed":     # a round starts: its runs compare with this closed loop
                 closed_cpu = cfield(rec, "client_cpu_us_per_echo") if rec.get("clean") else None
                 if probe == "cost" and rec.get("clean"):
@@ -608,9 +613,9 @@ def main():
     if a.repeats < 1 or a.repeats > 50 or a.duration <= 0.5 or a.duration > 60:
         ap.error("--repeats from 1 to 50, --duration from 0.5 to 60 s")
     if a.from_:
-        if a.probe in ("where", "profile"):
-            ap.error(f"--from reads the cost and pacing probes' records; '{a.probe}' keeps traces, run it again")
-        {"cost": table_cost, "pacing": table_pacing}[a.probe](rows_from(a.probe, a.from_))
+        if a.probe == "where":
+            ap.error("--from reads the cost, pacing and profile probes' records; 'where' keeps traces, run it again")
+        {"cost": table_cost, "pacing": table_pacing, "profile": table_profile}[a.probe](rows_from(a.probe, a.from_))
         return
     launch.install_cleanup(exit_on_signal=True)
     p = Probe(a)

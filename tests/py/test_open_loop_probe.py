@@ -44,3 +44,22 @@ def test_the_first_matching_bucket_takes_each_sample():
 def test_no_samples_no_cpu():
     got = probe.profile_buckets("", 1.0)
     assert got["cpu_s"] == 0 and set(got["buckets"]) == {name for name, _ in probe.PROFILE}
+
+
+def test_the_table_again_from_the_records(tmp_path, capsys):
+    """--from: the profile's table from its JSON lines, every run kept (perf
+    makes them wait, so none is "clean")."""
+    def rec(what, eps, cpu_s):
+        return {"what": what, "clean": False, "duration": 3.0, "life_s": 5.0, "server_wait_s": 0.05,
+                "client": {"echoes_per_s": eps, "client_cpu_us_per_echo": 1.0, "client_wait_s": 0.03},
+                "profile": {"seconds": 2.0, "cpu_s": cpu_s,
+                            "buckets": {n: (cpu_s if n == "other" else 0.0) for n, _ in probe.PROFILE}}}
+    path = tmp_path / "profile.jsonl"
+    path.write_text("".join(probe.json.dumps(r) + "\n" for r in
+                            (rec("closed", 100000, 2.0), rec("open 10%", 10000, 0.8), rec("open 50%", 50000, 2.0))))
+    rows = probe.rows_from("profile", str(path))
+    assert sorted(rows, key=str) == [10, 50, "closed"]
+    probe.table_profile(rows)
+    out = capsys.readouterr().out
+    other = next(ln for ln in out.splitlines() if ln.startswith("other"))
+    assert other.split()[1:] == ["10.0", "40.0", "20.0"]     # cpu_s / (echoes/s x seconds), in us
