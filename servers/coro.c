@@ -5,8 +5,9 @@
  * The kernel sees a single-threaded edge-triggered epoll server: each
  * connection is added once with EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET (as Go's
  * netpoller does). A coroutine parks on EAGAIN, and after a short read unless
- * an EOF or error is pending (as in epoll_et.c); the loop resumes it on its
- * next event. A switch is ours alone: no system call (ucontext's swapcontext
+ * an EOF or error is pending (as in epoll_et.c) or its echo had to wait for
+ * room (the event that ended the wait may have been the input's only edge);
+ * the loop resumes it on its next event. A switch is ours alone: no system call (ucontext's swapcontext
  * would make an rt_sigprocmask per switch). No preemption: a coroutine
  * yields after --drain full reads, and a --work-us spin stalls everyone.
  * Stacks are mmap'd with a PROT_NONE guard page below (an overflow is a
@@ -122,18 +123,21 @@ static ssize_t coro_read(struct coro *co, void *p, size_t n)
 
 /* Blocking-style write: what the socket refuses is copied to co->out (buf is
  * shared), then we park until it drains. Not reading meanwhile is the
- * backpressure. 0 all written, -1 error. */
+ * backpressure. 0 all written at once, 1 all written after parking (any
+ * event resumes us, so an input edge may have been spent here), -1 error. */
 static int coro_write(struct coro *co, const char *p, size_t n)
 {
+	int waited = 0;
 	if (send_or_keep(co->fd, &co->out, p, n) == -1)
 		return -1;
 	while (outbuf_pending(&co->out)) {
 		co->parked = 1;
 		suspend(co);
+		waited = 1;
 		if (flush_pending(co->fd, &co->out) == -1)
 			return -1;
 	}
-	return 0;
+	return waited;
 }
 
 /* The whole per-connection program, as a thread-per-connection server
@@ -149,11 +153,15 @@ static void serve(struct coro *co)
 			break;
 		}
 		maybe_work(buf, (size_t)n);
-		if (coro_write(co, buf, (size_t)n) == -1) {
+		int w = coro_write(co, buf, (size_t)n);
+		if (w == -1) {
 			err = errno;
 			break;
 		}
-		if (read_was_short(n, co->eof)) {        /* queue empty: the next byte is an edge */
+		/* A short read: the queue was empty then, and the next byte is an
+		 * edge. Unless the write parked: an edge that came meanwhile woke
+		 * the write, and no other will come for those bytes: read on. */
+		if (w == 0 && read_was_short(n, co->eof)) {
 			streak = 0;
 			co->parked = 1;
 			suspend(co);

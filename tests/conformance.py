@@ -939,6 +939,54 @@ def fin_echo(port, payload, cork):
         close_hard(s)
 
 
+def tcp_rx_queue(local_port, rem_port):
+    """The receive queue (bytes not yet read) of the loopback TCP socket with
+    these ports, from /proc/net/tcp; None if it is not there."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fld = line.split()
+            if (int(fld[1].split(":")[1], 16) == local_port and int(fld[2].split(":")[1], 16) == rem_port):
+                return int(fld[4].split(":")[1], 16)
+    return None
+
+
+def late_reader(port, rnd, size):
+    """Input that comes while the echo waits for room. Messages of `size`
+    (under the server's bufsize: each of its reads is short) go out paced,
+    without reading, until the server has stopped reading (its write waits
+    for room: unread bytes pile up in its receive queue), then three more;
+    then the client reads. Every byte must come back: an edge-triggered
+    server whose write wait was woken by those messages' input edges gets no
+    other edge for them, so it must not trust the short read it made before
+    the wait. (ok, diag)"""
+    s = connect(port, rcvbuf=4096)
+    try:
+        cli = s.getsockname()[1]
+        s.setblocking(False)
+        sent, more, end = bytearray(), None, time.monotonic() + tmo(20)
+        while time.monotonic() < end and more != 0:
+            m = rnd.randbytes(size)
+            try:
+                n = s.send(m)
+            except BlockingIOError:
+                n = 0
+            sent += m[:n]
+            if n < size:
+                return False, f"our send buffer filled after {len(sent)} B before the server stopped reading"
+            if more is not None:
+                more -= 1
+            elif len(sent) // size % 16 == 0 and (tcp_rx_queue(port, cli) or 0) >= 2 * size:
+                more = 3                 # it stopped reading: three more arrive while it waits
+            time.sleep(0.0005)
+        if more != 0:
+            return False, f"the server never stopped reading ({len(sent)} B sent in {tmo(20):.0f} s)"
+        s.setblocking(True)
+        return compare(recv_exact(s, len(sent), 30), bytes(sent))
+    finally:
+        close_hard(s)
+
+
 def group_et(model, bindir):
     args = MODEL_ARGS.get(model, []) + ["--bufsize", str(ET_BUFSIZE)]
     try:
@@ -989,6 +1037,8 @@ def group_et(model, bindir):
     check(f"et: 20 x {B + 1} B (bufsize + 1) in one send, ping-pong: every byte, then EOF", plus_one)
     check("et: 2,000 pipelined 64 B messages then FIN, read meanwhile: every byte, then EOF",
           lambda: _pipelined(port, rnd, 64, 2000))
+    check(f"et: {B * 3 // 4} B messages while the echo waits for room (the client reads late): every byte",
+          lambda: late_reader(port, rnd, B * 3 // 4))
 
     # Data, then RST at once: the server must see the reset now, not at the next byte.
     fd0 = fd_count_group(srv.pid)
