@@ -7,9 +7,10 @@
  * netpoller does). A coroutine parks on EAGAIN, and after a short read unless
  * an EOF or error is pending (as in epoll_et.c) or its echo had to wait for
  * room (the event that ended the wait may have been the input's only edge);
- * the loop resumes it on its next event. A switch is ours alone: no system call (ucontext's swapcontext
- * would make an rt_sigprocmask per switch). No preemption: a coroutine
- * yields after --drain full reads, and a --work-us spin stalls everyone.
+ * the loop resumes it on its next event. A switch is ours alone: no system
+ * call (ucontext's swapcontext would make an rt_sigprocmask per switch). No
+ * preemption: a coroutine yields after --drain full reads, and a --work-us
+ * spin stalls everyone.
  * Stacks are mmap'd with a PROT_NONE guard page below (an overflow is a
  * SIGSEGV); only touched pages are resident; two VMAs per stack, so
  * vm.max_map_count bounds the connections. x86-64 only (the switch).
