@@ -571,7 +571,7 @@ SWEEPS = (
         profiles=dict(quick=dict(conns=[]), default=dict(conns=[100]),
                       full=dict(conns=[1, 10, 100, 1000])),
         # Last: its TIME_WAIT sockets slow every later connect.
-        points=_pts_churn, run_last=True,
+        points=_pts_churn,
         report=(
             Chart("churn", "lines", "Connection churn: connect, one echo, close",
                   x="conns", logx=10, xlabel="concurrent connectors",
