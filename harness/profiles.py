@@ -31,14 +31,14 @@ CONNS_PER_EXTRA_PROC = 16000
 # 127.0.0.2 .. 127.0.0.9: eight source addresses -> 8 x ~28,000 ports.
 SRC_RANGE = "127.0.0.2-127.0.0.9"
 SRC_COUNT = 8
-# Execution order: churn last, its TIME_WAIT sockets slow every later connect.
-SWEEPS = tuple(sweep_decl.run_order())
+# The sweeps, in display order: the order of a run's first round too (harness/schedule.py).
+SWEEPS = tuple(sweep_decl.names())
 
 # Runs (harness/schedule.py): a point is `repeats` independent short runs (a
 # fresh server and fresh connections each), interleaved across models in a
 # shuffled order; the points that have not converged to +-target
 # (harness/convergence.py) run again, up to max_repeats, within extra_time x
-# the sweep's estimated time. Precision comes from the number of runs, not
+# the run's estimated time. Precision comes from the number of runs, not
 # their length: runs land apart by the machine's state at the time, not by
 # how long they measure (harness/noise.py measures it: docs/method.md), so a
 # run measures 0.2 s after a 0.1 s warm-up and the time goes to more runs;

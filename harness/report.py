@@ -230,7 +230,7 @@ def confidence_lines(ctx, rows):
            + (f"Runs went in {sch['method'].split(';')[0]}, so drift hits every model "
               f"alike; a point had at least {st.get('repeats', '?')} runs and ran again "
               f"(up to {st.get('max_repeats')}, within {st.get('extra_time', 0):g} x "
-              f"the sweep's estimated time) until the intervals of {sch.get('figures')} were "
+              f"the run's estimated time) until the intervals of {sch.get('figures')} were "
               f"within +-{target:.0%} of the median.\n"
               if sch.get("method") and st.get("max_repeats") else
               f"Each point had {st.get('repeats', '?')} runs, one after another (this "

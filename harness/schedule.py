@@ -1,22 +1,19 @@
 """schedule.py - which point runs next: repeats interleaved across models,
 in a shuffled order, until each point's interval is tight or a cap.
 
-A run interleaves its sweeps (groups): every sweep but the run_last ones
-(churn: its TIME_WAIT sockets slow every later connect) is one group, whose
-points share the rounds; each run_last sweep is a group of its own, after.
-Within a group:
+A run interleaves all its sweeps: their points share the rounds.
 
   1. every point gets the profile's `repeats` (min) attempts, in rounds: the
      first round goes sweep by sweep (profiles.SWEEPS order) and up each
      sweep's x (series by series) with the models shuffled within each x, so
      a model that fails at one x is not run at a larger one (bench.py's skip
-     rules); every later round is shuffled afresh across all the group's
+     rules); every later round is shuffled afresh across all the run's
      points (stats.interleaved_rounds), so drift on the machine hits every
      model and every sweep alike;
   2. points that have not converged (the 95% intervals of the medians of
      the figures harness/convergence.py names for their kind are wider than
      +-target: stats.converged) run again in shuffled rounds, up to
-     `max_repeats` runs, within `extra_time` x the group's estimated time
+     `max_repeats` runs, within `extra_time` x the run's estimated time
      (estimate_s) for its min runs.
 
 Why across sweeps: this machine's state drifts over minutes, not only from
@@ -26,7 +23,10 @@ was 23-37 us per echo in the first 90 s of run B's 2.5-minute demand sweep
 and 14.6-19.4 us after it; its median was 23.4 us in B against 15.3 us in
 A, and 24 of 86 CPU-per-echo figures of the two runs disagreed. With the
 rounds spread over the whole run, each point's runs sample the whole run's
-stretch of the machine's states, not one sweep's few minutes.
+stretch of the machine's states, not one sweep's few minutes. Churn shares
+the rounds too: run alone after the rest (for its TIME_WAIT sockets, which
+measured no effect on later points: docs/method.md), 8 of its 12 rounds in
+one 2026-12-05 run fell inside one 50 s slow stretch.
 
 A run of a point is a fresh server and fresh connections; what that set-up
 costs is measured in every run (each record's wall_s less its warm-up and
@@ -223,17 +223,8 @@ def limits(settings):
             max(mn, int(settings.get("max_repeats", mn))), float(settings.get("extra_time", 0.0)))
 
 
-def groups(planned):
-    """[[(sweep, base points)]]: the sweeps of plan() that share their rounds,
-    in run order: every sweep that is not run_last together, then each
-    run_last sweep alone."""
-    mixed = [sb for sb in planned if not sweep_decl.get(sb[0]).run_last]
-    return ([mixed] if mixed else []) + [[sb] for sb in planned
-                                         if sweep_decl.get(sb[0]).run_last]
-
-
 def run(pts, settings, measure, between=None, prior=None, cost=None):
-    """Run every group of sweeps (groups). measure(point, figures) -> stats
+    """Run the points of every sweep in shared rounds. measure(point, figures) -> stats
     sample, None (failed) or stats.DROP (skipped); between(sweep) before the
     first run of every sweep but the first; prior: {key: (samples, failed,
     done)} from disk. Returns {key: result} (stats.interleaved_rounds'
@@ -241,7 +232,6 @@ def run(pts, settings, measure, between=None, prior=None, cost=None):
     target, mn, mx, extra = limits(settings)
     cost = cost or estimate_s
     prior = prior or {}
-    results = {}
     started = set()
 
     def measure_key(k):
@@ -252,28 +242,26 @@ def run(pts, settings, measure, between=None, prior=None, cost=None):
             started.add(p.sweep)
         return measure(p, figs[k])
 
-    for group in groups(plan(pts)):
-        by_key, figs, order = {}, {}, []
-        for _, base in group:
-            by_key.update((p.key(), p) for p in base)
-            f = convergence.figures_of(base[0])
-            figs.update((p.key(), f) for p in base)
-            order += first_order(base)
-        keys = [k for k in order if not (k in prior and prior[k][2])]
-        pr = {k: prior[k][:2] for k in keys if k in prior}
-        res = stats.interleaved_rounds(
-            keys, measure_key, figs, target, min_repeats=mn,
-            max_repeats=mn, prior=pr, first_order=keys, seed=SEED)
-        again = [k for k in keys if res[k]["stop"] == "max repeats" and not res[k]["failed"]]
-        cap = extra * mn * sum(cost(by_key[k]) for k in keys)
-        if mx > mn and again and cap > 0:
-            res.update(stats.interleaved_rounds(
-                again, measure_key, figs, target, min_repeats=mn,
-                max_repeats=mx, time_cap_s=cap,
-                prior={k: (res[k]["samples"], res[k]["failed"]) for k in again},
-                seed=SEED + 1000))
-        results.update(res)
-    return results
+    by_key, figs, order = {}, {}, []
+    for _, base in plan(pts):
+        by_key.update((p.key(), p) for p in base)
+        f = convergence.figures_of(base[0])
+        figs.update((p.key(), f) for p in base)
+        order += first_order(base)
+    keys = [k for k in order if not (k in prior and prior[k][2])]
+    pr = {k: prior[k][:2] for k in keys if k in prior}
+    res = stats.interleaved_rounds(
+        keys, measure_key, figs, target, min_repeats=mn,
+        max_repeats=mn, prior=pr, first_order=keys, seed=SEED)
+    again = [k for k in keys if res[k]["stop"] == "max repeats" and not res[k]["failed"]]
+    cap = extra * mn * sum(cost(by_key[k]) for k in keys)
+    if mx > mn and again and cap > 0:
+        res.update(stats.interleaved_rounds(
+            again, measure_key, figs, target, min_repeats=mn,
+            max_repeats=mx, time_cap_s=cap,
+            prior={k: (res[k]["samples"], res[k]["failed"]) for k in again},
+            seed=SEED + 1000))
+    return res
 
 
 def prior_from(recs):

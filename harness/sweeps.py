@@ -122,7 +122,6 @@ class Sweep:
     profiles: dict                  # profile -> the sweep's parameters
     points: typing.Callable         # (params, models, conns_filter, Machine) -> [point kwargs]
     report: tuple = ()              # Chart / Table / AtTable, in the order shown
-    run_last: bool = False          # executed after every other sweep
     stop_on_failure: bool = False   # a model's larger x is skipped after it failed
     series_title: typing.Callable = str    # series name -> words
     series_key: typing.Callable = str      # order of the series
@@ -570,7 +569,6 @@ SWEEPS = (
         "Connection churn",
         profiles=dict(quick=dict(conns=[]), default=dict(conns=[100]),
                       full=dict(conns=[1, 10, 100, 1000])),
-        # Last: its TIME_WAIT sockets slow every later connect.
         points=_pts_churn,
         report=(
             Chart("churn", "lines", "Connection churn: connect, one echo, close",
@@ -711,13 +709,8 @@ def get(name):
 
 
 def names():
-    """Display order (the report's)."""
+    """Display order (the report's), which is also the first round's order."""
     return [s.name for s in SWEEPS]
-
-
-def run_order():
-    """Execution order: display order, the run_last sweeps at the end."""
-    return [s.name for s in SWEEPS if not s.run_last] + [s.name for s in SWEEPS if s.run_last]
 
 
 def series_of(sweep, rows):

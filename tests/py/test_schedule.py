@@ -108,8 +108,9 @@ def test_drop_ends_a_point_and_between_runs_before_later_sweeps():
     res = schedule.run(pts, st, fake, between=lambda s: seen.append((s, len(fake.calls))))
     assert fake.calls.count(dropped) == 1 and res[dropped]["stop"] == "dropped"
     n_active = len(base[0][1])
-    assert seen == [("churn", sum(1 for c in fake.calls if c[0] == "active"))]
-    assert seen[0][1] >= n_active
+    # the first round: every active point once (the dropped one too), then churn
+    assert seen == [("churn", n_active)]
+    assert [c[0] for c in fake.calls[:n_active]] == ["active"] * n_active
 
 
 def test_resume_skips_done_points_and_counts_prior_repeats():
@@ -292,29 +293,29 @@ def test_setup_fit_recovers_a_line_per_model():
     assert f["poll"] == (pytest.approx(0.5), 0.0)             # one connection count: b = 0
 
 
-def test_sweeps_share_their_rounds_after_the_first_and_churn_runs_after():
+def test_sweeps_share_their_rounds_after_the_first_churn_included():
     pts, st = points(repeats=3, sweeps=("active", "demand", "churn"))
     st.update(max_repeats=3, extra_time=0)
-    planned = schedule.plan(pts)
-    assert [[s for s, _ in g] for g in schedule.groups(planned)] == [["active", "demand"],
-                                                                    ["churn"]]
     fake = Fake({m: [100.0, 150.0] for m in MODELS})                   # never converges
     seen = []
     res = schedule.run(pts, st, fake, between=lambda s: seen.append((s, len(fake.calls))))
-    mixed = [k for k in res if k[0] != "churn"]
-    n = len(mixed)
+    n = len(res)
+    assert {k[0] for k in res} == {"active", "demand", "churn"}
+    assert len(fake.calls) == 3 * n
     rounds = [fake.calls[i * n:(i + 1) * n] for i in range(3)]
-    assert all(sorted(r) == sorted(mixed) for r in rounds)             # one each per round
+    assert all(sorted(r) == sorted(res) for r in rounds)               # one each per round
     sweep_runs = [[k[0] for k in r] for r in rounds]
-    # the first round goes sweep by sweep; later ones mix the sweeps
-    assert sweep_runs[0] == sorted(sweep_runs[0], key=["active", "demand"].index)
+    # the first round goes sweep by sweep; later ones mix the sweeps, churn among them
+    order = ["active", "demand", "churn"]
+    assert sweep_runs[0] == sorted(sweep_runs[0], key=order.index)
     for later in sweep_runs[1:]:
         switches = sum(a != b for a, b in zip(later, later[1:]))
-        assert switches > 2, later
-    n_active = sum(1 for k in mixed if k[0] == "active")
-    # between() before each sweep's first run, once: demand after round 1's actives
-    assert seen == [("demand", n_active), ("churn", 3 * n)]
-    assert fake.calls[3 * n:] and {k[0] for k in fake.calls[3 * n:]} == {"churn"}
+        assert switches > 3, later
+        assert any(s != "churn" for s in later[later.index("churn"):]), later   # not last
+    n_active = sum(1 for k in res if k[0] == "active")
+    n_demand = sum(1 for k in res if k[0] == "demand")
+    # between() before each sweep's first run, once, all within round 1
+    assert seen == [("demand", n_active), ("churn", n_active + n_demand)]
 
 
 def test_each_sweep_converges_on_its_own_figures():
