@@ -138,7 +138,7 @@ class Child:
     """One child process, the leader of its own process group."""
 
     def __init__(self, args, cpus=None, env=None, nofile=None, stdout=DRAIN, stderr=DRAIN,
-                 keep=STDERR_KEEP, stdin=subprocess.DEVNULL):
+                 keep=STDERR_KEEP, stdin=subprocess.DEVNULL, sched=None):
         self.args = list(args)
         self.port = None
         self.error = None              # why READY or the stop went wrong
@@ -151,6 +151,8 @@ class Child:
                 _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if cpus:
                 os.sched_setaffinity(0, cpus)
+            if sched:                  # (policy, priority), e.g. (os.SCHED_FIFO, 1)
+                os.sched_setscheduler(0, sched[0], os.sched_param(sched[1]))
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
             signal.signal(signal.SIGINT, signal.SIG_DFL)

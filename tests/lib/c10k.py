@@ -114,8 +114,9 @@ class Server:
     """
 
     def __init__(self, model, args=(), nofile=None, bindir=None, ready_timeout=10.0,
-                 path=None, env=None):
+                 path=None, env=None, sched=None):
         self.model = model
+        self.sched = sched        # launch.Child's: (policy, priority)
         self.path = path or os.path.join(bindir or bin_dir(), f"echo_{model}")
         self.args = list(args)
         self.nofile = nofile
@@ -137,7 +138,7 @@ class Server:
         if not os.access(self.path, os.X_OK):
             raise RuntimeError(f"{self.path} is not built")
         self.child = Child([self.path, "--port", "0", *self.args], env=self.env,
-                           nofile=self.nofile)
+                           nofile=self.nofile, sched=self.sched)
         if self.child.wait_ready(self.ready_timeout) is None:
             self.kill()
             raise RuntimeError(f"echo_{self.model}: {self.child.error}; stderr: {self.stderr}")

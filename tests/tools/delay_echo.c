@@ -15,7 +15,10 @@
  * release marks (the delay is constant, so due times arrive in order) and
  * epoll_pwait2's nanosecond timeout wakes the loop when the head is due.
  * Each connection buffers what it read and may send only released bytes;
- * it stops reading past MAX_BUFFERED (backpressure).
+ * it stops reading past MAX_BUFFERED (backpressure). What is due is released
+ * after every event, not once a batch of events is done: with no delay a
+ * request is answered as soon as it is read, in the order read, so after a
+ * freeze the first request waits for no later one (the test's fluid model).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -162,6 +165,20 @@ static void on_readable(int fd)
 		pump(fd);                    /* updates the interest: stop reading */
 }
 
+/* Release every mark due by now, oldest first. */
+static void release_due(uint64_t now)
+{
+	while (mlen && marks[mhead].due <= now) {
+		struct mark m = marks[mhead];
+		mhead = (mhead + 1) % mcap;
+		mlen--;
+		if (conns[m.fd].gen == m.gen && conns[m.fd].buf) {
+			conns[m.fd].released += m.n;
+			pump(m.fd);
+		}
+	}
+}
+
 static uint64_t arg_u64(const char *flag, const char *v, uint64_t max)
 {
 	char *end;
@@ -252,11 +269,15 @@ int main(int argc, char **argv)
 					conns[cfd].reading = 1;
 					arm(cfd, EPOLL_CTL_ADD);
 				}
+			} else if (!conns[fd].reading && !conns[fd].writing && !conns[fd].buf) {
+				continue;   /* closed by a release earlier in this batch */
 			} else if (conns[fd].writing && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 				pump(fd);
 			} else if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 				on_readable(fd);
 			}
+			if (mlen)
+				release_due(now_ns());
 		}
 		now = now_ns();
 		if (now >= stall_at_ns) {            /* the whole server freezes */
@@ -275,15 +296,7 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		while (mlen && marks[mhead].due <= now) {   /* release what is due */
-			struct mark m = marks[mhead];
-			mhead = (mhead + 1) % mcap;
-			mlen--;
-			if (conns[m.fd].gen == m.gen && conns[m.fd].buf) {
-				conns[m.fd].released += m.n;
-				pump(m.fd);
-			}
-		}
+		release_due(now);
 	}
 	fprintf(stderr, "delay_echo: stalls %llu stalls_skipped %llu\n", (unsigned long long)stalls,
 		(unsigned long long)stalls_skipped);
