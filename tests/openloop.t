@@ -62,8 +62,9 @@ CPUs from everything else for its whole run). On a quiet 2-CPU VM here that
 turned every skip into a check (docs/open-loop.md): 7 of 10 runs passed
 them all; in the other three the fixed delay's p99 at 10% (up to 9,055 us)
 or at 90% (13,487 us) was over 8,400 us in runs where nobody waited on a
-run queue: the VM's wake-ups and its host, which no such wait shows. So it
-is not the default, which make test runs beside other tests.
+run queue (at 10%, the idle vCPU's late wake-up; at 90%, nothing these
+counters show). So it is not the default, which make test runs beside other
+tests.
 A check that misses gets up to three runs. A run during which the server or
 the generator waited on a run queue (runnable, not running: the kernel's
 schedstat) for more than BUSY_SHARE of it, or whose generator was CPU-bound
