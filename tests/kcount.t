@@ -9,7 +9,8 @@ and the server's JSON counters both run from its start to its exit on
 SIGTERM. Each side's difference between the two runs is the calls of
 (N2 - N1) x conns echoes: start-up (the loader's calls, which the server
 does not mark), accepts, closes and exit cancel, and what is left must agree
-within 2%. (Attaching after READY instead leaves the calls made before the
+within 2% (of one call per echo where the kernel's are fewer: busypoll's
+spinning calls follow the time, and its difference can even be negative). (Attaching after READY instead leaves the calls made before the
 attach to the server's side only: busypoll spins through thousands then.)
 
 A model that makes a call it does not mark fails here by name: the row names
@@ -124,7 +125,12 @@ def explain(kernel, own, by, kinds):
 
 
 def agrees(kernel, own):
-    return kernel > 0 and abs(kernel - own) <= TOLERANCE * kernel
+    """Within TOLERANCE of the kernel's calls per echo, and of one call per echo when the
+    kernel's are fewer: busypoll's spinning reads and accepts follow the time, not the
+    echoes, so when its longer run went faster than its shorter one the difference is
+    negative (a fresh-clone CI run: -1.589 per echo on both sides, to the call) and a
+    relative tolerance alone would fail an exact agreement."""
+    return abs(kernel - own) <= TOLERANCE * max(abs(kernel), 1.0)
 
 
 BIN = bin_dir()
