@@ -10,8 +10,9 @@ SIGTERM. Each side's difference between the two runs is the calls of
 (N2 - N1) x conns echoes: start-up (the loader's calls, which the server
 does not mark), accepts, closes and exit cancel, and what is left must agree
 within 2% (of one call per echo where the kernel's are fewer: busypoll's
-spinning calls follow the time, and its difference can even be negative). (Attaching after READY instead leaves the calls made before the
-attach to the server's side only: busypoll spins through thousands then.)
+spinning calls follow the time, and its difference can even be negative).
+(Attaching after READY instead leaves the calls made before the attach to
+the server's side only: busypoll spins through thousands then.)
 
 A model that makes a call it does not mark fails here by name: the row names
 the model and the kernel's calls per echo that make up the difference. The
